@@ -1,0 +1,89 @@
+"""commtel: resilience + observability for code that talks to rate-limited, flaky APIs.
+
+Policies (rate limiter, retry, circuit breaker, OAuth, trackers) decide; the
+telemetry layer observes them through typed events and turns those into spans,
+Prometheus metrics and JSON logs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._events import Event, Listener, get_listeners, set_listeners
+from ._exceptions import (
+    AuthorizationError,
+    BackendError,
+    CircuitOpenError,
+    CommtelError,
+    ConfigurationError,
+    OAuthError,
+    RateLimitError,
+    RateLimitExceeded,
+    RetryBudgetExhausted,
+    RetryExhausted,
+    StateTransitionError,
+)
+from .telemetry import (
+    ContextExecutor,
+    MetricsCollector,
+    OperationTracker,
+    PlatformContext,
+    configure,
+    configure_logging,
+    correlation_context,
+    get_correlation_id,
+    get_logger,
+    get_platform_context,
+    inject_headers,
+    platform_context,
+    register_secret,
+    run_in_context,
+    set_correlation_id,
+    shutdown,
+    start_http_server,
+)
+
+
+__all__ = [
+    "AuthorizationError",
+    "BackendError",
+    "CircuitOpenError",
+    "CommtelError",
+    "ConfigurationError",
+    "ContextExecutor",
+    "Event",
+    "Listener",
+    "MetricsCollector",
+    "OAuthError",
+    "OperationTracker",
+    "PlatformContext",
+    "RateLimitError",
+    "RateLimitExceeded",
+    "RetryBudgetExhausted",
+    "RetryExhausted",
+    "StateTransitionError",
+    "configure",
+    "configure_logging",
+    "correlation_context",
+    "get_correlation_id",
+    "get_listeners",
+    "get_logger",
+    "get_platform_context",
+    "inject_headers",
+    "platform_context",
+    "register_secret",
+    "run_in_context",
+    "set_correlation_id",
+    "set_listeners",
+    "shutdown",
+    "start_http_server",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import version
+
+        return version("commtel")
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)

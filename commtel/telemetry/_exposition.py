@@ -1,0 +1,71 @@
+"""Serving the contract metrics: HTTP server, WSGI/ASGI app, or a registry you own.
+
+With ``PROMETHEUS_MULTIPROC_DIR`` set, every exposition reads the multiprocess
+files of all worker processes (no exemplars in that mode: prometheus_client
+cannot aggregate them).
+"""
+
+from __future__ import annotations
+
+import os
+
+from collections.abc import Callable
+from typing import Any
+
+import prometheus_client
+
+from prometheus_client import REGISTRY as DEFAULT_REGISTRY
+from prometheus_client import CollectorRegistry
+
+from ._metrics import get_metrics
+
+
+__all__ = ["make_asgi_app", "make_wsgi_app", "metrics_registry", "start_http_server"]
+
+
+def _multiprocess() -> bool:
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
+def metrics_registry() -> CollectorRegistry:
+    """The registry to expose: the active one, or a multiprocess collector of all workers.
+
+    .. versionadded:: 0.1.0
+    """
+    if _multiprocess():
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return registry
+    return get_metrics().registry or DEFAULT_REGISTRY
+
+
+def start_http_server(port: int, addr: str = "127.0.0.1") -> tuple[Any, Any]:
+    """Serve ``/metrics`` (OpenMetrics with exemplars when the scraper asks) on *addr*:*port*.
+
+    Returns prometheus_client's ``(server, thread)``; ``server.shutdown()`` stops it.
+
+    .. versionadded:: 0.1.0
+    """
+    get_metrics()
+    return prometheus_client.start_http_server(port, addr=addr, registry=metrics_registry())
+
+
+def make_wsgi_app() -> Callable[..., Any]:
+    """A WSGI app serving the contract metrics.
+
+    .. versionadded:: 0.1.0
+    """
+    get_metrics()
+    return prometheus_client.make_wsgi_app(metrics_registry())
+
+
+def make_asgi_app() -> Callable[..., Any]:
+    """An ASGI app serving the contract metrics.
+
+    .. versionadded:: 0.1.0
+    """
+    get_metrics()
+    return prometheus_client.make_asgi_app(metrics_registry())
+

@@ -1,0 +1,3 @@
+"""Telemetry handlers for breaker events (filled in by the breaker component)."""
+
+from __future__ import annotations

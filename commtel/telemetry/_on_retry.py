@@ -1,0 +1,3 @@
+"""Telemetry handlers for retry events (filled in by the retry component)."""
+
+from __future__ import annotations

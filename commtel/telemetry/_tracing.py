@@ -1,0 +1,339 @@
+"""Tracing set-up: ``configure()``/``shutdown()``, commtel's tracer and span helpers.
+
+``configure`` installs an SDK TracerProvider only when the application has not
+installed one itself, and exports over OTLP only when asked (arguments or the
+standard ``OTEL_EXPORTER_OTLP_*`` variables). Exporters are wrapped so that no
+secret leaves in a span, and every span gets ``commtel.correlation_id``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event as SpanEvent
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import Span as SDKSpan
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace import Span, SpanKind, Status
+from opentelemetry.util.types import Attributes
+
+from ._context import get_correlation_id, get_platform_context
+from ._redaction import redact_text, redact_value
+
+
+__all__ = [
+    "CORRELATION_ATTRIBUTE",
+    "CorrelationSpanProcessor",
+    "JSONLinesSpanExporter",
+    "RedactingSpanExporter",
+    "TelemetryConfig",
+    "configure",
+    "get_tracer",
+    "shutdown",
+    "start_span",
+]
+
+CORRELATION_ATTRIBUTE = "commtel.correlation_id"
+_log = logging.getLogger("commtel.telemetry")
+_PROTOCOLS = ("http/protobuf", "grpc")
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def get_tracer() -> trace.Tracer:
+    """commtel's tracer on the current global TracerProvider."""
+    return trace.get_tracer("commtel", _version())
+
+
+def _context_attributes() -> dict[str, Any]:
+    attributes: dict[str, Any] = {CORRELATION_ATTRIBUTE: get_correlation_id()}
+    platform = get_platform_context()
+    if platform is not None:
+        if platform.platform is not None:
+            attributes["commtel.platform"] = platform.platform
+        if platform.platform_connection_id is not None:
+            attributes["commtel.platform_connection_id"] = str(platform.platform_connection_id)
+        if platform.session_id is not None:
+            attributes["commtel.session_id"] = platform.session_id
+    return attributes
+
+
+@contextmanager
+def start_span(
+    name: str, *, kind: SpanKind = SpanKind.INTERNAL, attributes: Attributes = None
+) -> Iterator[Span]:
+    """Start a span made current for the block, carrying the correlation and platform context.
+
+    Exceptions are recorded (redacted) and re-raised.
+
+    .. versionadded:: 0.1.0
+    """
+    attrs = _context_attributes()
+    if attributes:
+        attrs.update(attributes)
+    with get_tracer().start_as_current_span(name, kind=kind, attributes=attrs) as span:
+        yield span
+
+
+class CorrelationSpanProcessor(SpanProcessor):
+    """Adds ``commtel.correlation_id`` (and platform) to every span started in the process.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def on_start(self, span: SDKSpan, parent_context: otel_context.Context | None = None) -> None:  # noqa: ARG002
+        if span.attributes is None or CORRELATION_ATTRIBUTE not in span.attributes:
+            span.set_attributes(_context_attributes())
+
+
+def _redact_attributes(attributes: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if attributes is None:
+        return None
+    return {key: redact_value(key, value) for key, value in attributes.items()}
+
+
+def _redacted(span: ReadableSpan) -> ReadableSpan:
+    events = [
+        SpanEvent(event.name, _redact_attributes(event.attributes), event.timestamp) for event in span.events
+    ]
+    status = span.status
+    if status.description:
+        status = Status(status.status_code, redact_text(status.description))
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=_redact_attributes(span.attributes),
+        events=events,
+        links=span.links,
+        kind=span.kind,
+        status=status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+class RedactingSpanExporter(SpanExporter):
+    """Wraps an exporter so that no credential or registered secret is exported.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(self, exporter: SpanExporter) -> None:
+        self.exporter = exporter
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return self.exporter.export([_redacted(span) for span in spans])
+
+    def shutdown(self) -> None:
+        self.exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.exporter.force_flush(timeout_millis)
+
+
+class JSONLinesSpanExporter(SpanExporter):
+    """Writes each span as one JSON line to a file (the demo's default without OTLP).
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._file: IO[str] | None = self.path.open("a", encoding="utf-8")
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        with self._lock:
+            if self._file is None:
+                return SpanExportResult.FAILURE
+            for span in spans:
+                self._file.write(span.to_json(indent=None) + "\n")
+            self._file.flush()
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetryConfig:
+    """What :func:`configure` set up.
+
+    Attributes:
+        service_name: The ``service.name`` resource attribute.
+        exporting: ``"otlp-http"``, ``"otlp-grpc"``, ``"file"``, ``"custom"`` or ``None``.
+        endpoint: Where spans go (URL or file path), if anywhere.
+        owns_provider: False when the application's own TracerProvider was kept.
+
+    .. versionadded:: 0.1.0
+    """
+
+    service_name: str
+    exporting: str | None
+    endpoint: str | None
+    owns_provider: bool
+
+
+_lock = threading.Lock()
+_state: TelemetryConfig | None = None
+_provider: TracerProvider | None = None
+
+
+def _otlp_exporter(
+    endpoint: str | None, protocol: str | None, headers: Mapping[str, str] | None, timeout_s: float
+) -> tuple[SpanExporter, str, str] | None:
+    env = os.environ
+    traces_endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    base_endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if endpoint is None and traces_endpoint is None and base_endpoint is None:
+        return None
+    protocol = (
+        protocol
+        or env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "http/protobuf"
+    )
+    if protocol not in _PROTOCOLS:
+        msg = f"OTLP protocol must be one of {_PROTOCOLS}, got {protocol!r} (set protocol= or OTEL_EXPORTER_OTLP_PROTOCOL)"
+        from .._exceptions import ConfigurationError
+
+        raise ConfigurationError(msg)
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+            OTLPSpanExporter as GrpcExporter,
+        )
+
+        url = endpoint or traces_endpoint or base_endpoint
+        assert url is not None  # noqa: S101 - guarded above
+        insecure = not url.startswith("https://")
+        exporter: SpanExporter = GrpcExporter(
+            endpoint=url, insecure=insecure, headers=dict(headers) if headers else None, timeout=timeout_s
+        )
+        return exporter, "otlp-grpc", url
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+        OTLPSpanExporter as HttpExporter,
+    )
+
+    if endpoint is not None:
+        url = endpoint
+    elif traces_endpoint is not None:
+        url = traces_endpoint
+    else:
+        assert base_endpoint is not None  # noqa: S101 - guarded above
+        url = base_endpoint.rstrip("/") + "/v1/traces"
+    exporter = HttpExporter(endpoint=url, headers=dict(headers) if headers else None, timeout=timeout_s)
+    return exporter, "otlp-http", url
+
+
+def configure(
+    service_name: str | None = None,
+    *,
+    endpoint: str | None = None,
+    protocol: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    exporter: SpanExporter | None = None,
+    spans_file: str | Path | None = None,
+    export_timeout_s: float = 5.0,
+    resource_attributes: Mapping[str, str] | None = None,
+) -> TelemetryConfig:
+    """Set up tracing for commtel (idempotent and thread-safe).
+
+    Spans are exported over OTLP when *endpoint* is given or the standard
+    ``OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT`` variable is set, using *protocol*
+    (``"http/protobuf"`` or ``"grpc"``, default from ``OTEL_EXPORTER_OTLP_PROTOCOL``).
+    Otherwise they go to *exporter* or *spans_file* if given, else nowhere. A
+    TracerProvider the application installed itself is never replaced.
+
+    Args:
+        service_name: ``service.name``; default ``OTEL_SERVICE_NAME`` or ``"commtel"``.
+        endpoint: OTLP endpoint (for HTTP the full URL including ``/v1/traces``).
+        protocol: ``"http/protobuf"`` or ``"grpc"``.
+        headers: Extra exporter headers (e.g. an API key; never logged).
+        exporter: A span exporter of your own instead of OTLP.
+        spans_file: Write spans as JSON lines to this file when no OTLP is configured.
+        export_timeout_s: Upper bound for one export, so a down collector costs bounded time.
+        resource_attributes: Extra resource attributes.
+
+    Returns:
+        What was set up; a second call returns the first call's result.
+
+    .. versionadded:: 0.1.0
+    """
+    global _state, _provider  # noqa: PLW0603
+    with _lock:
+        if _state is not None:
+            return _state
+        name = service_name or os.environ.get("OTEL_SERVICE_NAME") or "commtel"
+        existing = trace.get_tracer_provider()
+        if not isinstance(existing, trace.ProxyTracerProvider):
+            _log.info("commtel keeps the application's TracerProvider %r", type(existing).__name__)
+            _state = TelemetryConfig(name, None, None, owns_provider=False)
+            return _state
+        chosen = _otlp_exporter(endpoint, protocol, headers, export_timeout_s)
+        target: str | None = None
+        if chosen is not None:
+            exporter, kind, target = chosen
+        elif exporter is not None:
+            kind = "custom"
+        elif spans_file is not None:
+            exporter, kind, target = JSONLinesSpanExporter(spans_file), "file", str(spans_file)
+        else:
+            kind = None
+        provider = TracerProvider(resource=Resource.create({"service.name": name, **(resource_attributes or {})}))
+        provider.add_span_processor(CorrelationSpanProcessor())
+        if exporter is not None:
+            provider.add_span_processor(
+                BatchSpanProcessor(
+                    RedactingSpanExporter(exporter),
+                    schedule_delay_millis=500,
+                    export_timeout_millis=int(export_timeout_s * 1000),
+                )
+            )
+        trace.set_tracer_provider(provider)
+        _provider = provider
+        _state = TelemetryConfig(name, kind, target, owns_provider=True)
+        return _state
+
+
+def shutdown(timeout_s: float = 5.0) -> bool:
+    """Flush pending spans (waiting at most *timeout_s*) and shut commtel's provider down.
+
+    Returns False when the flush did not finish in time (e.g. the collector is down).
+
+    .. versionadded:: 0.1.0
+    """
+    global _state, _provider
+    with _lock:
+        provider, _provider, _state = _provider, None, None
+    if provider is None:
+        return True
+    flushed = provider.force_flush(int(timeout_s * 1000))
+    done = threading.Event()
+
+    def stop() -> None:
+        provider.shutdown()
+        done.set()
+
+    threading.Thread(target=stop, name="commtel-shutdown", daemon=True).start()
+    return done.wait(timeout_s) and flushed

@@ -1,0 +1,106 @@
+"""Shared fixtures: fresh telemetry state per test, and real servers on free loopback ports."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client import CollectorRegistry
+
+import commtel
+
+from commtel.simulator import SimulatedPlatform
+from commtel.telemetry import _metrics
+from commtel.telemetry._tracing import CorrelationSpanProcessor, RedactingSpanExporter
+from commtel.testing import set_testing
+from tests.harness.otlp import OTLPGrpcReceiver, OTLPHttpReceiver
+from tests.harness.procs import PostgresServer, RedisServer
+from tests.harness.prometheus import PrometheusServer
+
+
+_EXPORTER = InMemorySpanExporter()
+_provider = TracerProvider()
+_provider.add_span_processor(CorrelationSpanProcessor())
+_provider.add_span_processor(SimpleSpanProcessor(RedactingSpanExporter(_EXPORTER)))
+trace.set_tracer_provider(_provider)
+
+
+@pytest.fixture(autouse=True)
+def registry() -> Iterator[CollectorRegistry]:
+    """A fresh metrics registry, default listeners and real sleeps for every test."""
+    reg = CollectorRegistry()
+    previous = _metrics._current
+    _metrics.use_registry(reg)
+    commtel.set_listeners(None)
+    set_testing(on=False)
+    _EXPORTER.clear()
+    yield reg
+    commtel.set_listeners(None)
+    set_testing(on=False)
+    _metrics._current = previous
+
+
+@pytest.fixture
+def spans() -> InMemorySpanExporter:
+    """The in-memory exporter every span of this test ends up in (already redacted)."""
+    return _EXPORTER
+
+
+@pytest.fixture
+def platform() -> Iterator[SimulatedPlatform]:
+    """A simulated platform API on a free port (100 requests/minute per client)."""
+    with SimulatedPlatform("testplatform", limit=100, window_s=60.0, seed=1) as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """URL of the session's real redis-server, flushed before the test."""
+    import redis
+
+    if redis_server.proc is None:
+        redis_server.start()
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    client.close()
+    return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    server = PostgresServer().start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def otlp_http() -> Iterator[OTLPHttpReceiver]:
+    receiver = OTLPHttpReceiver().start()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture(scope="session")
+def otlp_grpc() -> Iterator[OTLPGrpcReceiver]:
+    receiver = OTLPGrpcReceiver().start()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture(scope="session")
+def prometheus() -> Iterator[PrometheusServer]:
+    server = PrometheusServer().start()
+    yield server
+    server.stop()

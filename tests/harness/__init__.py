@@ -1,0 +1,1 @@
+"""Real servers for the tests: Redis, PostgreSQL, Prometheus, OTLP receivers."""
