@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks of commtel against its peer libraries (`./dev bench`)."""

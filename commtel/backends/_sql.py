@@ -1,0 +1,41 @@
+"""SQLAlchemy engine set-up shared by the SQL stores (tracker, progress, tokens).
+
+SQLite (the default) gets WAL journaling and a busy timeout so several processes
+can share one file; any other URL (PostgreSQL …) is used as given.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._exceptions import ConfigurationError
+
+
+__all__ = ["make_engine"]
+
+
+def make_engine(url: str = "sqlite:///commtel.db", *, busy_timeout_s: float = 30.0, **kwargs: Any) -> Any:
+    """A SQLAlchemy engine for *url*; SQLite with WAL and a busy timeout."""
+    try:
+        from sqlalchemy import create_engine, event
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        msg = "SQL stores need SQLAlchemy: pip install 'commtel[sql]'"
+        raise ConfigurationError(msg) from exc
+    if "://" not in url:
+        msg = f"database URL must look like sqlite:///path.db or postgresql+psycopg://..., got {url!r}"
+        raise ConfigurationError(msg)
+    if url.startswith("sqlite"):
+        connect_args = {"timeout": busy_timeout_s, "check_same_thread": False}
+        engine = create_engine(url, connect_args=connect_args, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
