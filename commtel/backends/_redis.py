@@ -8,19 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._exceptions import BackendError, ConfigurationError
-
-
-if TYPE_CHECKING:
-    import redis
 
 
 __all__ = ["hash_tagged", "map_redis_errors", "redis_client"]
 
 
-def redis_client(target: str | redis.Redis[Any] | Any, *, timeout_s: float = 0.25) -> Any:
+def redis_client(target: str | Any, *, timeout_s: float = 0.25) -> Any:
     """A redis-py client for *target*: a URL, or an existing (sync or async) client as is.
 
     URLs get connect and socket timeouts of *timeout_s* and no retries, so a down
