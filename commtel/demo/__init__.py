@@ -1,0 +1,83 @@
+"""``commtel demo``: instrumented clients against local simulated platforms.
+
+Starts the simulated platforms, serves /metrics, exports traces (OTLP when the
+standard variables are set, else a JSON-lines file), runs concurrent workers that
+exercise every component, shows a live view, and ends with a summary per platform.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+
+from rich.console import Console
+from rich.live import Live
+
+from .. import _events
+from ..telemetry import configure, configure_logging, shutdown
+from ._report import DemoStats
+from ._world import DemoWorld
+
+
+__all__ = ["run_demo"]
+
+
+def run_demo(
+    *,
+    duration_s: float | None = None,
+    metrics_port: int = 9464,
+    workers: int = 4,
+    spans_file: str = "commtel-demo-spans.jsonl",
+    live: str = "auto",
+) -> int:
+    """Run the demo for *duration_s* seconds (until Ctrl-C when ``None``); returns an exit code."""
+    if workers < 1:
+        msg = f"--workers must be at least 1, got {workers}"
+        raise SystemExit(msg)
+    console = Console(stderr=False)
+    configure_logging("WARNING", json=True)
+    otlp = any(k in os.environ for k in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+    config = configure("commtel-demo", spans_file=None if otlp else spans_file)
+    stats = DemoStats()
+    _events.set_listeners((*_events.active_listeners(), stats))
+    world = DemoWorld(stats, metrics_port=metrics_port, workers=workers)
+    world.start()
+    where = f"{config.exporting} -> {config.endpoint}" if config.exporting else "not exported (an app provider is set)"
+    console.print(f"[bold]commtel demo[/bold]: metrics on http://127.0.0.1:{world.metrics_port}/metrics; spans {where}")
+    for name, url in world.urls().items():
+        console.print(f"  {name}: {url}")
+    use_live = live == "on" or (live == "auto" and sys.stdout.isatty())
+    deadline = None if duration_s is None else time.monotonic() + duration_s
+    stopped = threading.Event()
+    try:
+        if use_live:
+            with Live(stats.table(), console=console, refresh_per_second=4) as view:
+                while not _wait(stopped, deadline, 0.25):
+                    view.update(stats.table())
+        else:
+            while not _wait(stopped, deadline, 2.0):
+                console.print(stats.line(), highlight=False)
+    except KeyboardInterrupt:
+        console.print("interrupted: stopping workers and flushing telemetry …")
+    finally:
+        world.stop()
+        flushed = shutdown(timeout_s=5.0)
+        stats.print_summary(console)
+        if config.exporting:
+            console.print(f"spans {'flushed' if flushed else 'NOT fully flushed'} to {config.endpoint}")
+        _events.set_listeners(None)
+    return 0
+
+
+def _wait(stopped: threading.Event, deadline: float | None, step: float) -> bool:
+    """Sleep up to *step*; True once the deadline passed."""
+    if deadline is None:
+        stopped.wait(step)
+        return False
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        return True
+    stopped.wait(min(step, remaining))
+    return deadline - time.monotonic() <= 0
