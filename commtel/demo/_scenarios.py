@@ -27,7 +27,7 @@ def chat_send(world: DemoWorld) -> None:
         response = httpx.post(f"{world.chat.url}/api/messages", headers=inject_headers({}), timeout=5)
         ok = response.status_code < 400
         if not ok:
-            op.complete(False, f"HTTP {response.status_code}")
+            op.complete(success=False, error=f"HTTP {response.status_code}")
     world.stats.record_call("chat", time.monotonic() - started, ok=ok)
     world.stop_event.wait(0.02)
 

@@ -1,0 +1,57 @@
+"""The simulated platform answers like a real rate-limited, flaky API."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from commtel.simulator import SimulatedPlatform
+
+
+def test_quota_answers_429_with_retry_after_and_ratelimit_headers() -> None:
+    """Past its quota a client gets 429 with Retry-After, X-RateLimit-* and IETF RateLimit headers."""
+    with SimulatedPlatform("q", limit=2, window_s=30) as p, httpx.Client(base_url=p.url) as client:
+        first = client.get("/api/a", headers={"X-Client-ID": "c1"})
+        assert first.headers["X-RateLimit-Remaining"] == "1"
+        assert first.headers["RateLimit-Policy"] == '"default";q=2;w=30'
+        client.get("/api/a", headers={"X-Client-ID": "c1"})
+        third = client.get("/api/a", headers={"X-Client-ID": "c1"})
+        assert third.status_code == 429
+        assert 1 <= int(third.headers["Retry-After"]) <= 30
+        assert client.get("/api/a", headers={"X-Client-ID": "c2"}).status_code == 200
+        assert p.stats.throttled == 1
+
+
+def test_fail_next_injects_a_burst_then_recovers(platform: SimulatedPlatform) -> None:
+    """fail_next(n) makes exactly the next n API calls fail."""
+    platform.fail_next(2, status=502)
+    with httpx.Client(base_url=platform.url) as client:
+        codes = [client.get("/api/x").status_code for _ in range(3)]
+    assert codes == [502, 502, 200]
+
+
+def test_token_endpoint_and_auth_required() -> None:
+    """With require_auth, calls need a token from /oauth/token; expired tokens get 401."""
+    with SimulatedPlatform("auth", require_auth=True) as p, httpx.Client(base_url=p.url) as client:
+        assert client.get("/api/me").status_code == 401
+        bad = client.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": "x", "client_secret": "y"})
+        assert bad.json()["error"] == "invalid_client"
+        token = client.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": p.client_id,
+                                                   "client_secret": p.client_secret}).json()
+        headers = {"Authorization": f"Bearer {token['access_token']}"}
+        assert client.get("/api/me", headers=headers).status_code == 200
+        p.expire_tokens()
+        assert client.get("/api/me", headers=headers).status_code == 401
+        refreshed = client.post("/oauth/token", data={"grant_type": "refresh_token", "refresh_token": token["refresh_token"],
+                                                       "client_id": p.client_id, "client_secret": p.client_secret})
+        assert refreshed.status_code == 200
+        assert p.stats.token_requests == 3
+
+
+def test_slow_calls_and_invalid_config() -> None:
+    """/slow delays the answer; a zero limit is refused at construction."""
+    with SimulatedPlatform("s") as p:
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.get(f"{p.url}/slow?delay=0.5", timeout=0.1)
+    with pytest.raises(ValueError, match="limit"):
+        SimulatedPlatform("bad", limit=0)
