@@ -77,6 +77,13 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     platform: SimulatedPlatform
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients that time out and hang up are normal here; say nothing."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
