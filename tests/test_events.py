@@ -1,0 +1,64 @@
+"""The event mechanism: listeners set and restored, failures isolated, capture helper."""
+
+from __future__ import annotations
+
+import logging
+
+from dataclasses import dataclass
+
+import pytest
+
+import commtel
+
+from commtel import _events
+from commtel._timing import is_testing, sleep
+from commtel.testing import capture_events, set_testing
+
+
+@dataclass(frozen=True, slots=True)
+class Pinged(commtel.Event):
+    n: int
+
+
+def test_default_listeners_are_the_telemetry_listener() -> None:
+    """set_listeners(None) restores the telemetry listener as the only default."""
+    commtel.set_listeners(None)
+    (listener,) = commtel.get_listeners()
+    assert type(listener).__name__ == "TelemetryListener"
+
+
+def test_empty_listeners_turn_events_off() -> None:
+    """With [] no listener is active, so policies build no events at all."""
+    commtel.set_listeners([])
+    assert _events.active_listeners() == ()
+
+
+def test_failing_listener_is_logged_and_others_still_run(caplog: pytest.LogCaptureFixture) -> None:
+    """A listener that raises never reaches the caller and does not stop the next listener."""
+    seen: list[commtel.Event] = []
+
+    def broken(event: commtel.Event) -> None:
+        raise RuntimeError("listener bug")
+
+    commtel.set_listeners([broken, seen.append])
+    with caplog.at_level(logging.ERROR, logger="commtel.events"):
+        _events.emit(Pinged(1))
+    assert seen == [Pinged(1)]
+    assert "listener bug" in caplog.text
+
+
+def test_capture_events_collects_and_restores() -> None:
+    """capture_events adds a collector for the block and restores the previous listeners."""
+    before = commtel.get_listeners()
+    with capture_events() as events:
+        _events.emit(Pinged(2))
+    assert events == [Pinged(2)]
+    assert commtel.get_listeners() == before
+
+
+def test_set_testing_makes_waits_instant_and_restores() -> None:
+    """set_testing() turns sleeps off for the block and restores the old setting."""
+    with set_testing(on=True):
+        assert is_testing()
+        sleep(30)  # would hang the test if it slept
+    assert not is_testing()
