@@ -7,6 +7,8 @@ Prometheus metrics and JSON logs.
 
 from __future__ import annotations
 
+import functools
+
 from typing import Any
 
 from ._events import Event, Listener, get_listeners, set_listeners
@@ -80,10 +82,15 @@ __all__ = [
 ]
 
 
+@functools.cache
+def _version() -> str:
+    from importlib.metadata import version
+
+    return version("commtel")
+
+
 def __getattr__(name: str) -> Any:
     if name == "__version__":
-        from importlib.metadata import version
-
-        return version("commtel")
+        return _version()
     msg = f"module {__name__!r} has no attribute {name!r}"
     raise AttributeError(msg)

@@ -55,9 +55,15 @@ def _version() -> str:
     return __version__
 
 
+_tracer: trace.Tracer | None = None
+
+
 def get_tracer() -> trace.Tracer:
-    """commtel's tracer on the current global TracerProvider."""
-    return trace.get_tracer("commtel", _version())
+    """commtel's tracer (a proxy until a TracerProvider is installed, then the real one)."""
+    global _tracer  # noqa: PLW0603
+    if _tracer is None:
+        _tracer = trace.get_tracer("commtel", _version())
+    return _tracer
 
 
 def _context_attributes() -> dict[str, Any]:
