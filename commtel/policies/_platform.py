@@ -1,22 +1,25 @@
 """Platform context tied to a database: set it from a user's platform connection, filter queries by it.
 
-:class:`~commtel.PlatformContext` and :func:`~commtel.platform_context` live in
-the telemetry layer (contextvars, shown on spans and log lines). This module adds
-the seeds' :class:`PlatformContextManager`, which establishes the context from a
+:class:`PlatformContext` says who and where the current work is for. It lives in
+contextvars (isolated per thread and asyncio task), :func:`platform_context` sets
+it for a block, and the telemetry layer shows it on every span and log line.
+The seeds' :class:`PlatformContextManager` establishes it from a
 SQLAlchemy session (checking that the connection belongs to the user), and
-:func:`filter_by_platform`, which narrows an ORM ``Query`` or a 2.0 ``select()``
+:func:`filter_by_platform` narrows an ORM ``Query`` or a 2.0 ``select()``
 to the current platform connection and refuses to run unfiltered when no
 context is set.
 """
 
 from __future__ import annotations
 
+import contextvars
+
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._exceptions import CommtelError
-from ..telemetry._context import PlatformContext, _platform, get_platform_context
 
 
 if TYPE_CHECKING:
@@ -25,10 +28,89 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 
-__all__ = ["PlatformContextError", "PlatformContextManager", "filter_by_platform"]
+__all__ = [
+    "PlatformContext",
+    "PlatformContextError",
+    "PlatformContextManager",
+    "current_platform",
+    "filter_by_platform",
+    "get_platform_context",
+    "platform_context",
+]
 
 _Q = TypeVar("_Q")
 _INFO_ATTRS = ("instance_url", "username", "name")
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformContext:
+    """Who and where the current work is for: shown on spans and log lines.
+
+    Args:
+        platform: Platform name (``"twitter"``, ``"email"`` …); a low-cardinality label.
+        user_id: The user the work is done for (never a metric label).
+        platform_connection_id: The user's connection/account on that platform.
+        session_id: The session the work belongs to.
+        info: Extra platform information (instance URL, username …).
+
+    .. versionadded:: 0.1.0
+    """
+
+    platform: str | None = None
+    user_id: int | str | None = None
+    platform_connection_id: int | str | None = None
+    session_id: str | None = None
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_valid(self) -> bool:
+        """True when both a user and a platform connection are known."""
+        return self.user_id is not None and self.platform_connection_id is not None
+
+    @property
+    def platform_info(self) -> dict[str, Any]:
+        """Platform information as a plain dict (platform type first)."""
+        return {"platform_type": self.platform, **self.info}
+
+
+_platform: contextvars.ContextVar[PlatformContext | None] = contextvars.ContextVar(
+    "commtel_platform_context", default=None
+)
+
+
+def get_platform_context() -> PlatformContext | None:
+    """The current :class:`PlatformContext`, or ``None``.
+
+    .. versionadded:: 0.1.0
+    """
+    return _platform.get()
+
+
+def current_platform() -> str | None:
+    """The current platform name, or ``None``."""
+    ctx = _platform.get()
+    return None if ctx is None else ctx.platform
+
+
+@contextmanager
+def platform_context(
+    platform: str | None = None,
+    *,
+    user_id: int | str | None = None,
+    platform_connection_id: int | str | None = None,
+    session_id: str | None = None,
+    info: Mapping[str, Any] | None = None,
+) -> Iterator[PlatformContext]:
+    """Run the block under a :class:`PlatformContext` (thread- and task-isolated).
+
+    .. versionadded:: 0.1.0
+    """
+    ctx = PlatformContext(platform, user_id, platform_connection_id, session_id, info or {})
+    token = _platform.set(ctx)
+    try:
+        yield ctx
+    finally:
+        _platform.reset(token)
 
 
 class PlatformContextError(CommtelError):

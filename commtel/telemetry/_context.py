@@ -14,11 +14,18 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
 from opentelemetry import baggage, propagate
 from opentelemetry import context as otel_context
+
+# PlatformContext lives beside its database-backed manager: policies may not import telemetry.
+from ..policies._platform import (
+    PlatformContext,
+    current_platform,
+    get_platform_context,
+    platform_context,
+)
 
 
 __all__ = [
@@ -171,77 +178,6 @@ class ContextExecutor(ThreadPoolExecutor):
     def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Future[_T]:
         ctx = contextvars.copy_context()
         return super().submit(ctx.run, fn, *args, **kwargs)
-
-
-@dataclass(frozen=True, slots=True)
-class PlatformContext:
-    """Who and where the current work is for: shown on spans and log lines.
-
-    Args:
-        platform: Platform name (``"twitter"``, ``"email"`` …); a low-cardinality label.
-        user_id: The user the work is done for (never a metric label).
-        platform_connection_id: The user's connection/account on that platform.
-        session_id: The session the work belongs to.
-        info: Extra platform information (instance URL, username …).
-
-    .. versionadded:: 0.1.0
-    """
-
-    platform: str | None = None
-    user_id: int | str | None = None
-    platform_connection_id: int | str | None = None
-    session_id: str | None = None
-    info: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def is_valid(self) -> bool:
-        """True when both a user and a platform connection are known."""
-        return self.user_id is not None and self.platform_connection_id is not None
-
-    @property
-    def platform_info(self) -> dict[str, Any]:
-        """Platform information as a plain dict (platform type first)."""
-        return {"platform_type": self.platform, **self.info}
-
-
-_platform: contextvars.ContextVar[PlatformContext | None] = contextvars.ContextVar(
-    "commtel_platform_context", default=None
-)
-
-
-def get_platform_context() -> PlatformContext | None:
-    """The current :class:`PlatformContext`, or ``None``.
-
-    .. versionadded:: 0.1.0
-    """
-    return _platform.get()
-
-
-def current_platform() -> str | None:
-    """The current platform name, or ``None``."""
-    ctx = _platform.get()
-    return None if ctx is None else ctx.platform
-
-
-@contextmanager
-def platform_context(
-    platform: str | None = None,
-    *,
-    user_id: int | str | None = None,
-    platform_connection_id: int | str | None = None,
-    session_id: str | None = None,
-    info: Mapping[str, Any] | None = None,
-) -> Iterator[PlatformContext]:
-    """Run the block under a :class:`PlatformContext` (thread- and task-isolated).
-
-    .. versionadded:: 0.1.0
-    """
-    ctx = PlatformContext(platform, user_id, platform_connection_id, session_id, info or {})
-    token = _platform.set(ctx)
-    try:
-        yield ctx
-    finally:
-        _platform.reset(token)
 
 
 _WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
