@@ -1,3 +1,85 @@
-"""Telemetry handlers for retry events (filled in by the retry component)."""
+"""Telemetry handlers for retry events: contract metrics, span events on the call's span, logs."""
 
 from __future__ import annotations
+
+from opentelemetry import trace
+
+from ..policies._retry_events import (
+    RetriesExhausted,
+    RetryBudgetDenied,
+    RetryCallFinished,
+    RetryScheduled,
+)
+from . import _metrics
+from ._listener import handles
+from ._logging import get_logger
+from ._metrics import get_metrics
+
+
+_log = get_logger("commtel.retry")
+# id(event) -> (event, metrics, counter child). Policies emit one prebuilt RetryCallFinished
+# on every first-try success, so its child is bound once; the identity checks make a
+# reused id harmless, and clearing keeps one-off events from piling up.
+_bound: dict[int, tuple[RetryCallFinished, object, object]] = {}
+_BOUND_MAX = 1024
+
+
+@handles(RetryCallFinished)
+def _on_finished(event: RetryCallFinished) -> None:
+    entry = _bound.get(id(event))
+    if entry is not None and entry[0] is event and entry[1] is _metrics._current:
+        entry[2].inc()  # type: ignore[attr-defined]
+        return
+    metrics = get_metrics()
+    child = metrics.child(metrics.retry_calls, event.operation, event.platform, event.result)
+    child.inc()
+    if len(_bound) >= _BOUND_MAX:
+        _bound.clear()
+    _bound[id(event)] = (event, metrics, child)
+
+
+@handles(RetryScheduled)
+def _on_scheduled(event: RetryScheduled) -> None:
+    metrics = get_metrics()
+    platform = event.platform
+    metrics.child(metrics.retry_attempts, event.operation, platform, event.reason).inc()
+    metrics.observe(metrics.retry_backoff, event.delay_s, event.operation, platform)
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.add_event("commtel.retry", {
+            "commtel.retry.attempt": event.attempt,
+            "commtel.retry.delay_s": event.delay_s,
+            "commtel.retry.reason": event.reason,
+            "commtel.operation": event.operation,
+        })
+    _log.info("retrying %s in %.3fs (retry %d, reason %s)", event.operation, event.delay_s, event.attempt,
+              event.reason, operation=event.operation, retry_attempt=event.attempt, delay_s=event.delay_s,
+              reason=event.reason)
+
+
+@handles(RetriesExhausted)
+def _on_exhausted(event: RetriesExhausted) -> None:
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.add_event("commtel.retry.exhausted", {
+            "commtel.retry.attempts": event.attempts,
+            "commtel.retry.reason": event.reason,
+            "commtel.retry.stopped_by": event.stopped_by,
+            "commtel.operation": event.operation,
+        })
+    _log.warning("%s failed after %d attempts (reason %s, stopped by %s)", event.operation, event.attempts,
+                 event.reason, event.stopped_by, operation=event.operation, attempts=event.attempts,
+                 reason=event.reason, stopped_by=event.stopped_by)
+
+
+@handles(RetryBudgetDenied)
+def _on_budget_denied(event: RetryBudgetDenied) -> None:
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.add_event("commtel.retry.budget_denied", {
+            "commtel.retry.budget": event.budget,
+            "commtel.retry.reason": event.reason,
+            "commtel.operation": event.operation,
+        })
+    _log.warning("retry budget %s denied a retry of %s", event.budget, event.operation,
+                 operation=event.operation, budget=event.budget, reason=event.reason)

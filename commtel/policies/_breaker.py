@@ -1,0 +1,454 @@
+"""Public circuit breaker: :class:`CircuitBreaker` (in-process or shared on Redis).
+
+The breaker's lock is held only to decide (admit / record), never while the protected
+call runs, so threads through one closed breaker run in parallel.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import threading
+
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import timedelta
+from typing import Any, Literal, NamedTuple, ParamSpec, TypeVar
+
+import wrapt
+
+from .. import _events, _timing
+from .._exceptions import CircuitOpenError, ConfigurationError
+from ._breaker_core import (
+    CLOSED,
+    FAILURE,
+    IGNORED,
+    REJECTED,
+    SLOW,
+    SUCCESS,
+    BreakerCore,
+    CountWindow,
+    TimeWindow,
+)
+from ._breaker_events import CircuitCallRecorded, CircuitRejected, CircuitStateChanged
+from ._retry_config import seconds
+
+
+__all__ = ["Admission", "CircuitBreaker", "StateListener"]
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+_F = TypeVar("_F", bound=Callable[..., Any])
+_log = logging.getLogger("commtel.breaker")
+
+#: ``listener(breaker, from_state, to_state)``, called after each transition, outside the lock.
+StateListener = Callable[["CircuitBreaker", str, str], None]
+
+
+class CircuitBreaker:
+    """Stop calling a failing dependency for a while, then probe it before trusting it again.
+
+    Closed, it counts outcomes and opens when *failure_threshold* consecutive calls failed,
+    or when at least *failure_rate_threshold* of the calls in the window failed (once the
+    window holds *minimum_calls*). Open, it rejects calls with
+    :class:`~commtel.CircuitOpenError` (whose ``retry_after_s`` says when it will probe)
+    until *recovery_timeout* passed; then it admits *half_open_max_calls* probes. When all
+    of them succeed, and *health_check* (if any) returns true, it closes; any failure opens
+    it again. With *redis*, every process using the same *name* shares one state, changed
+    atomically by Lua scripts on the Redis server (timed by the server's clock).
+
+    Args:
+        name: The ``breaker`` label, and the shared state's key.
+        failure_threshold: Consecutive failures that open it (``None``: off).
+        failure_rate_threshold: Failure share in [0, 1] that opens it (``None``: off).
+        window_size: The rate window: calls (``window_type="count"``) or seconds (``"time"``).
+        window_type: ``"count"`` (last N calls) or ``"time"`` (last N seconds).
+        minimum_calls: Calls the window must hold before the rate is judged.
+        slow_call_duration: A call slower than this counts as a failure (result ``slow``).
+        recovery_timeout: How long it stays open before probing.
+        half_open_max_calls: Probes admitted in half-open; all must succeed to close.
+        failure_on: Exception types that count as failures; others count as successes.
+        excluded_exceptions: Exception types that count as nothing.
+        failure_on_result: Predicate on results that count as failures (default: a
+            response whose ``.status_code`` is 5xx).
+        health_check: Called (no arguments) after the probes succeeded; must return true
+            (sync, or awaitable for the async paths) before the breaker closes.
+        listeners: State listeners, ``listener(breaker, from_state, to_state)``.
+        redis: Redis URL or client to share the state across processes.
+
+    Use it as a decorator (sync and async functions), or call through it::
+
+        breaker = CircuitBreaker("payments", failure_threshold=5, recovery_timeout=30)
+        breaker.call(charge, order)
+        await breaker.acall(acharge, order)
+
+    .. versionadded:: 0.1.0
+    """
+
+    __slots__ = (
+        "__weakref__", "_core", "_events", "_excluded", "_failure_on", "_failure_on_result",
+        "_health_check", "_listeners", "_local", "_lock", "_shared", "_slow_s", "name",
+    )
+
+    def __init__(
+        self,
+        name: str = "default",
+        *,
+        failure_threshold: int | None = 5,
+        failure_rate_threshold: float | None = None,
+        window_size: float = 100,
+        window_type: Literal["count", "time"] = "count",
+        minimum_calls: int = 10,
+        slow_call_duration: float | timedelta | None = None,
+        recovery_timeout: float | timedelta = 30.0,
+        half_open_max_calls: int = 1,
+        failure_on: type[BaseException] | tuple[type[BaseException], ...] = Exception,
+        excluded_exceptions: Iterable[type[BaseException]] = (),
+        failure_on_result: Callable[[Any], bool] | None = None,
+        health_check: Callable[[], bool | Awaitable[bool]] | None = None,
+        listeners: Iterable[StateListener] = (),
+        redis: str | Any | None = None,
+    ) -> None:
+        if failure_threshold is not None and failure_threshold < 1:
+            msg = f"failure_threshold must be >= 1 or None, got {failure_threshold}"
+            raise ConfigurationError(msg)
+        if failure_rate_threshold is not None and not 0 < failure_rate_threshold <= 1:
+            msg = f"failure_rate_threshold must be within (0, 1], got {failure_rate_threshold}"
+            raise ConfigurationError(msg)
+        if half_open_max_calls < 1 or minimum_calls < 1 or window_size <= 0:
+            msg = f"half_open_max_calls, minimum_calls and window_size must be positive, got {half_open_max_calls}, {minimum_calls}, {window_size}"
+            raise ConfigurationError(msg)
+        if window_type not in ("count", "time"):
+            msg = f"window_type must be 'count' or 'time', got {window_type!r}"
+            raise ConfigurationError(msg)
+        recovery_s = seconds(recovery_timeout, "recovery_timeout")
+        assert recovery_s is not None  # noqa: S101 - a float was given
+        self.name = name
+        self._failure_on = failure_on
+        self._excluded = tuple(excluded_exceptions)
+        self._failure_on_result = failure_on_result
+        self._slow_s = seconds(slow_call_duration, "slow_call_duration")
+        self._health_check = health_check
+        self._listeners: tuple[StateListener, ...] = tuple(listeners)
+        self._lock = threading.Lock()
+        window: CountWindow | TimeWindow | None = None
+        if failure_rate_threshold is not None:
+            window = CountWindow(int(window_size)) if window_type == "count" else TimeWindow(float(window_size))
+        self._core = BreakerCore(
+            failure_threshold=failure_threshold,
+            failure_rate_threshold=failure_rate_threshold,
+            window=window,
+            minimum_calls=minimum_calls,
+            recovery_s=recovery_s,
+            half_open_max_calls=half_open_max_calls,
+            has_health_check=health_check is not None,
+        )
+        self._events = {result: CircuitCallRecorded(name, result) for result in (SUCCESS, FAILURE, SLOW)}
+        self._shared: Any = None
+        # Local with no rate window: a successful closed call has nothing to fold in.
+        self._local = window is None and redis is None
+        if redis is not None:
+            from ..backends._redis_breaker import RedisBreakerState
+
+            self._shared = RedisBreakerState(name, redis, self._core, window_type=window_type, window_size=window_size)
+        if listeners_now := _events.active_listeners():
+            _events.emit(CircuitStateChanged(name, None, self.state, "created"), listeners_now)
+
+    def __repr__(self) -> str:
+        core = self._core
+        where = ", redis" if self._shared is not None else ""
+        return (
+            f"CircuitBreaker({self.name!r}, state={self.state!r}, failure_threshold={core.failure_threshold}, "
+            f"failure_rate_threshold={core.failure_rate_threshold}, recovery_timeout={core.recovery_s}s, "
+            f"half_open_max_calls={core.half_open_max_calls}{where})"
+        )
+
+    # -- state ------------------------------------------------------------------------
+
+    @property
+    def state(self) -> str:
+        """``"closed"``, ``"open"`` or ``"half_open"`` (read from Redis when shared).
+
+        .. versionadded:: 0.1.0
+        """
+        if self._shared is not None:
+            state: str = self._shared.read_state()
+            self._publish()
+            return state
+        return self._core.state
+
+    def add_listener(self, listener: StateListener) -> None:
+        """Call ``listener(breaker, from_state, to_state)`` after each transition.
+
+        .. versionadded:: 0.1.0
+        """
+        self._listeners = (*self._listeners, listener)
+
+    def force_open(self) -> None:
+        """Open now and stay open (rejecting every call) until :meth:`reset`.
+
+        .. versionadded:: 0.1.0
+        """
+        if self._shared is not None:
+            self._shared.force("open")
+        else:
+            with self._lock:
+                self._core.force_open(_timing.monotonic())
+        self._publish()
+
+    def reset(self) -> None:
+        """Close now and forget past failures.
+
+        .. versionadded:: 0.1.0
+        """
+        if self._shared is not None:
+            self._shared.force("closed")
+        else:
+            with self._lock:
+                self._core.reset(_timing.monotonic())
+        self._publish()
+
+    # -- the decision steps (used by the drivers and by composite guards) -----------------
+
+    def _publish(self) -> None:
+        core = self._core
+        if not core.changes:
+            return
+        with self._lock:
+            changes, core.changes = core.changes, []
+        listeners = _events.active_listeners()
+        for from_state, to_state, reason in changes:
+            if listeners:
+                _events.emit(CircuitStateChanged(self.name, from_state, to_state, reason), listeners)
+            for listener in self._listeners:
+                try:
+                    listener(self, from_state, to_state)
+                except Exception:
+                    _log.exception("state listener %r of breaker %r failed", listener, self.name)
+
+    def _reject(self, now: float) -> CircuitOpenError:
+        if self._shared is not None:
+            retry_after, state = self._shared.retry_after, self._shared.last_state
+        else:
+            with self._lock:
+                retry_after, state = self._core.retry_after(now), self._core.state
+        if listeners := _events.active_listeners():
+            _events.emit(CircuitRejected(self.name, state, retry_after), listeners)
+        return CircuitOpenError(self.name, retry_after)
+
+    def _error_outcome(self, exc: BaseException) -> str:
+        if not isinstance(exc, Exception) or isinstance(exc, self._excluded):
+            return IGNORED
+        return FAILURE if isinstance(exc, self._failure_on) else SUCCESS
+
+    def _result_outcome(self, result: object, started: float) -> str:
+        predicate = self._failure_on_result
+        if predicate is None:
+            status = getattr(result, "status_code", None)
+            failed = isinstance(status, int) and 500 <= status < 600
+        else:
+            failed = predicate(result)
+        if failed:
+            return FAILURE
+        if self._slow_s is not None and _timing.monotonic() - started >= self._slow_s:
+            return SLOW
+        return SUCCESS
+
+    def _admit(self, now: float) -> int:
+        """Admission off the fast path (not closed, or shared); raises when rejected."""
+        if self._shared is not None:
+            ticket: int = self._shared.admit()
+        else:
+            with self._lock:
+                ticket = self._core.admit(now)
+        if self._core.changes:
+            self._publish()
+        if ticket == REJECTED:
+            raise self._reject(now)
+        return ticket
+
+    async def _aadmit(self, now: float) -> int:
+        if self._shared is not None:
+            ticket: int = await self._shared.aadmit()
+        else:
+            with self._lock:
+                ticket = self._core.admit(now)
+        if self._core.changes:
+            self._publish()
+        if ticket == REJECTED:
+            raise self._reject(now)
+        return ticket
+
+    def _record(self, ticket: int, outcome: str) -> None:
+        if outcome is not IGNORED and (listeners := _events.active_listeners()):
+            _events.emit(self._events[outcome], listeners)
+        core = self._core
+        if self._local and outcome is SUCCESS and not core.consecutive and core.state is CLOSED:
+            return  # nothing to fold in: the hot path takes no lock
+        if self._shared is not None:
+            check = self._shared.record(ticket, outcome)
+        else:
+            with self._lock:
+                check = core.record(ticket, outcome, _timing.monotonic())
+        if check:
+            healthy = self._run_health_check()
+            if inspect.isawaitable(healthy):
+                healthy.close()  # type: ignore[attr-defined]
+                msg = f"breaker {self.name!r}: an async health_check needs the async paths (acall)"
+                raise ConfigurationError(msg)
+            self._health_checked(ticket, healthy=bool(healthy))
+        if core.changes:
+            self._publish()
+
+    async def _arecord(self, ticket: int, outcome: str) -> None:
+        if outcome is not IGNORED and (listeners := _events.active_listeners()):
+            _events.emit(self._events[outcome], listeners)
+        core = self._core
+        if self._local and outcome is SUCCESS and not core.consecutive and core.state is CLOSED:
+            return  # nothing to fold in: the hot path takes no lock
+        if self._shared is not None:
+            check = await self._shared.arecord(ticket, outcome)
+        else:
+            with self._lock:
+                check = core.record(ticket, outcome, _timing.monotonic())
+        if check:
+            healthy = self._run_health_check()
+            if inspect.isawaitable(healthy):
+                healthy = await healthy
+            self._health_checked(ticket, healthy=bool(healthy))
+        if core.changes:
+            self._publish()
+
+    def _run_health_check(self) -> object:
+        assert self._health_check is not None  # noqa: S101 - only asked for when configured
+        try:
+            return self._health_check()
+        except Exception:
+            _log.warning("health check of breaker %r raised; staying open", self.name, exc_info=True)
+            return False
+
+    def _health_checked(self, ticket: int, *, healthy: bool) -> None:
+        if self._shared is not None:
+            self._shared.health_checked(ticket, healthy=healthy)
+        else:
+            with self._lock:
+                self._core.health_checked(ticket, healthy=healthy, now=_timing.monotonic())
+
+    # -- for composite guards that run the call themselves -----------------------------
+
+    def admit(self) -> Admission:
+        """Admit one call, or raise; hand the result to :meth:`record` when the call ended.
+
+        Raises:
+            CircuitOpenError: The breaker rejected the call.
+
+        .. versionadded:: 0.1.0
+        """
+        now = _timing.monotonic()
+        core = self._core
+        ticket = core.generation
+        if self._shared is not None or core.state is not CLOSED:
+            ticket = self._admit(now)
+        return Admission(ticket, now)
+
+    async def aadmit(self) -> Admission:
+        """:meth:`admit` for async code (awaits Redis when shared).
+
+        .. versionadded:: 0.1.0
+        """
+        now = _timing.monotonic()
+        core = self._core
+        ticket = core.generation
+        if self._shared is not None or core.state is not CLOSED:
+            ticket = await self._aadmit(now)
+        return Admission(ticket, now)
+
+    def record(self, admission: Admission, exc: BaseException | None = None, result: object = None) -> None:
+        """Record how an admitted call ended: its exception, or else its *result*.
+
+        Runs the health check when this outcome completed the half-open probes.
+
+        .. versionadded:: 0.1.0
+        """
+        outcome = self._error_outcome(exc) if exc is not None else self._result_outcome(result, admission.started)
+        self._record(admission.ticket, outcome)
+
+    async def arecord(self, admission: Admission, exc: BaseException | None = None, result: object = None) -> None:
+        """:meth:`record` for async code; awaits an async health check.
+
+        .. versionadded:: 0.1.0
+        """
+        outcome = self._error_outcome(exc) if exc is not None else self._result_outcome(result, admission.started)
+        await self._arecord(admission.ticket, outcome)
+
+    # -- drivers ------------------------------------------------------------------------
+
+    def call(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        """Call ``fn(*args, **kwargs)`` through the breaker.
+
+        Raises:
+            CircuitOpenError: Rejected without calling *fn*.
+
+        .. versionadded:: 0.1.0
+        """
+        return _call_sync(self, fn, None, args, kwargs)
+
+    async def acall(self, fn: Callable[_P, Awaitable[_T]], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        """Await ``fn(*args, **kwargs)`` through the breaker (see :meth:`call`).
+
+        .. versionadded:: 0.1.0
+        """
+        return await _call_async(self, fn, None, args, kwargs)
+
+    def __call__(self, fn: _F, /) -> _F:
+        """Decorate a sync or async function or method (chosen once, here).
+
+        .. versionadded:: 0.1.0
+        """
+        driver = _call_async if inspect.iscoroutinefunction(fn) else _call_sync
+        return wrapt.FunctionWrapper(fn, functools.partial(driver, self))  # type: ignore[return-value]
+
+
+class Admission(NamedTuple):
+    """What :meth:`CircuitBreaker.admit` hands to :meth:`CircuitBreaker.record`.
+
+    .. versionadded:: 0.1.0
+    """
+
+    ticket: int
+    started: float
+
+
+# The drivers take wrapt's arguments (instance unused: fn is already bound), so a decorated
+# function reaches them without an extra frame. Closed and local, admission is two
+# attribute reads and a successful call takes no lock.
+
+
+def _call_sync(breaker: CircuitBreaker, fn: Callable[..., _T], instance: object, args: Any, kwargs: Any) -> _T:  # noqa: ARG001
+    core = breaker._core
+    started = _timing.monotonic()
+    ticket = core.generation
+    if breaker._shared is not None or core.state is not CLOSED:
+        ticket = breaker._admit(started)
+    try:
+        result = fn(*args, **kwargs)
+    except BaseException as exc:
+        breaker._record(ticket, breaker._error_outcome(exc))
+        raise
+    breaker._record(ticket, breaker._result_outcome(result, started))
+    return result
+
+
+async def _call_async(breaker: CircuitBreaker, fn: Callable[..., Awaitable[_T]], instance: object, args: Any, kwargs: Any) -> _T:  # noqa: ARG001
+    core = breaker._core
+    started = _timing.monotonic()
+    ticket = core.generation
+    if breaker._shared is not None or core.state is not CLOSED:
+        ticket = await breaker._aadmit(started)
+    try:
+        result = await fn(*args, **kwargs)
+    except BaseException as exc:
+        await breaker._arecord(ticket, breaker._error_outcome(exc))
+        raise
+    await breaker._arecord(ticket, breaker._result_outcome(result, started))
+    return result
