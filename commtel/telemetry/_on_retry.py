@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from opentelemetry import trace
 
+from ..policies._errors import ErrorRecorded
 from ..policies._retry_events import (
     RetriesExhausted,
     RetryBudgetDenied,
@@ -83,3 +84,16 @@ def _on_budget_denied(event: RetryBudgetDenied) -> None:
         })
     _log.warning("retry budget %s denied a retry of %s", event.budget, event.operation,
                  operation=event.operation, budget=event.budget, reason=event.reason)
+
+
+@handles(ErrorRecorded)
+def _on_error_recorded(event: ErrorRecorded) -> None:
+    # Error tracking rides with retry: both account for failures of an operation.
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.add_event("commtel.error_recorded", {
+            "commtel.operation": event.operation,
+            "error.type": event.error_type,
+        })
+    _log.warning("%s: item failed with %s", event.operation, event.error_type,
+                 operation=event.operation, error_type=event.error_type, item=event.item)
