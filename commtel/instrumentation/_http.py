@@ -1,0 +1,236 @@
+"""HTTP client span logic shared by the httpx, requests and aiohttp instrumentors, written once.
+
+Each physical request (each attempt of a guarded call) is one CLIENT span per
+OpenTelemetry's stable HTTP semantic conventions: name ``{method}``,
+``http.request.method``, ``url.full`` (credentials and secret query values
+redacted), ``server.address``, ``server.port``, ``http.response.status_code``,
+``error.type`` and, on retries, ``http.request.resend_count``. The span is current
+while the library sends, with the contrib HTTP suppression key set, so a contrib
+httpx/requests/aiohttp instrumentor that is also active stays silent: one physical
+request, one CLIENT span. Outgoing headers get W3C ``traceparent``/``baggage`` and
+``X-Correlation-ID``.
+
+An :class:`HttpAttempt` is a plain (sync) context manager, so the sync and async
+instrumentor drivers share it unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from collections.abc import Callable, Mapping, MutableMapping
+from types import TracebackType
+from typing import NamedTuple
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
+
+from opentelemetry import context, trace
+from opentelemetry.context import _SUPPRESS_HTTP_INSTRUMENTATION_KEY
+from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
+from opentelemetry.semconv.attributes.http_attributes import (
+    HTTP_REQUEST_METHOD,
+    HTTP_REQUEST_METHOD_ORIGINAL,
+    HTTP_REQUEST_RESEND_COUNT,
+    HTTP_RESPONSE_STATUS_CODE,
+)
+from opentelemetry.semconv.attributes.server_attributes import SERVER_ADDRESS, SERVER_PORT
+from opentelemetry.semconv.attributes.url_attributes import URL_FULL
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from typing_extensions import Self
+
+from ..telemetry._context import inject_headers
+from ..telemetry._redaction import is_sensitive_key
+from ..telemetry._tracing import _context_attributes
+
+
+__all__ = [
+    "HttpAttempt",
+    "HttpHooks",
+    "RequestHook",
+    "RequestInfo",
+    "ResponseHook",
+    "ResponseInfo",
+    "redact_url",
+]
+
+_log = logging.getLogger("commtel.instrumentation")
+
+_KNOWN_METHODS = frozenset({"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY", "TRACE"})
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+# Pre-signed URL parameters OpenTelemetry redacts besides our sensitive-key rule.
+_SIGNED_QUERY_KEYS = frozenset({"awsaccesskeyid", "signature", "sig", "x-goog-signature", "x-amz-signature",
+                                "x-amz-credential", "x-amz-security-token"})
+_REDACTED = "REDACTED"
+
+
+class RequestInfo(NamedTuple):
+    """What a request hook sees of one attempt (stable across client libraries).
+
+    Attributes:
+        method: The HTTP method as sent.
+        url: The full URL (not redacted: your hook, your responsibility).
+        headers: The outgoing headers; a request hook may add to them.
+        resend_count: 0 for the first attempt, then 1, 2 … for retries.
+
+    .. versionadded:: 0.1.0
+    """
+
+    method: str
+    url: str
+    headers: MutableMapping[str, str]
+    resend_count: int
+
+
+class ResponseInfo(NamedTuple):
+    """What a response hook sees of one answered attempt.
+
+    .. versionadded:: 0.1.0
+    """
+
+    status_code: int
+    headers: Mapping[str, str]
+
+
+#: ``request_hook(span, request_info)``, called after the span starts, before sending.
+RequestHook = Callable[[Span, RequestInfo], None]
+#: ``response_hook(span, request_info, response_info)``, called before the span ends.
+ResponseHook = Callable[[Span, RequestInfo, ResponseInfo], None]
+
+
+class HttpHooks(NamedTuple):
+    """The user's hooks of one instrumentor (either may be ``None``)."""
+
+    request: RequestHook | None = None
+    response: ResponseHook | None = None
+
+
+def _run_hook(hook: Callable[..., None], *args: object) -> None:
+    # A failing user hook is logged and never breaks the request (contrib redis _execute_hook).
+    try:
+        hook(*args)
+    except Exception:
+        _log.exception("commtel HTTP hook %r failed", hook)
+
+
+def _redact_query(query: str) -> str:
+    pieces = query.split("&")
+    changed = False
+    for i, piece in enumerate(pieces):
+        key, sep, _ = piece.partition("=")
+        name = unquote_plus(key)
+        if sep and (is_sensitive_key(name) or name.lower() in _SIGNED_QUERY_KEYS):
+            pieces[i] = f"{key}={_REDACTED}"
+            changed = True
+    return "&".join(pieces) if changed else query
+
+
+def redact_url(url: str) -> str:
+    """*url* with user:password and the values of secret query parameters replaced by ``REDACTED``.
+
+    Query parameters are secret when their name looks like a credential (``token``,
+    ``api_key``, ``password``, ``code`` …) or is a known pre-signing parameter
+    (``X-Amz-Signature``, ``sig`` …); everything else is kept byte for byte.
+
+    .. versionadded:: 0.1.0
+    """
+    parts = urlsplit(url)
+    netloc, query = parts.netloc, parts.query
+    if "@" in netloc:
+        netloc = f"{_REDACTED}:{_REDACTED}@{netloc.rpartition('@')[2]}"
+    if query:
+        query = _redact_query(query)
+    if netloc is parts.netloc and query is parts.query:
+        return url
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _request_attributes(method: str, url: str, resend_count: int) -> tuple[str, dict[str, object]]:
+    upper = method.upper()
+    attributes = _context_attributes()
+    if upper in _KNOWN_METHODS:
+        name = upper
+        attributes[HTTP_REQUEST_METHOD] = upper
+    else:
+        name = "HTTP"
+        attributes[HTTP_REQUEST_METHOD] = "_OTHER"
+        attributes[HTTP_REQUEST_METHOD_ORIGINAL] = method
+    attributes[URL_FULL] = redact_url(url)
+    parts = urlsplit(url)
+    if parts.hostname:
+        attributes[SERVER_ADDRESS] = parts.hostname
+    try:
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
+    except ValueError:
+        port = None
+    if port:
+        attributes[SERVER_PORT] = port
+    if resend_count:
+        attributes[HTTP_REQUEST_RESEND_COUNT] = resend_count
+    return name, attributes
+
+
+class HttpAttempt:
+    """One physical request as a CLIENT span: ``with HttpAttempt(...) as a: ...; a.answered(...)``.
+
+    Entering starts the span, makes it current together with the contrib HTTP
+    suppression key, runs the request hook and injects the propagation headers into
+    *headers* (mutated in place). :meth:`answered` records the response; leaving
+    records an exception if one escaped, ends the span and restores the context.
+    """
+
+    __slots__ = ("_hooks", "_info", "_span", "_token", "_tracer")
+
+    def __init__(
+        self,
+        tracer: Tracer,
+        hooks: HttpHooks,
+        method: str,
+        url: str,
+        headers: MutableMapping[str, str],
+        *,
+        resend_count: int = 0,
+    ) -> None:
+        self._tracer = tracer
+        self._hooks = hooks
+        self._info = RequestInfo(method, url, headers, resend_count)
+        self._span: Span = trace.INVALID_SPAN
+        self._token: object | None = None
+
+    @property
+    def span(self) -> Span:
+        """The attempt's CLIENT span."""
+        return self._span
+
+    def __enter__(self) -> Self:
+        info = self._info
+        name, attributes = _request_attributes(info.method, info.url, info.resend_count)
+        span = self._span = self._tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)  # type: ignore[arg-type]
+        ctx = context.set_value(_SUPPRESS_HTTP_INSTRUMENTATION_KEY, True, trace.set_span_in_context(span))  # noqa: FBT003 - contrib's key holds a bool
+        self._token = context.attach(ctx)
+        if self._hooks.request is not None:
+            _run_hook(self._hooks.request, span, info)
+        inject_headers(info.headers)
+        return self
+
+    def answered(self, status_code: int, headers: Mapping[str, str]) -> None:
+        """Record the response status (4xx/5xx mark the span as an error) and run the response hook."""
+        span = self._span
+        if span.is_recording():
+            span.set_attribute(HTTP_RESPONSE_STATUS_CODE, status_code)
+            if status_code >= 400:
+                span.set_attribute(ERROR_TYPE, str(status_code))
+                span.set_status(Status(StatusCode.ERROR))
+        if self._hooks.response is not None:
+            _run_hook(self._hooks.response, span, self._info, ResponseInfo(status_code, headers))
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        span = self._span
+        try:
+            if exc is not None and span.is_recording():
+                span.set_attribute(ERROR_TYPE, type(exc).__qualname__)
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))
+            span.end()
+        finally:
+            if self._token is not None:
+                context.detach(self._token)  # type: ignore[arg-type]
+                self._token = None
