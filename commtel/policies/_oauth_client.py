@@ -27,7 +27,6 @@ from typing_extensions import Self
 from .. import _events
 from .._exceptions import ConfigurationError
 from .._timing import monotonic, wall
-from ..telemetry._redaction import register_secret
 from ._oauth_errors import NoTokenError, OAuthProviderError, OAuthStateError, provider_error
 from ._oauth_events import CallbackRejected, TokenRejected, TokenUpdated
 from ._oauth_flow import (
@@ -41,6 +40,7 @@ from ._oauth_flow import (
     run_sync,
 )
 from ._oauth_providers import OAuthProvider
+from ._oauth_secrets import seen
 from ._oauth_tokens import Token
 from ._token_store import MemoryTokenStore, TokenStore
 
@@ -183,7 +183,7 @@ class _BaseOAuthClient:
 
         state = state or secrets.token_urlsafe(32)
         verifier = generate_token(64) if self.provider.pkce else None
-        register_secret(verifier)
+        seen(verifier)
         pkce = {} if verifier is None else {
             "code_challenge": create_s256_code_challenge(verifier), "code_challenge_method": "S256",
         }
@@ -211,7 +211,7 @@ class _BaseOAuthClient:
         """The code and its request from a callback, after the state check; raises before any I/O."""
         params = _callback_params(callback)
         code = params.get("code")
-        register_secret(code)
+        seen(code)
         received = params.get("state") or ""
         with self._pending_lock:
             expected = request or self._pending.get(received)
@@ -224,7 +224,7 @@ class _BaseOAuthClient:
             raise OAuthStateError(msg, provider=self.provider.name)
         if "error" in params:
             self._emit(CallbackRejected(self.provider.name, params["error"]))
-            raise provider_error(params, provider=self.provider.name, status_code=None)
+            raise provider_error(params, provider=self.provider.name, status_code=None, sent=(code,))
         if not code:
             msg = "callback has no code"
             raise OAuthProviderError("invalid_request", msg, provider=self.provider.name)  # noqa: EM101 - an error code

@@ -10,17 +10,17 @@
     ├── OAuthStateError              callback state missing or not ours: nothing was exchanged or stored
     └── NoTokenError                 no usable token and no grant to get one without the user
 
-Descriptions pass through redaction before they reach a message, so a provider
-that echoes a credential back cannot leak it through an exception.
+A description has every credential the request sent scrubbed out before it
+reaches a message, so a provider that echoes one back cannot leak it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .._exceptions import OAuthError
-from ..telemetry._redaction import redact_text
+from ._oauth_secrets import scrub
 
 
 __all__ = [
@@ -36,10 +36,10 @@ __all__ = [
 _MAX_DESCRIPTION = 300
 
 
-def _clean(description: Any) -> str | None:
+def _clean(description: Any, sent: Iterable[str | None] = ()) -> str | None:
     if description is None or description == "":
         return None
-    return redact_text(str(description))[:_MAX_DESCRIPTION]
+    return scrub(str(description), sent)[:_MAX_DESCRIPTION]
 
 
 class OAuthProviderError(OAuthError):
@@ -47,7 +47,7 @@ class OAuthProviderError(OAuthError):
 
     Args:
         error: The provider's error code (``invalid_grant``, ``invalid_scope`` …).
-        description: The provider's ``error_description`` (redacted, shortened).
+        description: The provider's ``error_description`` (shortened; scrub credentials first).
         provider: The provider's name.
         status_code: HTTP status of the response (``None`` for an error in a callback URL).
 
@@ -117,10 +117,10 @@ _BY_CODE: dict[str, type[OAuthProviderError]] = {
 
 
 def provider_error(
-    body: Mapping[str, Any] | None, *, provider: str, status_code: int | None
+    body: Mapping[str, Any] | None, *, provider: str, status_code: int | None, sent: Iterable[str | None] = ()
 ) -> OAuthProviderError:
-    """The typed error for a provider's error response (or a non-JSON failure)."""
+    """The typed error for a provider's error response; credentials in *sent* are scrubbed out."""
     body = body or {}
-    code = str(body.get("error") or (f"http_{status_code}" if status_code else "invalid_response"))
+    code = scrub(str(body.get("error") or (f"http_{status_code}" if status_code else "invalid_response")), sent)
     cls = _BY_CODE.get(code, OAuthProviderError)
-    return cls(code, body.get("error_description"), provider=provider, status_code=status_code)
+    return cls(code, _clean(body.get("error_description"), sent), provider=provider, status_code=status_code)

@@ -23,10 +23,10 @@ from urllib.parse import parse_qsl, urlsplit
 from .. import _events
 from .._exceptions import OAuthError
 from .._timing import monotonic
-from ..telemetry._redaction import register_secret
 from ._oauth_errors import OAuthNetworkError, provider_error
 from ._oauth_events import TokenRequestFinished
 from ._oauth_providers import OAuthProvider
+from ._oauth_secrets import seen
 from ._oauth_tokens import Token
 
 
@@ -51,6 +51,7 @@ _T = TypeVar("_T")
 #: A sans-I/O exchange: yields requests, is sent responses, returns the result.
 Flow = Generator["EndpointRequest", "EndpointResponse", _T]
 _SECRET_FIELDS = ("access_token", "refresh_token", "id_token")
+_SECRET_PARAMS = ("code", "code_verifier", "refresh_token")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +63,7 @@ class ClientCredentials:
     client_secret: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        register_secret(self.client_secret)
+        seen(self.client_secret)
 
     @property
     def auth_method(self) -> str:
@@ -108,10 +109,7 @@ def _parse(response: EndpointResponse) -> dict[str, Any] | None:
         data = dict(parse_qsl(response.content.decode("utf-8", "replace")))
     if not isinstance(data, dict):
         return None
-    for name in _SECRET_FIELDS:
-        value = data.get(name)
-        if isinstance(value, str):
-            register_secret(value)
+    seen(*(value for name in _SECRET_FIELDS if isinstance(value := data.get(name), str)))
     return data
 
 
@@ -120,20 +118,22 @@ def _token_flow(
 ) -> Flow[Token]:
     from authlib.oauth2.rfc6749.parameters import prepare_token_request
 
+    sent = [params.get(name) for name in _SECRET_PARAMS]
+    seen(*sent)
     body = prepare_token_request(grant_type, **params)
     response = yield _endpoint_request(creds, grant_type, creds.provider.token_url, body)
     data = _parse(response)
     if response.status_code == 200 and data and data.get("access_token") and not data.get("error"):
         return Token.from_response(data, now=now, refresh_token=keep_refresh_token)
-    raise provider_error(data, provider=creds.provider.name, status_code=response.status_code)
+    raise provider_error(
+        data, provider=creds.provider.name, status_code=response.status_code, sent=[*sent, creds.client_secret]
+    )
 
 
 def authorization_code_flow(
     creds: ClientCredentials, *, code: str, code_verifier: str | None, redirect_uri: str | None, now: float
 ) -> Flow[Token]:
     """Exchange an authorization *code* (with its PKCE *code_verifier*) for a token."""
-    register_secret(code)
-    register_secret(code_verifier)
     return _token_flow(
         creds, "authorization_code", now=now, code=code, code_verifier=code_verifier,
         redirect_uri=redirect_uri, client_id=creds.client_id if creds.auth_method == "none" else None,
@@ -144,7 +144,6 @@ def refresh_token_flow(
     creds: ClientCredentials, *, refresh_token: str, scope: str | None = None, now: float
 ) -> Flow[Token]:
     """Refresh; a response without a new refresh token keeps *refresh_token* (no rotation)."""
-    register_secret(refresh_token)
     return _token_flow(
         creds, "refresh_token", now=now, keep_refresh_token=refresh_token, refresh_token=refresh_token, scope=scope
     )
@@ -163,10 +162,14 @@ def revocation_flow(creds: ClientCredentials, *, token: str, token_type_hint: st
     if url is None:  # callers check; this guards direct use
         msg = f"provider {creds.provider.name!r} has no revocation endpoint"
         raise OAuthError("unsupported_operation", msg, provider=creds.provider.name)  # noqa: EM101 - an error code
+    seen(token)
     body, _ = prepare_revoke_token_request(token, token_type_hint)
     response = yield _endpoint_request(creds, "revocation", url, body)
     if response.status_code != 200:
-        raise provider_error(_parse(response), provider=creds.provider.name, status_code=response.status_code)
+        raise provider_error(
+            _parse(response), provider=creds.provider.name, status_code=response.status_code,
+            sent=(token, creds.client_secret),
+        )
 
 
 class _Timed:

@@ -14,7 +14,7 @@ from typing import Any
 
 from .._exceptions import ConfigurationError
 from .._timing import wall
-from ..telemetry._redaction import register_secret
+from ._oauth_secrets import seen
 
 
 __all__ = ["Token"]
@@ -54,9 +54,7 @@ class Token:
         if not self.access_token:
             msg = "Token needs a non-empty access_token"
             raise ConfigurationError(msg)
-        register_secret(self.access_token)
-        register_secret(self.refresh_token)
-        register_secret(self.id_token)
+        seen(self.access_token, self.refresh_token, self.id_token)
 
     @classmethod
     def from_response(cls, data: Mapping[str, Any], *, now: float, refresh_token: str | None = None) -> Token:
