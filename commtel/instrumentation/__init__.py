@@ -1,1 +1,28 @@
-"""commtel.instrumentation."""
+"""Instrumentation: the composite guard, ``instrument(obj)``, per-host policies, HTTP instrumentors.
+
+The HTTP client instrumentors live in their own modules (``commtel.instrumentation.httpx``,
+``.requests``, ``.aiohttp``) so that importing this package never imports a client library.
+"""
+
+from __future__ import annotations
+
+from ._guard import Guard
+from ._http import RequestInfo, ResponseInfo, redact_url
+from ._instrument import instrument, is_instrumented, uninstrument
+from ._policies import ENV_POLICIES, ENV_POLICIES_FILE, IDEMPOTENT_METHODS, Policies, Policy
+
+
+__all__ = [
+    "ENV_POLICIES",
+    "ENV_POLICIES_FILE",
+    "IDEMPOTENT_METHODS",
+    "Guard",
+    "Policies",
+    "Policy",
+    "RequestInfo",
+    "ResponseInfo",
+    "instrument",
+    "is_instrumented",
+    "redact_url",
+    "uninstrument",
+]

@@ -19,7 +19,7 @@ import inspect
 
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any, Literal, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
 import wrapt
 
@@ -28,12 +28,15 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from .. import _events, _timing
 from .._exceptions import ConfigurationError, RetryExhausted
-from ..policies._breaker import CircuitBreaker
-from ..policies._ratelimit import RateLimiter
 from ..policies._retry_config import RetryConfig, seconds
 from ..policies._retry_core import RetryCall, RetryCore
 from ..telemetry._operations import OperationCompleted
 from ..telemetry._tracing import _context_attributes, get_tracer
+
+
+if TYPE_CHECKING:
+    from ..policies._breaker import CircuitBreaker
+    from ..policies._ratelimit import RateLimiter
 
 
 __all__ = ["Guard"]
@@ -180,7 +183,7 @@ class Guard:
         .. versionadded:: 0.1.0
         """
         wrapper = _wrapper_async if inspect.iscoroutinefunction(fn) else _wrapper_sync
-        return wrapt.FunctionWrapper(fn, functools.partial(wrapper, self))  # type: ignore[no-any-return]
+        return wrapt.FunctionWrapper(fn, functools.partial(wrapper, self))  # type: ignore[return-value]
 
 
 def _wrapper_sync(guard: Guard, wrapped: Callable[..., Any], instance: object, args: Any, kwargs: Any) -> Any:  # noqa: ARG001 - wrapt's signature
@@ -299,10 +302,10 @@ def _attempt_sync(guard: Guard, fn: Callable[..., _T], args: Any, kwargs: Any) -
         called = True
         result = fn(*args, **kwargs)
     except BaseException as exc:
-        if admission is not None:
+        if breaker is not None and admission is not None:
             breaker.record(admission, exc if called else _NOT_CALLED)
         raise
-    if admission is not None:
+    if breaker is not None and admission is not None:
         breaker.record(admission, None, result)
     return result
 
@@ -319,9 +322,9 @@ async def _attempt_async(guard: Guard, fn: Callable[..., Awaitable[_T]], args: A
         timeout = guard.timeout_s
         result = await (fn(*args, **kwargs) if timeout is None else asyncio.wait_for(fn(*args, **kwargs), timeout))
     except BaseException as exc:
-        if admission is not None:
+        if breaker is not None and admission is not None:
             await breaker.arecord(admission, exc if called else _NOT_CALLED)
         raise
-    if admission is not None:
+    if breaker is not None and admission is not None:
         await breaker.arecord(admission, None, result)
     return result

@@ -29,7 +29,7 @@ _T = TypeVar("_T")
 _MISSING = object()
 
 
-class _GuardedMethod(wrapt.FunctionWrapper):  # type: ignore[misc]
+class _GuardedMethod(wrapt.FunctionWrapper[..., Any]):
     """A method wrapped by :func:`instrument`; remembers what it replaced."""
 
     def __init__(self, wrapped: Any, wrapper: Any, original: object) -> None:

@@ -122,12 +122,14 @@ class Policy:
 
 def _validate(policy: Policy, where: str) -> None:
     put = object.__setattr__
-    if policy.platform is not _UNSET and policy.platform is not None and not isinstance(policy.platform, str):
-        msg = f"{where}.platform must be a string, got {policy.platform!r}"
+    platform: object = policy.platform
+    if platform is not _UNSET and platform is not None and not isinstance(platform, str):
+        msg = f"{where}.platform must be a string, got {platform!r}"
         raise ConfigurationError(msg)
-    if policy.timeout_s is not _UNSET:
-        if isinstance(policy.timeout_s, bool) or not isinstance(policy.timeout_s, int | float | timedelta | None):
-            msg = f"{where}.timeout_s must be a number of seconds, got {policy.timeout_s!r}"
+    timeout: object = policy.timeout_s
+    if timeout is not _UNSET:
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float | timedelta | None):
+            msg = f"{where}.timeout_s must be a number of seconds, got {timeout!r}"
             raise ConfigurationError(msg)
         put(policy, "timeout_s", _prefixed(where, "timeout_s", seconds, policy.timeout_s, "timeout_s"))
     if policy.retry_methods is not _UNSET:
@@ -178,7 +180,7 @@ def _limits_from(options: Mapping[str, Any]) -> tuple[list[Any], dict[str, Any]]
         rate = rest.pop("rate")
         limits.append(TokenBucket(rate, rest.pop("burst", max(1, int(rate)) if isinstance(rate, int | float) else rate)))
     if "limit" in rest or "window_s" in rest:
-        limits.append(SlidingWindow(rest.pop("limit", None), rest.pop("window_s", None)))  # type: ignore[arg-type]
+        limits.append(SlidingWindow(rest.pop("limit", None), rest.pop("window_s", None)))
     for timeframe, length in TIMEFRAMES.items():
         per = rest.pop(f"per_{timeframe}", None)
         if per is not None:

@@ -55,7 +55,7 @@ async def _request(wrapped: Any, instance: aiohttp.ClientSession, args: Any, kwa
         kwargs["timeout"] = aiohttp.ClientTimeout(total=call.timeout_s)
 
     async def attempt() -> Answer:
-        with call.attempt(headers) as span:  # type: ignore[arg-type]
+        with call.attempt(headers) as span:
             response = await wrapped(*args, **kwargs)
             retryable = call.answered(span, response.status, response.headers)
         await call.afeedback(response.status, response.headers)
