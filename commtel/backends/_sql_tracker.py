@@ -219,12 +219,24 @@ class TrackerStore:
                 found.update((m, c) for m, c in conn.execute(stmt))
         return found
 
-    def compare_and_set(self, row_id: int, expected: Mapping[str, Any], values: Mapping[str, Any]) -> bool:
-        """Apply *values* to row *row_id* only if its columns still equal *expected*."""
+    def compare_and_set(self, row_id: int, expected: Mapping[str, Any], values: Mapping[str, Any]) -> Row | None:
+        """Apply *values* to row *row_id* only if its columns still equal *expected*; the new row or ``None``."""
         t = messages_table
         conditions = [t.c.id == row_id, *(t.c[name] == value for name, value in expected.items())]
         with self._begin() as conn:
-            return bool(conn.execute(update(t).where(*conditions).values(**values)).rowcount == 1)
+            row = conn.execute(update(t).where(*conditions).values(**values).returning(*t.c)).mappings().first()
+        return None if row is None else dict(row)
+
+    def messages_by_id(self, message_ids: Iterable[str]) -> list[Row]:
+        """Stored rows whose message id is one of *message_ids*."""
+        ids = list(dict.fromkeys(message_ids))
+        t = messages_table
+        rows: list[Row] = []
+        with self._begin() as conn:
+            for start in range(0, len(ids), _IN_CHUNK):
+                stmt = select(t).where(t.c.message_id.in_(ids[start : start + _IN_CHUNK]))
+                rows.extend(dict(r) for r in conn.execute(stmt).mappings())
+        return rows
 
     def claim(
         self,
@@ -252,9 +264,12 @@ class TrackerStore:
         candidates = select(t.c.id).where(*filters).order_by(t.c.id).limit(limit)
         if self.is_postgresql:
             candidates = candidates.with_for_update(skip_locked=True)
+        # A MATERIALIZED CTE is evaluated exactly once. PostgreSQL may re-run a plain
+        # `IN (SELECT ... LIMIT n)` subplan per row, and would then claim more than n.
+        chosen = candidates.cte("commtel_claimable").prefix_with("MATERIALIZED")
         stmt = (
             update(t)
-            .where(t.c.id.in_(candidates.scalar_subquery()), claimable)
+            .where(t.c.id == chosen.c.id, claimable)
             .values(
                 state="in_progress",
                 previous_state=t.c.state,  # SET reads the old row: tells a reclaim from a first claim
@@ -273,7 +288,7 @@ class TrackerStore:
 
     def renew(self, row_id: int, attempt: int, worker_id: str, lease_expires_at: float, now: float) -> bool:
         """Extend a lease still held by *worker_id* (same attempt); ``False`` if it was lost."""
-        return self.compare_and_set(
+        return None is not self.compare_and_set(
             row_id,
             {"state": "in_progress", "attempts": attempt, "lease_owner": worker_id},
             {"lease_expires_at": lease_expires_at, "updated_at": now},

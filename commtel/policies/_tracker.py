@@ -287,7 +287,8 @@ class ConversationTracker:
                                         MessageState.PENDING.value, None),
                     listeners,
                 )
-        return [self._get(conversation, message_id) for conversation, message_id in keys]
+        stored = {(r["conversation_id"], r["message_id"]): r for r in self.store.messages_by_id(m for _, m in keys)}
+        return [TrackedMessage._from_row(stored[key]) for key in keys]
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -379,9 +380,10 @@ class ConversationTracker:
             if new is MessageState.IN_PROGRESS:
                 values.update(lease_owner=None, lease_expires_at=now + self.lease_s, attempts=row["attempts"] + 1)
             expected = {"state": previous.value, "attempts": row["attempts"]}
-            if self.store.compare_and_set(row["id"], expected, values):
+            changed = self.store.compare_and_set(row["id"], expected, values)
+            if changed is not None:
                 _emit_changed(conversation_id, message_id, row["platform"], previous, new)
-                return self._get(conversation_id, message_id)
+                return TrackedMessage._from_row(changed)
         msg = f"message {message_id!r} kept changing under concurrent updates; try again"
         raise StateTransitionError(msg)
 
@@ -502,11 +504,12 @@ class ConversationTracker:
         expected = {"state": MessageState.IN_PROGRESS.value, "attempts": claim.attempt, "lease_owner": claim.worker_id}
         values = {"state": new.value, "previous_state": MessageState.IN_PROGRESS.value, "lease_expires_at": None,
                   "updated_at": self._clock(), "error": error}
-        if not self.store.compare_and_set(claim._row_id, expected, values):
+        changed = self.store.compare_and_set(claim._row_id, expected, values)
+        if changed is None:
             raise _lease_lost(claim)
         _emit_changed(claim.conversation_id, claim.message_id, claim.message.platform,
                       MessageState.IN_PROGRESS, new, worker_id=claim.worker_id)
-        return self._get(claim.conversation_id, claim.message_id)
+        return TrackedMessage._from_row(changed)
 
     def _get(self, conversation_id: str, message_id: str) -> TrackedMessage:
         message = self.get_message(conversation_id, message_id)

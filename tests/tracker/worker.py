@@ -1,0 +1,55 @@
+"""A tracker worker process for the multi-process tests.
+
+Usage: python -m tests.tracker.worker URL WORKER_ID LEASE_S [BATCH] [HOLD]
+
+Prints "ready", waits for a line on stdin, then claims and completes messages
+until none are pending or in progress; prints each completed id as it commits
+("done <id>") and finally "finished <n>". With HOLD set it prints "claimed <id>"
+after its first claim and then sleeps, holding the lease (to be SIGKILLed).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import commtel
+
+from commtel import StateTransitionError
+
+from commtel.policies._tracker import ConversationTracker, MessageState
+
+
+def main() -> None:
+    url, worker_id, lease_s = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    batch = int(sys.argv[4]) if len(sys.argv) > 4 else 1
+    hold = len(sys.argv) > 5 and sys.argv[5] == "hold"
+    commtel.set_listeners([])
+    tracker = ConversationTracker(url, lease_s=lease_s)
+    print("ready", flush=True)
+    sys.stdin.readline()
+    done = 0
+    while True:
+        claims = tracker.claim_batch(worker_id, batch)
+        if hold and claims:
+            print(f"claimed {claims[0].message_id}", flush=True)
+            time.sleep(3600)
+        if not claims:
+            counts = tracker.counts()
+            if counts[MessageState.PENDING] == 0 and counts[MessageState.IN_PROGRESS] == 0:
+                break
+            time.sleep(0.02)  # others hold leases; one may have died and expire
+            continue
+        for claim in claims:
+            try:
+                tracker.complete(claim)
+            except StateTransitionError:  # too slow: the lease expired and another worker took over
+                print(f"lost {claim.message_id}", flush=True)
+                continue
+            print(f"done {claim.message_id}", flush=True)
+            done += 1
+    print(f"finished {done}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
