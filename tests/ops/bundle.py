@@ -198,7 +198,16 @@ def check_expression(expr: str) -> list[str]:
     problems += [f"unknown metric {n!r}" for n in sorted(names - known.keys())]
     labels_here = set().union(*(known.get(n, set()) for n in names)) | _TARGET_LABELS
     for name, matchers in selectors(expr):
-        allowed = known[name] | _TARGET_LABELS if name in known else labels_here | {"__name__"}
+        if name in known:
+            allowed = known[name] | _TARGET_LABELS
+        elif "__name__" in matchers:  # {__name__=~"commtel_.+"}: the labels of every series it matches
+            pattern = re.compile(matchers["__name__"][1][1:-1])
+            matched = [labels for series, labels in known.items() if pattern.fullmatch(series)]
+            if not matched:
+                problems.append(f"__name__ selector {pattern.pattern!r} matches no known series")
+            allowed = set().union(*matched) | _TARGET_LABELS | {"__name__"}
+        else:
+            allowed = labels_here
         problems += [f"label {label!r} not on {name or 'selector'}" for label in sorted(matchers.keys() - allowed)]
     problems += [f"grouping label {label!r} not on any selected metric"
                  for label in sorted(grouping_labels(expr) - labels_here)]
