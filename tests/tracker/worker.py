@@ -16,7 +16,6 @@ import time
 import commtel
 
 from commtel import StateTransitionError
-
 from commtel.policies._tracker import ConversationTracker, MessageState
 
 
