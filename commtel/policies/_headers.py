@@ -375,6 +375,9 @@ def _header_fields(text: str, defects: list[str]) -> dict[str, str]:
 
 
 def _ids_in(value: str, header: str, defects: list[str]) -> list[str]:
+    if "=?" in value:
+        # Python's own email package RFC 2047-encodes id headers longer than a line.
+        value = _decode_words(value, header, defects)
     found = [f"<{m}>" for m in _MSG_ID_RE.findall(value) if len(m) < _MAX_ID_LENGTH]
     if not found and value.strip():
         # Best effort for ids sent without angle brackets (seen from old clients).
@@ -386,14 +389,16 @@ def _ids_in(value: str, header: str, defects: list[str]) -> list[str]:
     return valid
 
 
-def _decode_subject(value: str, defects: list[str]) -> str:
-    if "=?" not in value:
-        return value.strip()
+def _decode_words(value: str, header: str, defects: list[str]) -> str:
     try:
-        return str(make_header(decode_header(value))).strip()
+        return str(make_header(decode_header(value)))
     except Exception as exc:  # unknown charsets, bad base64 …: keep the raw text
-        defects.append(f"Subject has undecodable encoded words ({type(exc).__name__})")
-        return value.strip()
+        defects.append(f"{header} has undecodable encoded words ({type(exc).__name__})")
+        return value
+
+
+def _decode_subject(value: str, defects: list[str]) -> str:
+    return (_decode_words(value, "Subject", defects) if "=?" in value else value).strip()
 
 
 def _parse_date(value: str | None, defects: list[str]) -> datetime | None:
