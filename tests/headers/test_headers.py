@@ -12,7 +12,12 @@ from aiosmtpd.controller import Controller
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from commtel.policies._headers import MessageHeaderError, MessageHeaders, split_universal_id, universal_id
+from commtel.policies._headers import (
+    MessageHeaderError,
+    MessageHeaders,
+    split_universal_id,
+    universal_id,
+)
 from commtel.policies._tracker import ConversationTracker
 from tests.harness.procs import free_port
 
