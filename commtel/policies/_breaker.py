@@ -87,7 +87,7 @@ class CircuitBreaker:
 
     __slots__ = (
         "__weakref__", "_core", "_events", "_excluded", "_failure_on", "_failure_on_result",
-        "_health_check", "_listeners", "_local", "_lock", "_shared", "_slow_s", "name",
+        "_health_check", "_listeners", "_local", "_lock", "_shared", "_slow_s", "_success", "_timed", "name",
     )
 
     def __init__(
@@ -144,6 +144,9 @@ class CircuitBreaker:
             has_health_check=health_check is not None,
         )
         self._events = {result: CircuitCallRecorded(name, result) for result in (SUCCESS, FAILURE, SLOW)}
+        self._success = self._events[SUCCESS]
+        # Whether a call needs its start time (slow-call threshold); admission reads the clock itself.
+        self._timed = self._slow_s is not None
         self._shared: Any = None
         # Local with no rate window: a successful closed call has nothing to fold in.
         self._local = window is None and redis is None
@@ -283,8 +286,6 @@ class CircuitBreaker:
         if outcome is not IGNORED and (listeners := _events.active_listeners()):
             _events.emit(self._events[outcome], listeners)
         core = self._core
-        if self._local and outcome is SUCCESS and not core.consecutive and core.state is CLOSED:
-            return  # nothing to fold in: the hot path takes no lock
         if self._shared is not None:
             check = self._shared.record(ticket, outcome)
         else:
@@ -304,8 +305,6 @@ class CircuitBreaker:
         if outcome is not IGNORED and (listeners := _events.active_listeners()):
             _events.emit(self._events[outcome], listeners)
         core = self._core
-        if self._local and outcome is SUCCESS and not core.consecutive and core.state is CLOSED:
-            return  # nothing to fold in: the hot path takes no lock
         if self._shared is not None:
             check = await self._shared.arecord(ticket, outcome)
         else:
@@ -426,29 +425,39 @@ class Admission(NamedTuple):
 
 def _call_sync(breaker: CircuitBreaker, fn: Callable[..., _T], instance: object, args: Any, kwargs: Any) -> _T:  # noqa: ARG001
     core = breaker._core
-    started = _timing.monotonic()
+    started = _timing.monotonic() if breaker._timed else 0.0
     ticket = core.generation
     if breaker._shared is not None or core.state is not CLOSED:
-        ticket = breaker._admit(started)
+        ticket = breaker._admit(started or _timing.monotonic())
     try:
         result = fn(*args, **kwargs)
     except BaseException as exc:
         breaker._record(ticket, breaker._error_outcome(exc))
         raise
-    breaker._record(ticket, breaker._result_outcome(result, started))
+    outcome = breaker._result_outcome(result, started)
+    if outcome is SUCCESS and breaker._local and not core.consecutive and core.state is CLOSED:
+        if listeners := _events.active_listeners():  # the hot path: nothing to fold in, no lock
+            _events.emit(breaker._success, listeners)
+    else:
+        breaker._record(ticket, outcome)
     return result
 
 
 async def _call_async(breaker: CircuitBreaker, fn: Callable[..., Awaitable[_T]], instance: object, args: Any, kwargs: Any) -> _T:  # noqa: ARG001
     core = breaker._core
-    started = _timing.monotonic()
+    started = _timing.monotonic() if breaker._timed else 0.0
     ticket = core.generation
     if breaker._shared is not None or core.state is not CLOSED:
-        ticket = await breaker._aadmit(started)
+        ticket = await breaker._aadmit(started or _timing.monotonic())
     try:
         result = await fn(*args, **kwargs)
     except BaseException as exc:
         await breaker._arecord(ticket, breaker._error_outcome(exc))
         raise
-    await breaker._arecord(ticket, breaker._result_outcome(result, started))
+    outcome = breaker._result_outcome(result, started)
+    if outcome is SUCCESS and breaker._local and not core.consecutive and core.state is CLOSED:
+        if listeners := _events.active_listeners():  # the hot path: nothing to fold in, no lock
+            _events.emit(breaker._success, listeners)
+    else:
+        await breaker._arecord(ticket, outcome)
     return result
