@@ -67,3 +67,18 @@ def smtp_server() -> Iterator[SMTPServer]:
         yield SMTPServer("127.0.0.1", port, handler)
     finally:
         controller.stop()
+
+
+@pytest.fixture(scope="session")
+def _shared_platform() -> Iterator[Any]:
+    from commtel.simulator import SimulatedPlatform
+
+    with SimulatedPlatform("testplatform", limit=100, window_s=60.0, seed=1) as platform:
+        yield platform
+
+
+@pytest.fixture
+def platform(_shared_platform: Any) -> Any:
+    """The simulated platform, shared by this directory's tests and reset for each (stopping one costs 0.5 s)."""
+    _shared_platform.reset()
+    return _shared_platform
