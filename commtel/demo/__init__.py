@@ -28,6 +28,7 @@ def run_demo(
     *,
     duration_s: float | None = None,
     metrics_port: int = 9464,
+    metrics_addr: str = "127.0.0.1",
     workers: int = 4,
     spans_file: str = "commtel-demo-spans.jsonl",
     live: str = "auto",
@@ -42,10 +43,10 @@ def run_demo(
     config = configure("commtel-demo", spans_file=None if otlp else spans_file)
     stats = DemoStats()
     _events.set_listeners((*_events.active_listeners(), stats))
-    world = DemoWorld(stats, metrics_port=metrics_port, workers=workers)
+    world = DemoWorld(stats, metrics_port=metrics_port, metrics_addr=metrics_addr, workers=workers)
     world.start()
     where = f"{config.exporting} -> {config.endpoint}" if config.exporting else "not exported (an app provider is set)"
-    console.print(f"[bold]commtel demo[/bold]: metrics on http://127.0.0.1:{world.metrics_port}/metrics; spans {where}")
+    console.print(f"[bold]commtel demo[/bold]: metrics on http://{metrics_addr}:{world.metrics_port}/metrics; spans {where}")
     for name, url in world.urls().items():
         console.print(f"  {name}: {url}")
     use_live = live == "on" or (live == "auto" and sys.stdout.isatty())

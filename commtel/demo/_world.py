@@ -19,10 +19,11 @@ __all__ = ["DemoWorld"]
 class DemoWorld:
     """Starts and stops everything the demo's workers talk to."""
 
-    def __init__(self, stats: DemoStats, *, metrics_port: int, workers: int) -> None:
+    def __init__(self, stats: DemoStats, *, metrics_port: int, metrics_addr: str, workers: int) -> None:
         self.stats = stats
         self.workers = workers
         self.requested_metrics_port = metrics_port
+        self.metrics_addr = metrics_addr
         self.metrics_port = metrics_port
         self.stop_event = threading.Event()
         # A Twitter-like REST API with OAuth and a tight quota; a flaky chat API.
@@ -40,7 +41,7 @@ class DemoWorld:
         """Start platforms, the metrics endpoint and the workers."""
         self.social.start()
         self.chat.start()
-        server, _thread = start_http_server(self.requested_metrics_port)
+        server, _thread = start_http_server(self.requested_metrics_port, self.metrics_addr)
         self._server = server
         self.metrics_port = int(server.server_address[1])
         scenarios = itertools.cycle(SCENARIOS)
