@@ -25,6 +25,7 @@ from ._exceptions import (
     RetryExhausted,
     StateTransitionError,
 )
+from .instrumentation import Guard, Policies, Policy, instrument, uninstrument
 from .policies import (
     CircuitBreaker,
     CircuitCallRecorded,
@@ -80,11 +81,14 @@ __all__ = [
     "ContextExecutor",
     "ErrorTracker",
     "Event",
+    "Guard",
     "Listener",
     "MetricsCollector",
     "OAuthError",
     "OperationTracker",
     "PlatformContext",
+    "Policies",
+    "Policy",
     "RateLimitError",
     "RateLimitExceeded",
     "RetriesExhausted",
@@ -108,6 +112,7 @@ __all__ = [
     "get_retry_stats_detailed",
     "get_retry_stats_summary",
     "inject_headers",
+    "instrument",
     "platform_context",
     "register_secret",
     "retry",
@@ -119,6 +124,7 @@ __all__ = [
     "set_listeners",
     "shutdown",
     "start_http_server",
+    "uninstrument",
 ]
 
 
