@@ -9,6 +9,7 @@ added to ``seen_secrets``. None may appear.
 
 from __future__ import annotations
 
+import base64
 import io
 import logging
 import secrets
@@ -67,9 +68,33 @@ def seen_secrets() -> set[str]:
     return SEEN
 
 
+class Scan:
+    """What one test exported: raw and exported spans, metric samples, JSON log lines, raw log records."""
+
+    def __init__(self, registry: CollectorRegistry, spans, stream: io.StringIO, raw: _RawLogs) -> None:  # noqa: ANN001
+        self.registry = registry
+        self.spans = spans
+        self.stream = stream
+        self.raw = raw
+
+    def texts(self) -> dict[str, str]:
+        return {
+            "raw span": "\n".join(span.to_json() for span in _RAW.spans),
+            "exported span": "\n".join(span.to_json() for span in self.spans.get_finished_spans()),
+            "metric sample": generate_latest(self.registry).decode(),
+            "json log line": self.stream.getvalue(),
+            "raw log record": "\n".join(self.raw.lines),
+        }
+
+    def leaks(self, secrets: set[str]) -> dict[str, int]:
+        """How many of *secrets* appear in each kind of output (only non-zero entries)."""
+        found = {where: sum(s in text for s in secrets) for where, text in self.texts().items()}
+        return {where: n for where, n in found.items() if n}
+
+
 @pytest.fixture(autouse=True)
-def _no_secret_leaves(registry: CollectorRegistry, spans) -> Iterator[io.StringIO]:  # noqa: ANN001
-    """Scan every span, metric sample and log line of the test for secrets."""
+def scan(registry: CollectorRegistry, spans) -> Iterator[Scan]:  # noqa: ANN001
+    """Scan every span, metric sample and log line of the test for every secret seen so far."""
     stream = io.StringIO()
     root = logging.getLogger()
     previous_level = root.level
@@ -83,8 +108,9 @@ def _no_secret_leaves(registry: CollectorRegistry, spans) -> Iterator[io.StringI
     root.addHandler(raw)
     _RAW.spans.clear()
     _RAW.active = True
+    result = Scan(registry, spans, stream, raw)
     try:
-        yield stream
+        yield result
     finally:
         _RAW.active = False
         root.removeHandler(raw)
@@ -93,16 +119,7 @@ def _no_secret_leaves(registry: CollectorRegistry, spans) -> Iterator[io.StringI
         _logging._installed.clear()
         root.setLevel(previous_level)
         server_log.setLevel(server_level)
-    texts = {
-        "raw span": "\n".join(span.to_json() for span in _RAW.spans),
-        "exported span": "\n".join(span.to_json() for span in spans.get_finished_spans()),
-        "metric sample": generate_latest(registry).decode(),
-        "json log line": stream.getvalue(),
-        "raw log record": "\n".join(raw.lines),
-    }
-    for where, text in texts.items():
-        leaked = [s for s in SEEN if s in text]
-        assert not leaked, f"{len(leaked)} secret(s) found in a {where}"
+    assert result.leaks(SEEN) == {}, "secrets found in telemetry"
 
 
 @pytest.fixture
@@ -130,6 +147,8 @@ def client_secret(authserver: AuthServer) -> str:
     """A confidential client ``app`` registered with a fresh random secret."""
     secret = "cs-" + secrets.token_urlsafe(24)
     authserver.register_client("app", secret)
+    # The Basic Authorization header carries it base64-encoded: look for that form too.
+    SEEN.add(base64.b64encode(f"app:{secret}".encode()).decode())
     return secret
 
 
