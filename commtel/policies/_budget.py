@@ -156,7 +156,8 @@ class RetryBudget:
                 if allowed:
                     self._retries[self._slot(now)] += 1
         if not allowed:
-            self.denied += 1
+            with self._lock:
+                self.denied += 1
         return allowed
 
     def _shared(self, *, want_retry: bool, now: float) -> bool:
