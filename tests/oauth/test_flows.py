@@ -28,7 +28,7 @@ from commtel.policies._oauth_errors import (
 from commtel.policies._oauth_providers import OAuthProvider
 from commtel.policies._oauth_tokens import Token
 from commtel.policies._token_store import MemoryTokenStore
-from tests.oauth.authserver import AuthServer, approve
+from tests.oauth.authserver import approve
 
 
 class Driven:

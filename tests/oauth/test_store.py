@@ -15,7 +15,12 @@ import pytest
 
 from commtel import BackendError
 from commtel.policies._oauth_tokens import Token
-from commtel.policies._token_store import EnvTokenStore, FileTokenStore, MemoryTokenStore, TokenStore
+from commtel.policies._token_store import (
+    EnvTokenStore,
+    FileTokenStore,
+    MemoryTokenStore,
+    TokenStore,
+)
 
 
 ROOT = Path(__file__).resolve().parents[2]
