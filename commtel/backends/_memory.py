@@ -9,7 +9,7 @@ key's: expiry never changes a decision, and memory holds only keys touched in
 the last two horizons.
 """
 
-# ruff: noqa: FBT003 - Decision(True/False, ...) and commit flags are positional on the hot path
+# ruff: noqa: FBT003 - RateLimitDecision(True/False, ...) and commit flags are positional on the hot path
 from __future__ import annotations
 
 import math
@@ -18,7 +18,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from ..policies._ratelimit_core import Decision, Quota, merge
+from ..policies._ratelimit_core import Quota, RateLimitDecision, merge
 from ..policies._ratelimit_store import Plan, Scope
 
 
@@ -57,7 +57,7 @@ class _Table:
             self.current[key] = state
         return state
 
-    def decide(self, key: str, now: float, cost: int, commit: bool) -> Decision:  # noqa: FBT001 - hot path
+    def decide(self, key: str, now: float, cost: int, commit: bool) -> RateLimitDecision:  # noqa: FBT001 - hot path
         """Decide for *key* in this scope (the caller holds the store's lock)."""
         if now >= self.rotate_at:
             self.rotate(now)
@@ -78,7 +78,7 @@ class _Table:
         return len(self.current) + len(self.previous)
 
 
-def _decide_all(tables: tuple[_Table, ...], key: str, now: float, cost: int, commit: bool) -> Decision:  # noqa: FBT001
+def _decide_all(tables: tuple[_Table, ...], key: str, now: float, cost: int, commit: bool) -> RateLimitDecision:  # noqa: FBT001
     """Peek every scope; only if all admit, commit them all (the caller holds the lock)."""
     decision = tables[0].decide(key, now, cost, False)
     for table in tables[1:]:
@@ -126,7 +126,7 @@ class MemoryStore:
                 tables.append(table)
         return Plan(scopes, tables)
 
-    def decide(self, plan: Plan, key: str, now: float, cost: int, commit: bool = True) -> Decision:  # noqa: FBT001, FBT002 - hot path
+    def decide(self, plan: Plan, key: str, now: float, cost: int, commit: bool = True) -> RateLimitDecision:  # noqa: FBT001, FBT002 - hot path
         """Decide under the lock; all scopes admit and consume, or none consumes."""
         # acquire/try/finally: measurably cheaper than ``with`` on this hot path.
         lock = self._lock
@@ -136,7 +136,7 @@ class MemoryStore:
                 until = self._blocks.get(key)
                 if until is not None:
                     if until > now:
-                        return Decision(False, until - now, 0, plan.capacity, until - now)
+                        return RateLimitDecision(False, until - now, 0, plan.capacity, until - now)
                     del self._blocks[key]
             table: _Table | None = plan.single
             if table is not None:
@@ -155,7 +155,7 @@ class MemoryStore:
         finally:
             lock.release()
 
-    async def adecide(self, plan: Plan, key: str, now: float, cost: int, *, commit: bool = True) -> Decision:
+    async def adecide(self, plan: Plan, key: str, now: float, cost: int, *, commit: bool = True) -> RateLimitDecision:
         """Same as :meth:`decide`: nothing to await in memory."""
         return self.decide(plan, key, now, cost, commit=commit)
 

@@ -11,7 +11,7 @@ Redis Cluster sees one slot. When Redis fails or times out, the store answers
 by its fail-open/fail-closed policy and emits :class:`RateLimitBackendFailed`.
 """
 
-# ruff: noqa: FBT003 - Decision(True/False, ...) and commit flags are positional on the hot path
+# ruff: noqa: FBT003 - RateLimitDecision(True/False, ...) and commit flags are positional on the hot path
 from __future__ import annotations
 
 import logging
@@ -22,7 +22,7 @@ from typing import Any, cast
 
 from .. import _events
 from .._exceptions import BackendError, ConfigurationError
-from ..policies._ratelimit_core import Decision, Quota, SlidingWindow, TokenBucket
+from ..policies._ratelimit_core import Quota, RateLimitDecision, SlidingWindow, TokenBucket
 from ..policies._ratelimit_events import RateLimitBackendFailed
 from ..policies._ratelimit_store import Plan, Scope
 from ._redis import async_redis_client, hash_tagged, map_redis_errors, redis_client
@@ -219,11 +219,11 @@ class RedisStore:
         clock = "" if self._backend.server_time else repr(now)
         return keys, [clock, cost, "1" if commit else "0", *redis_plan.tail]
 
-    def _answer(self, reply: Any) -> Decision:
+    def _answer(self, reply: Any) -> RateLimitDecision:
         if self._failing:
             self._failing = False
             _log.warning("rate limiter %r: redis reachable again", self.limiter)
-        return Decision(int(reply[0]) == 1, float(reply[1]), int(reply[2]), int(reply[3]), float(reply[4]))
+        return RateLimitDecision(int(reply[0]) == 1, float(reply[1]), int(reply[2]), int(reply[3]), float(reply[4]))
 
     def _failed(self, error: BackendError) -> None:
         """Log the first failure of a streak and emit :class:`RateLimitBackendFailed`."""
@@ -235,14 +235,14 @@ class RedisStore:
             cause = type(error.__cause__).__name__ if error.__cause__ is not None else type(error).__name__
             _events.emit(RateLimitBackendFailed(self.limiter, "redis", cause, self._backend.fail_open), listeners)
 
-    def _fallback(self, error: BackendError, plan: Plan) -> Decision:
+    def _fallback(self, error: BackendError, plan: Plan) -> RateLimitDecision:
         """The fail-open (admit) or fail-closed (reject for a second) decision."""
         self._failed(error)
         if self._backend.fail_open:
-            return Decision(True, 0.0, 0, plan.capacity, 0.0)
-        return Decision(False, _FAIL_CLOSED_RETRY_S, 0, plan.capacity, _FAIL_CLOSED_RETRY_S)
+            return RateLimitDecision(True, 0.0, 0, plan.capacity, 0.0)
+        return RateLimitDecision(False, _FAIL_CLOSED_RETRY_S, 0, plan.capacity, _FAIL_CLOSED_RETRY_S)
 
-    def decide(self, plan: Plan, key: str, now: float, cost: int, commit: bool = True) -> Decision:  # noqa: FBT001, FBT002 - same signature as the memory store
+    def decide(self, plan: Plan, key: str, now: float, cost: int, commit: bool = True) -> RateLimitDecision:  # noqa: FBT001, FBT002 - same signature as the memory store
         """One ``EVALSHA`` round trip; on failure, the fail-open/closed answer."""
         keys, args = self._call(plan, key, now, cost, commit)
         try:
@@ -252,7 +252,7 @@ class RedisStore:
             return self._fallback(error, plan)
         return self._answer(reply)
 
-    async def adecide(self, plan: Plan, key: str, now: float, cost: int, commit: bool = True) -> Decision:  # noqa: FBT001, FBT002 - same signature as the memory store
+    async def adecide(self, plan: Plan, key: str, now: float, cost: int, commit: bool = True) -> RateLimitDecision:  # noqa: FBT001, FBT002 - same signature as the memory store
         """:meth:`decide` over redis-py's asyncio client."""
         keys, args = self._call(plan, key, now, cost, commit)
         try:

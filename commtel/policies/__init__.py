@@ -6,6 +6,34 @@ from ._breaker import Admission, CircuitBreaker, StateListener
 from ._breaker_events import CircuitCallRecorded, CircuitRejected, CircuitStateChanged
 from ._budget import RetryBudget
 from ._errors import ErrorRecorded, ErrorTracker, TrackedError
+from ._oauth_client import AsyncOAuthClient, AuthorizationRequest, OAuthClient
+from ._oauth_compat import OAuthManager, TokenInfo, TokenManager
+from ._oauth_errors import (
+    InvalidClientError,
+    InvalidGrantError,
+    NoTokenError,
+    OAuthNetworkError,
+    OAuthProviderError,
+    OAuthStateError,
+)
+from ._oauth_events import CallbackRejected, TokenRejected, TokenRequestFinished, TokenUpdated
+from ._oauth_providers import PROVIDERS as OAUTH_PROVIDERS
+from ._oauth_providers import OAuthProvider
+from ._oauth_tokens import Token
+from ._ratelimit import RateLimiter, RateLimitSlot
+from ._ratelimit_config import PRESETS as RATE_LIMIT_PRESETS
+from ._ratelimit_config import RateLimitConfig, preset_limits
+from ._ratelimit_core import RateLimitDecision, SlidingWindow, TokenBucket
+from ._ratelimit_decorator import extract_endpoint_from_url, rate_limited
+from ._ratelimit_events import (
+    RateLimitBackendFailed,
+    RateLimitDecided,
+    RateLimitWaited,
+    ServerThrottled,
+)
+from ._ratelimit_feedback import ServerFeedback, parse_feedback
+from ._ratelimit_global import GlobalRateLimiter, get_rate_limiter
+from ._ratelimit_store import RateLimitBackend, RateLimitStore
 from ._retry import (
     RetryOptions,
     RetryPolicy,
@@ -24,18 +52,46 @@ from ._retry_stats import (
     get_retry_stats_summary,
     reset_retry_stats,
 )
+from ._token_store import EnvTokenStore, FileTokenStore, MemoryTokenStore, TokenStore
 
 
 __all__ = [
+    "OAUTH_PROVIDERS",
+    "RATE_LIMIT_PRESETS",
     "Admission",
+    "AsyncOAuthClient",
     "Attempt",
+    "AuthorizationRequest",
+    "CallbackRejected",
     "CircuitBreaker",
     "CircuitCallRecorded",
     "CircuitRejected",
     "CircuitStateChanged",
+    "EnvTokenStore",
     "ErrorRecorded",
     "ErrorTracker",
+    "FileTokenStore",
+    "GlobalRateLimiter",
+    "InvalidClientError",
+    "InvalidGrantError",
     "Jitter",
+    "MemoryTokenStore",
+    "NoTokenError",
+    "OAuthClient",
+    "OAuthManager",
+    "OAuthNetworkError",
+    "OAuthProvider",
+    "OAuthProviderError",
+    "OAuthStateError",
+    "RateLimitBackend",
+    "RateLimitBackendFailed",
+    "RateLimitConfig",
+    "RateLimitDecided",
+    "RateLimitDecision",
+    "RateLimitSlot",
+    "RateLimitStore",
+    "RateLimitWaited",
+    "RateLimiter",
     "RetriesExhausted",
     "RetryBudget",
     "RetryBudgetDenied",
@@ -46,11 +102,27 @@ __all__ = [
     "RetryScheduled",
     "RetryStats",
     "RetryingBlock",
+    "ServerFeedback",
+    "ServerThrottled",
+    "SlidingWindow",
     "StateListener",
+    "Token",
+    "TokenBucket",
+    "TokenInfo",
+    "TokenManager",
+    "TokenRejected",
+    "TokenRequestFinished",
+    "TokenStore",
+    "TokenUpdated",
     "TrackedError",
     "async_retry",
+    "extract_endpoint_from_url",
+    "get_rate_limiter",
     "get_retry_stats_detailed",
     "get_retry_stats_summary",
+    "parse_feedback",
+    "preset_limits",
+    "rate_limited",
     "reset_retry_stats",
     "retry",
     "retry_with_backoff",

@@ -5,7 +5,7 @@ when someone listens and, for the blocking calls, sleeps. ``acquire`` and
 ``aacquire`` share everything except the sleep (:func:`_wait` / :func:`_await`).
 """
 
-# ruff: noqa: FBT003 - Decision(True/False, ...) and commit flags are positional on the hot path
+# ruff: noqa: FBT003 - RateLimitDecision(True/False, ...) and commit flags are positional on the hot path
 from __future__ import annotations
 
 import logging
@@ -18,7 +18,7 @@ from typing import Any, overload
 from .. import _events, _timing
 from .._exceptions import ConfigurationError, RateLimitExceeded
 from ._ratelimit_config import RateLimitConfig, preset_limits
-from ._ratelimit_core import Decision, Limit, compile_quota
+from ._ratelimit_core import Limit, RateLimitDecision, compile_quota
 from ._ratelimit_events import RateLimitDecided, RateLimitWaited, ServerThrottled
 from ._ratelimit_feedback import Headers, ServerFeedback, parse_feedback
 from ._ratelimit_store import Plan, RateLimitBackend, RateLimitStore
@@ -29,16 +29,16 @@ __all__ = ["RateLimitSlot", "RateLimiter"]
 _log = logging.getLogger("commtel.ratelimit")
 
 
-def _skipped(decision: Decision) -> Decision:
+def _skipped(decision: RateLimitDecision) -> RateLimitDecision:
     """In testing mode a wait is skipped: the call is admitted without consuming."""
-    return Decision(True, 0.0, decision.remaining, decision.limit, decision.reset_s)
+    return RateLimitDecision(True, 0.0, decision.remaining, decision.limit, decision.reset_s)
 
 
 def _deadline(timeout: float | None) -> float:
     return math.inf if timeout is None else _timing.monotonic() + max(0.0, timeout)
 
 
-def _check_deadline(name: str, decision: Decision, deadline: float) -> float:
+def _check_deadline(name: str, decision: RateLimitDecision, deadline: float) -> float:
     """The delay to sleep, or raise if admission would come after *deadline*."""
     delay = decision.retry_after_s
     if _timing.monotonic() + delay > deadline:
@@ -51,8 +51,8 @@ def _waited(name: str, platform: str, start: float) -> None:
         _events.emit(RateLimitWaited(name, platform, _timing.monotonic() - start), listeners)
 
 
-def _wait(name: str, platform: str, decision: Decision, attempt: Callable[[], Decision],
-          timeout: float | None) -> Decision:
+def _wait(name: str, platform: str, decision: RateLimitDecision, attempt: Callable[[], RateLimitDecision],
+          timeout: float | None) -> RateLimitDecision:
     """Sleep and retry until admitted; raise :class:`RateLimitExceeded` past *timeout*."""
     start = _timing.monotonic()
     deadline = _deadline(timeout)
@@ -63,8 +63,8 @@ def _wait(name: str, platform: str, decision: Decision, attempt: Callable[[], De
     return decision
 
 
-async def _await(name: str, platform: str, decision: Decision, attempt: Callable[[], Awaitable[Decision]],
-                 timeout: float | None) -> Decision:
+async def _await(name: str, platform: str, decision: RateLimitDecision, attempt: Callable[[], Awaitable[RateLimitDecision]],
+                 timeout: float | None) -> RateLimitDecision:
     """:func:`_wait` for asyncio: the same loop with ``await`` on the sleep and the attempt."""
     start = _timing.monotonic()
     deadline = _deadline(timeout)
@@ -82,7 +82,7 @@ class RateLimiter:
     and per-endpoint budgets, see there) or from a preset (:meth:`for_platform`).
     State lives in *backend*: in this process by default, or Redis for many processes.
 
-    Non-blocking: :meth:`try_acquire` (a :class:`Decision`), :meth:`can_proceed`,
+    Non-blocking: :meth:`try_acquire` (a :class:`RateLimitDecision`), :meth:`can_proceed`,
     :meth:`is_allowed`. Blocking with a timeout: :meth:`acquire`, :meth:`aacquire`,
     :meth:`limit` (a context manager, sync and async). Inspecting without consuming:
     :meth:`peek`, :meth:`time_until_ready`, :meth:`wait_time`. Server feedback:
@@ -93,7 +93,8 @@ class RateLimiter:
             or a single :class:`RateLimitConfig`.
         name: Limiter name: the ``limiter`` metric label and the shared-state namespace.
         platform: Default ``platform`` metric label (calls may pass their own).
-        backend: Where state lives; a fresh :class:`~commtel.backends.MemoryBackend` if omitted.
+        backend: Where state lives: a fresh :class:`~commtel.backends.MemoryBackend` if omitted,
+            a ``redis://`` URL (a :class:`~commtel.backends.RedisBackend` with defaults), or a backend.
         max_server_wait_s: Longest wait a server's feedback may impose; longer ones are clamped.
 
     Raises:
@@ -102,18 +103,19 @@ class RateLimiter:
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_config", "_default", "_max_server_wait_s", "_plans", "_store", "limits", "name", "platform")
+    __slots__ = ("_admitted", "_config", "_default", "_max_server_wait_s", "_plans", "_store", "limits", "name",
+                 "platform")
 
     @overload
     def __init__(self, config: RateLimitConfig, /, *, name: str = "default", platform: str = "",
-                 backend: RateLimitBackend | None = None, max_server_wait_s: float = 3600.0) -> None: ...
+                 backend: RateLimitBackend | str | None = None, max_server_wait_s: float = 3600.0) -> None: ...
 
     @overload
     def __init__(self, limit: Limit, /, *limits: Limit, name: str = "default", platform: str = "",
-                 backend: RateLimitBackend | None = None, max_server_wait_s: float = 3600.0) -> None: ...
+                 backend: RateLimitBackend | str | None = None, max_server_wait_s: float = 3600.0) -> None: ...
 
     def __init__(self, *limits: Limit | RateLimitConfig, name: str = "default", platform: str = "",
-                 backend: RateLimitBackend | None = None, max_server_wait_s: float = 3600.0) -> None:
+                 backend: RateLimitBackend | str | None = None, max_server_wait_s: float = 3600.0) -> None:
         if not (0 < max_server_wait_s < math.inf):
             msg = f"RateLimiter.max_server_wait_s must be a positive finite number, got {max_server_wait_s!r}"
             raise ConfigurationError(msg)
@@ -125,8 +127,14 @@ class RateLimiter:
             from ..backends._memory import MemoryBackend
 
             backend = MemoryBackend()
+        elif isinstance(backend, str):
+            from ..backends._redis_ratelimit import RedisBackend
+
+            backend = RedisBackend(backend)
         self.name = name
         self.platform = platform
+        # The event of the common decision (one unit admitted, default platform), built once.
+        self._admitted = RateLimitDecided(name, platform, True, 1, 0.0)
         self._config = config
         self._max_server_wait_s = float(max_server_wait_s)
         self._store: RateLimitStore = backend.bind(name)
@@ -142,7 +150,7 @@ class RateLimiter:
 
     @classmethod
     def for_platform(cls, platform: str, *, name: str | None = None,
-                     backend: RateLimitBackend | None = None) -> RateLimiter:
+                     backend: RateLimitBackend | str | None = None) -> RateLimiter:
         """A limiter with the published limits of *platform* (see :data:`~commtel.RATE_LIMIT_PRESETS`).
 
         Raises:
@@ -179,16 +187,20 @@ class RateLimiter:
             msg = f"cost must be an integer from 1 to {plan.capacity} (the smallest burst or limit), got {cost!r}"
             raise ConfigurationError(msg)
 
-    def _record(self, decision: Decision, cost: int, platform: str | None) -> Decision:
+    def _event(self, decision: RateLimitDecision, cost: int, platform: str | None) -> RateLimitDecided:
+        if decision.allowed and cost == 1 and platform is None:
+            return self._admitted
+        return RateLimitDecided(self.name, platform or self.platform, decision.allowed, cost, decision.retry_after_s)
+
+    def _record(self, decision: RateLimitDecision, cost: int, platform: str | None) -> RateLimitDecision:
         if listeners := _events.active_listeners():
-            _events.emit(RateLimitDecided(self.name, platform or self.platform, decision.allowed, cost,
-                                          decision.retry_after_s), listeners)
+            _events.emit(self._event(decision, cost, platform), listeners)
         return decision
 
     # -- non-blocking ---------------------------------------------------------------------------
 
     def try_acquire(self, key: str = "default", cost: int = 1, *, endpoint: str | None = None,
-                    platform: str | None = None) -> Decision:
+                    platform: str | None = None) -> RateLimitDecision:
         """Admit *cost* units for *key* now, or say how long to wait; never blocks.
 
         Args:
@@ -214,12 +226,11 @@ class RateLimiter:
         if listeners is None:
             listeners = _events.active_listeners()
         if listeners:
-            _events.emit(RateLimitDecided(self.name, platform or self.platform, decision.allowed, cost,
-                                          decision.retry_after_s), listeners)
+            _events.emit(self._event(decision, cost, platform), listeners)
         return decision
 
     async def atry_acquire(self, key: str = "default", cost: int = 1, *, endpoint: str | None = None,
-                           platform: str | None = None) -> Decision:
+                           platform: str | None = None) -> RateLimitDecision:
         """:meth:`try_acquire` for asyncio (awaits the store, e.g. Redis).
 
         .. versionadded:: 0.1.0
@@ -231,7 +242,7 @@ class RateLimiter:
         return self._record(decision, cost, platform)
 
     def peek(self, key: str = "default", cost: int = 1, *, endpoint: str | None = None,
-             platform: str | None = None) -> Decision:
+             platform: str | None = None) -> RateLimitDecision:
         """What :meth:`try_acquire` would decide now, without consuming anything.
 
         .. versionadded:: 0.1.0
@@ -257,7 +268,7 @@ class RateLimiter:
 
     def is_allowed(self, key: str, endpoint: str | None = None,
                    platform: str | None = None) -> tuple[bool, dict[str, Any]]:
-        """Take one unit for *key* if allowed; return the flag and :meth:`Decision.as_info`.
+        """Take one unit for *key* if allowed; return the flag and :meth:`RateLimitDecision.as_info`.
 
         .. versionadded:: 0.1.0
         """
@@ -274,7 +285,7 @@ class RateLimiter:
     # -- blocking -----------------------------------------------------------------------------
 
     def acquire(self, key: str = "default", cost: int = 1, *, timeout: float | None = None,
-                endpoint: str | None = None, platform: str | None = None) -> Decision:
+                endpoint: str | None = None, platform: str | None = None) -> RateLimitDecision:
         """Wait until *cost* units for *key* are admitted, then take them.
 
         Raises before sleeping when admission would come later than *timeout*
@@ -298,7 +309,7 @@ class RateLimiter:
                      lambda: self.try_acquire(key, cost, endpoint=endpoint, platform=platform), timeout)
 
     async def aacquire(self, key: str = "default", cost: int = 1, *, timeout: float | None = None,
-                       endpoint: str | None = None, platform: str | None = None) -> Decision:
+                       endpoint: str | None = None, platform: str | None = None) -> RateLimitDecision:
         """:meth:`acquire` for asyncio: awaits instead of blocking the event loop.
 
         .. versionadded:: 0.1.0
@@ -383,7 +394,7 @@ class RateLimitSlot:
         self._endpoint = endpoint
         self._platform = platform
 
-    def __enter__(self) -> Decision:
+    def __enter__(self) -> RateLimitDecision:
         return self._limiter.acquire(self._key, self._cost, timeout=self._timeout, endpoint=self._endpoint,
                                      platform=self._platform)
 
@@ -391,7 +402,7 @@ class RateLimitSlot:
                  tb: TracebackType | None) -> None:
         return None
 
-    async def __aenter__(self) -> Decision:
+    async def __aenter__(self) -> RateLimitDecision:
         return await self._limiter.aacquire(self._key, self._cost, timeout=self._timeout, endpoint=self._endpoint,
                                             platform=self._platform)
 

@@ -3,7 +3,7 @@
 Nothing here reads a clock, sleeps, locks or does I/O. A :class:`Quota` is the
 compiled set of limits one key must satisfy at once; its :meth:`Quota.decide`
 takes the key's current state (``None`` for a fresh key) and ``now`` in seconds
-and returns the new state and a :class:`Decision`. Stores (in-memory, Redis)
+and returns the new state and a :class:`RateLimitDecision`. Stores (in-memory, Redis)
 keep the state; drivers (``try_acquire``/``acquire``/``aacquire``) read the clock
 and sleep. A rejected request never changes the state of any limit.
 
@@ -15,7 +15,7 @@ Guarantees (``cost`` units per request, any arrival sequence):
   most ``limit`` units are admitted, with no boundary bursts.
 """
 
-# ruff: noqa: FBT003 - Decision(True/False, ...) and commit flags are positional on the hot path
+# ruff: noqa: FBT003 - RateLimitDecision(True/False, ...) and commit flags are positional on the hot path
 from __future__ import annotations
 
 import math
@@ -28,14 +28,14 @@ from typing import Any, Final, TypeAlias
 from .._exceptions import ConfigurationError
 
 
-__all__ = ["Decision", "Limit", "Quota", "SlidingWindow", "TokenBucket", "compile_quota", "merge"]
+__all__ = ["Limit", "Quota", "RateLimitDecision", "SlidingWindow", "TokenBucket", "compile_quota", "merge"]
 
 # Admission tolerance (seconds) so that waiting exactly ``retry_after_s`` admits despite
 # float rounding; it lets a bucket admit at most ``rate * 1e-9`` units early.
 _EPS = 1e-9
 
 
-class Decision:
+class RateLimitDecision:
     """The outcome of one rate-limit decision; truthy when the request was admitted.
 
     Attributes:
@@ -64,7 +64,7 @@ class Decision:
         return (self.allowed, self.retry_after_s, self.remaining, self.limit, self.reset_s)
 
     def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Decision):
+        if not isinstance(other, RateLimitDecision):
             return NotImplemented
         return self._astuple() == other._astuple()
 
@@ -72,7 +72,7 @@ class Decision:
         return hash(self._astuple())
 
     def __repr__(self) -> str:
-        return (f"Decision(allowed={self.allowed}, retry_after_s={self.retry_after_s:.6g}, "
+        return (f"RateLimitDecision(allowed={self.allowed}, retry_after_s={self.retry_after_s:.6g}, "
                 f"remaining={self.remaining}, limit={self.limit}, reset_s={self.reset_s:.6g})")
 
     def as_info(self) -> dict[str, Any]:
@@ -155,13 +155,13 @@ class SlidingWindow:
 Limit: TypeAlias = TokenBucket | SlidingWindow
 
 
-def merge(first: Decision, second: Decision) -> Decision:
+def merge(first: RateLimitDecision, second: RateLimitDecision) -> RateLimitDecision:
     """Combine two parts of one decision: allowed only if both are; the tighter limit binds.
 
     Ties keep *first*, so merging left to right over the parts is order-stable.
     """
     binding = second if second.remaining < first.remaining else first
-    return Decision(
+    return RateLimitDecision(
         first.allowed and second.allowed,
         max(first.retry_after_s, second.retry_after_s),
         binding.remaining,
@@ -184,7 +184,7 @@ class Quota:
     #: Seconds after its last admission by which a key's state is back to fresh.
     horizon_s: float
 
-    def decide(self, state: Any, now: float, cost: int, commit: bool = True) -> tuple[Any, Decision]:  # noqa: FBT001, FBT002 - hot path, positional
+    def decide(self, state: Any, now: float, cost: int, commit: bool = True) -> tuple[Any, RateLimitDecision]:  # noqa: FBT001, FBT002 - hot path, positional
         """Decide on *cost* units at *now*; return the state to store and the decision.
 
         With ``commit=False`` (a peek) the returned state is the input state.
@@ -209,15 +209,15 @@ class _BucketQuota(Quota):
         self.capacity = bucket.burst
         self.horizon_s = self._tau
 
-    def decide(self, state: Any, now: float, cost: int, commit: bool = True) -> tuple[Any, Decision]:  # noqa: FBT001, FBT002 - hot path, positional
+    def decide(self, state: Any, now: float, cost: int, commit: bool = True) -> tuple[Any, RateLimitDecision]:  # noqa: FBT001, FBT002 - hot path, positional
         tat = now if state is None or state < now else state
         new = tat + cost * self._interval
         ahead = new - now
         if ahead > self._tau + _EPS:
-            return state, Decision(False, ahead - self._tau, max(0, int(self._burst - (tat - now) * self._rate + _EPS)),
+            return state, RateLimitDecision(False, ahead - self._tau, max(0, int(self._burst - (tat - now) * self._rate + _EPS)),
                                    self._burst, tat - now)
         # ahead <= tau + eps, so the remainder is >= -eps * rate and int() truncates it to >= 0.
-        return (new if commit else state), Decision(
+        return (new if commit else state), RateLimitDecision(
             True, 0.0, int(self._burst - ahead * self._rate + _EPS), self._burst, ahead,
         )
 
@@ -249,7 +249,7 @@ class _WindowQuota(Quota):
         self.capacity = min(w.limit for w in ordered)
         self.horizon_s = self._longest
 
-    def decide(self, state: Any, now: float, cost: int, commit: bool = True) -> tuple[Any, Decision]:  # noqa: FBT001, FBT002 - hot path, positional
+    def decide(self, state: Any, now: float, cost: int, commit: bool = True) -> tuple[Any, RateLimitDecision]:  # noqa: FBT001, FBT002 - hot path, positional
         log: _Log = _Log() if state is None else state
         times = log.times
         head = log.head
@@ -279,17 +279,17 @@ class _WindowQuota(Quota):
             if limit < 0 or free < remaining:
                 remaining, limit = free, window_limit
         if not allowed:
-            return state, Decision(False, retry, remaining, limit, times[-1] + longest - now if size > head else 0.0)
+            return state, RateLimitDecision(False, retry, remaining, limit, times[-1] + longest - now if size > head else 0.0)
         # Never store a time before the newest entry: keeps the log sorted when a caller's
         # clock reading is slightly older than another's (and only keeps units longer).
         stamp = times[-1] if size > head and times[-1] > now else now
         if not commit:
-            return state, Decision(True, 0.0, remaining, limit, stamp + longest - now)
+            return state, RateLimitDecision(True, 0.0, remaining, limit, stamp + longest - now)
         if cost == 1:
             times.append(stamp)
         else:
             times.extend([stamp] * cost)
-        return log, Decision(True, 0.0, remaining, limit, stamp + longest - now)
+        return log, RateLimitDecision(True, 0.0, remaining, limit, stamp + longest - now)
 
 
 class _OneWindowQuota(_WindowQuota):
@@ -301,7 +301,7 @@ class _OneWindowQuota(_WindowQuota):
         super().__init__([window])
         self._limit = window.limit
 
-    def decide(self, state: Any, now: float, cost: int, commit: bool = True) -> tuple[Any, Decision]:  # noqa: FBT001, FBT002 - hot path, positional
+    def decide(self, state: Any, now: float, cost: int, commit: bool = True) -> tuple[Any, RateLimitDecision]:  # noqa: FBT001, FBT002 - hot path, positional
         log: _Log = _Log() if state is None else state
         times = log.times
         window = self._longest
@@ -318,7 +318,7 @@ class _OneWindowQuota(_WindowQuota):
         if free < 0:
             needed = head - free - 1
             retry = times[needed] + window - now if needed < size else math.inf
-            return state, Decision(False, retry, max(0, free + cost), self._limit,
+            return state, RateLimitDecision(False, retry, max(0, free + cost), self._limit,
                                    times[-1] + window - now if size > head else 0.0)
         stamp = times[-1] if size > head and times[-1] > now else now
         if commit:
@@ -327,7 +327,7 @@ class _OneWindowQuota(_WindowQuota):
             else:
                 times.extend([stamp] * cost)
             state = log
-        return state, Decision(True, 0.0, free, self._limit, stamp + window - now)
+        return state, RateLimitDecision(True, 0.0, free, self._limit, stamp + window - now)
 
 
 class _MixedState:
@@ -352,7 +352,7 @@ class _MixedQuota(Quota):
         self.capacity = min(self._bucket.capacity, self._windows.capacity)
         self.horizon_s = max(self._bucket.horizon_s, self._windows.horizon_s)
 
-    def decide(self, state: Any, now: float, cost: int, commit: bool = True) -> tuple[Any, Decision]:  # noqa: FBT001, FBT002 - hot path, positional
+    def decide(self, state: Any, now: float, cost: int, commit: bool = True) -> tuple[Any, RateLimitDecision]:  # noqa: FBT001, FBT002 - hot path, positional
         mixed = _MixedState(None, None) if state is None else state
         _, bucket = self._bucket.decide(mixed.tat, now, cost, False)
         _, windows = self._windows.decide(mixed.log, now, cost, False)

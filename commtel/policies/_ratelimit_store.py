@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from ._ratelimit_core import Decision, Quota
+from ._ratelimit_core import Quota, RateLimitDecision
 
 
 __all__ = ["Plan", "RateLimitBackend", "RateLimitStore", "Scope"]
@@ -54,11 +54,11 @@ class RateLimitStore(Protocol):
         """Prepare *scopes* (all of which a request must satisfy) for :meth:`decide`."""
         ...
 
-    def decide(self, plan: Plan, key: str, now: float, cost: int, *, commit: bool = True) -> Decision:
+    def decide(self, plan: Plan, key: str, now: float, cost: int, *, commit: bool = True) -> RateLimitDecision:
         """Admit *cost* units for *key* under every scope of *plan*, or none; ``commit=False`` peeks."""
         ...
 
-    async def adecide(self, plan: Plan, key: str, now: float, cost: int, *, commit: bool = True) -> Decision:
+    async def adecide(self, plan: Plan, key: str, now: float, cost: int, *, commit: bool = True) -> RateLimitDecision:
         """:meth:`decide` for asyncio callers."""
         ...
 

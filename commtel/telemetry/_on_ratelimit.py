@@ -1,3 +1,86 @@
-"""Telemetry handlers for ratelimit events (filled in by the ratelimit component)."""
+"""Telemetry handlers for rate-limiter events: decision and wait metrics, backend errors, span events."""
 
 from __future__ import annotations
+
+from opentelemetry import trace
+
+from ..policies._ratelimit_events import (
+    RateLimitBackendFailed,
+    RateLimitDecided,
+    RateLimitWaited,
+    ServerThrottled,
+)
+from . import _metrics
+from ._listener import handles
+from ._logging import get_logger
+from ._metrics import get_metrics
+
+
+_log = get_logger("commtel.ratelimit")
+# id(event) -> (event, metrics, counter child). A limiter emits one prebuilt event for its
+# common admitted decision, so that child is bound once; the identity checks make a reused
+# id harmless, and clearing keeps one-off events from piling up.
+_bound: dict[int, tuple[RateLimitDecided, object, object]] = {}
+_BOUND_MAX = 1024
+
+
+@handles(RateLimitDecided)
+def _on_decided(event: RateLimitDecided) -> None:
+    entry = _bound.get(id(event))
+    if entry is not None and entry[0] is event and entry[1] is _metrics._current:
+        entry[2].inc()  # type: ignore[attr-defined]
+        return
+    metrics = get_metrics()
+    decision = "allowed" if event.allowed else "throttled"
+    child = metrics.child(metrics.ratelimit_decisions, event.limiter, event.platform, decision)
+    child.inc()
+    if event.allowed:
+        if len(_bound) >= _BOUND_MAX:
+            _bound.clear()
+        _bound[id(event)] = (event, metrics, child)
+        return
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.add_event("commtel.ratelimit.throttled", {
+            "commtel.ratelimit.limiter": event.limiter,
+            "commtel.ratelimit.platform": event.platform,
+            "commtel.ratelimit.cost": event.cost,
+            "commtel.ratelimit.retry_after_s": event.retry_after_s,
+        })
+
+
+@handles(RateLimitWaited)
+def _on_waited(event: RateLimitWaited) -> None:
+    metrics = get_metrics()
+    metrics.observe(metrics.ratelimit_wait, event.waited_s, event.limiter, event.platform)
+
+
+@handles(ServerThrottled)
+def _on_server_throttled(event: ServerThrottled) -> None:
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.add_event("commtel.ratelimit.server_throttled", {
+            "commtel.ratelimit.limiter": event.limiter,
+            "commtel.ratelimit.platform": event.platform,
+            "http.response.status_code": event.status,
+            "commtel.ratelimit.delay_s": event.delay_s,
+            "commtel.ratelimit.source": event.source,
+            "commtel.ratelimit.clamped": event.clamped,
+        })
+    _log.info("server throttled limiter %s for %.3fs (%s, status %d)", event.limiter, event.delay_s, event.source,
+              event.status, limiter=event.limiter, platform=event.platform, delay_s=event.delay_s,
+              source=event.source, status=event.status, clamped=event.clamped)
+
+
+@handles(RateLimitBackendFailed)
+def _on_backend_failed(event: RateLimitBackendFailed) -> None:
+    metrics = get_metrics()
+    metrics.child(metrics.ratelimit_backend_errors, event.limiter, event.backend).inc()
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.add_event("commtel.ratelimit.backend_failed", {
+            "commtel.ratelimit.limiter": event.limiter,
+            "commtel.ratelimit.backend": event.backend,
+            "error.type": event.error,
+            "commtel.ratelimit.fail_open": event.fail_open,
+        })
