@@ -6,6 +6,8 @@ from ._breaker import Admission, CircuitBreaker, StateListener
 from ._breaker_events import CircuitCallRecorded, CircuitRejected, CircuitStateChanged
 from ._budget import RetryBudget
 from ._errors import ErrorRecorded, ErrorTracker, TrackedError
+from ._headers import MessageHeaderError, MessageHeaders, split_universal_id, universal_id
+from ._locks import FileLock, LockTimeoutError
 from ._oauth_client import AsyncOAuthClient, AuthorizationRequest, OAuthClient
 from ._oauth_compat import OAuthManager, TokenInfo, TokenManager
 from ._oauth_errors import (
@@ -20,6 +22,16 @@ from ._oauth_events import CallbackRejected, TokenRejected, TokenRequestFinished
 from ._oauth_providers import PROVIDERS as OAUTH_PROVIDERS
 from ._oauth_providers import OAuthProvider
 from ._oauth_tokens import Token
+from ._platform import PlatformContextError, PlatformContextManager, filter_by_platform
+from ._progress import (
+    ProgressState,
+    ProgressStatus,
+    ProgressTracker,
+    ProgressUpdated,
+    TaskFinished,
+    TaskStarted,
+    progress_bar,
+)
 from ._ratelimit import RateLimiter, RateLimitSlot
 from ._ratelimit_config import PRESETS as RATE_LIMIT_PRESETS
 from ._ratelimit_config import RateLimitConfig, preset_limits
@@ -53,6 +65,15 @@ from ._retry_stats import (
     reset_retry_stats,
 )
 from ._token_store import EnvTokenStore, FileTokenStore, MemoryTokenStore, TokenStore
+from ._tracker import (
+    Claim,
+    ConversationTracker,
+    MessageState,
+    MessageStateChanged,
+    ThreadEntry,
+    TrackedMessage,
+    UnknownMessageError,
+)
 
 
 __all__ = [
@@ -67,15 +88,23 @@ __all__ = [
     "CircuitCallRecorded",
     "CircuitRejected",
     "CircuitStateChanged",
+    "Claim",
+    "ConversationTracker",
     "EnvTokenStore",
     "ErrorRecorded",
     "ErrorTracker",
+    "FileLock",
     "FileTokenStore",
     "GlobalRateLimiter",
     "InvalidClientError",
     "InvalidGrantError",
     "Jitter",
+    "LockTimeoutError",
     "MemoryTokenStore",
+    "MessageHeaderError",
+    "MessageHeaders",
+    "MessageState",
+    "MessageStateChanged",
     "NoTokenError",
     "OAuthClient",
     "OAuthManager",
@@ -83,6 +112,12 @@ __all__ = [
     "OAuthProvider",
     "OAuthProviderError",
     "OAuthStateError",
+    "PlatformContextError",
+    "PlatformContextManager",
+    "ProgressState",
+    "ProgressStatus",
+    "ProgressTracker",
+    "ProgressUpdated",
     "RateLimitBackend",
     "RateLimitBackendFailed",
     "RateLimitConfig",
@@ -106,6 +141,9 @@ __all__ = [
     "ServerThrottled",
     "SlidingWindow",
     "StateListener",
+    "TaskFinished",
+    "TaskStarted",
+    "ThreadEntry",
     "Token",
     "TokenBucket",
     "TokenInfo",
@@ -115,17 +153,23 @@ __all__ = [
     "TokenStore",
     "TokenUpdated",
     "TrackedError",
+    "TrackedMessage",
+    "UnknownMessageError",
     "async_retry",
     "extract_endpoint_from_url",
+    "filter_by_platform",
     "get_rate_limiter",
     "get_retry_stats_detailed",
     "get_retry_stats_summary",
     "parse_feedback",
     "preset_limits",
+    "progress_bar",
     "rate_limited",
     "reset_retry_stats",
     "retry",
     "retry_with_backoff",
     "retry_with_rate_limit",
     "retrying",
+    "split_universal_id",
+    "universal_id",
 ]
