@@ -97,7 +97,7 @@ class MemoryStore:
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_blocks", "_lock", "_tables", "limiter")
+    __slots__ = ("_blocks", "_latest", "_lock", "_tables", "limiter")
 
     backend = "memory"
 
@@ -106,6 +106,7 @@ class MemoryStore:
         self._lock = threading.Lock()
         self._tables: dict[tuple[str, tuple[Any, ...]], _Table] = {}
         self._blocks: dict[str, float] = {}
+        self._latest = -math.inf
 
     def __repr__(self) -> str:
         return f"MemoryStore({self.limiter!r}, keys={len(self)})"
@@ -132,6 +133,13 @@ class MemoryStore:
         lock = self._lock
         lock.acquire()
         try:
+            # Callers read the clock before taking the lock, so readings can arrive out of
+            # order; deciding with the latest time seen keeps every scope's view monotonic
+            # (an older reading must not re-admit into a window a newer one has moved past).
+            if now < self._latest:
+                now = self._latest
+            else:
+                self._latest = now
             if self._blocks:
                 until = self._blocks.get(key)
                 if until is not None:
