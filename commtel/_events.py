@@ -14,12 +14,21 @@ from __future__ import annotations
 import logging
 import threading
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
 
-__all__ = ["Event", "Listener", "active_listeners", "emit", "get_listeners", "set_listeners"]
+__all__ = [
+    "Binding",
+    "Event",
+    "Listener",
+    "active_listeners",
+    "emit",
+    "get_listeners",
+    "invalidate_bindings",
+    "set_listeners",
+]
 
 _log = logging.getLogger("commtel.events")
 
@@ -41,6 +50,8 @@ class Listener(Protocol):
 _lock = threading.Lock()
 # None until first use: then resolved to the defaults or to what the user set.
 _listeners: tuple[Listener, ...] | None = None
+# Bumped whenever what a Binding delivers to may have changed (listeners, metrics registry).
+_generation = 0
 
 
 def _default_listeners() -> tuple[Listener, ...]:
@@ -54,9 +65,16 @@ def set_listeners(listeners: Iterable[Listener] | None) -> None:
 
     .. versionadded:: 0.1.0
     """
-    global _listeners  # noqa: PLW0603
+    global _listeners, _generation  # noqa: PLW0603
     with _lock:
         _listeners = None if listeners is None else tuple(listeners)
+        _generation += 1
+
+
+def invalidate_bindings() -> None:
+    """Make every :class:`Binding` re-resolve on its next call (e.g. after a registry swap)."""
+    global _generation  # noqa: PLW0603
+    _generation += 1
 
 
 def get_listeners() -> tuple[Listener, ...]:
@@ -86,3 +104,59 @@ def emit(event: Event, listeners: tuple[Listener, ...] | None = None) -> None:
             listener(event)
         except Exception:
             _log.exception("commtel listener %r failed on %s", listener, type(event).__name__)
+
+
+def _isolated(listener: Listener, event: Event) -> Callable[[], None]:
+    def deliver() -> None:
+        emit(event, (listener,))
+
+    return deliver
+
+
+class Binding:
+    """A prebuilt event a policy emits again and again (a first-try success, a closed call).
+
+    Calling the binding delivers the event with the least work: a listener that offers
+    ``bind(event) -> Callable[[], None]`` (the telemetry listener binds straight to the
+    metric child's ``inc``) is called through that; any other listener as usual, its
+    failures logged. Resolved lazily and again whenever listeners or the metrics
+    registry change.
+    """
+
+    __slots__ = ("_deliver", "_generation", "event")
+
+    def __init__(self, event: Event) -> None:
+        self.event = event
+        self._generation = -1
+        self._deliver: Callable[[], None] | None = None
+
+    def __repr__(self) -> str:
+        return f"Binding({self.event!r})"
+
+    def __call__(self) -> None:
+        if self._generation != _generation:
+            self._resolve()
+        deliver = self._deliver
+        if deliver is not None:
+            deliver()
+
+    def _resolve(self) -> None:
+        generation = _generation
+        parts: list[Callable[[], None]] = []
+        for listener in active_listeners():
+            bind = getattr(listener, "bind", None)
+            bound = bind(self.event) if bind is not None else None
+            parts.append(bound if bound is not None else _isolated(listener, self.event))
+        if not parts:
+            self._deliver = None
+        elif len(parts) == 1:
+            self._deliver = parts[0]
+        else:
+            calls = tuple(parts)
+
+            def deliver_all() -> None:
+                for call in calls:
+                    call()
+
+            self._deliver = deliver_all
+        self._generation = generation

@@ -62,3 +62,40 @@ def test_set_testing_makes_waits_instant_and_restores() -> None:
         assert is_testing()
         sleep(30)  # would hang the test if it slept
     assert not is_testing()
+
+
+def test_binding_follows_listener_changes_and_isolates_failures(caplog: pytest.LogCaptureFixture) -> None:
+    """A Binding delivers to the current listeners, re-resolving after set_listeners."""
+    binding = _events.Binding(Pinged(3))
+    first: list[commtel.Event] = []
+    commtel.set_listeners([first.append])
+    binding()
+    second: list[commtel.Event] = []
+
+    def broken(event: commtel.Event) -> None:
+        raise RuntimeError("bound listener bug")
+
+    commtel.set_listeners([broken, second.append])
+    with caplog.at_level(logging.ERROR, logger="commtel.events"):
+        binding()
+    commtel.set_listeners([])
+    binding()
+    assert first == [Pinged(3)]
+    assert second == [Pinged(3)]
+    assert "bound listener bug" in caplog.text
+
+
+def test_binding_counts_on_the_active_registry(registry) -> None:
+    """The telemetry listener binds straight to the metric child of the current registry."""
+    from commtel.policies import CircuitCallRecorded
+    from prometheus_client import CollectorRegistry
+
+    from commtel.telemetry._metrics import use_registry
+
+    binding = _events.Binding(CircuitCallRecorded("b", "success"))
+    binding()
+    assert registry.get_sample_value("commtel_circuit_calls_total", {"breaker": "b", "result": "success"}) == 1.0
+    other = CollectorRegistry()
+    use_registry(other)
+    binding()
+    assert other.get_sample_value("commtel_circuit_calls_total", {"breaker": "b", "result": "success"}) == 1.0

@@ -143,7 +143,7 @@ class CircuitBreaker:
             half_open_max_calls=half_open_max_calls,
             has_health_check=health_check is not None,
         )
-        self._events = {result: CircuitCallRecorded(name, result) for result in (SUCCESS, FAILURE, SLOW)}
+        self._events = {result: _events.Binding(CircuitCallRecorded(name, result)) for result in (SUCCESS, FAILURE, SLOW)}
         self._success = self._events[SUCCESS]
         # Whether a call needs its start time (slow-call threshold); admission reads the clock itself.
         self._timed = self._slow_s is not None
@@ -283,8 +283,8 @@ class CircuitBreaker:
         return ticket
 
     def _record(self, ticket: int, outcome: str) -> None:
-        if outcome is not IGNORED and (listeners := _events.active_listeners()):
-            _events.emit(self._events[outcome], listeners)
+        if outcome is not IGNORED:
+            self._events[outcome]()
         core = self._core
         if self._shared is not None:
             check = self._shared.record(ticket, outcome)
@@ -302,8 +302,8 @@ class CircuitBreaker:
             self._publish()
 
     async def _arecord(self, ticket: int, outcome: str) -> None:
-        if outcome is not IGNORED and (listeners := _events.active_listeners()):
-            _events.emit(self._events[outcome], listeners)
+        if outcome is not IGNORED:
+            self._events[outcome]()
         core = self._core
         if self._shared is not None:
             check = await self._shared.arecord(ticket, outcome)
@@ -436,8 +436,7 @@ def _call_sync(breaker: CircuitBreaker, fn: Callable[..., _T], instance: object,
         raise
     outcome = breaker._result_outcome(result, started)
     if outcome is SUCCESS and breaker._local and not core.consecutive and core.state is CLOSED:
-        if listeners := _events.active_listeners():  # the hot path: nothing to fold in, no lock
-            _events.emit(breaker._success, listeners)
+        breaker._success()  # the hot path: nothing to fold in, no lock
     else:
         breaker._record(ticket, outcome)
     return result
@@ -456,8 +455,7 @@ async def _call_async(breaker: CircuitBreaker, fn: Callable[..., Awaitable[_T]],
         raise
     outcome = breaker._result_outcome(result, started)
     if outcome is SUCCESS and breaker._local and not core.consecutive and core.state is CLOSED:
-        if listeners := _events.active_listeners():  # the hot path: nothing to fold in, no lock
-            _events.emit(breaker._success, listeners)
+        breaker._success()  # the hot path: nothing to fold in, no lock
     else:
         await breaker._arecord(ticket, outcome)
     return result

@@ -76,7 +76,7 @@ class RetryCore:
         #: Whether a call must read the clock up front (deadline or budget need a start time).
         self.timed = config.deadline is not None or budget is not None
         self.stats: RetryStats = stats_for(operation)
-        self._finished_first_try = RetryCallFinished(operation, platform, "success_first_try")
+        self._finished_first_try = _events.Binding(RetryCallFinished(operation, platform, "success_first_try"))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.operation!r}, {self.config!r})"
@@ -86,8 +86,7 @@ class RetryCore:
         if self.budget is not None:
             self.budget.record_call(_timing.monotonic())
         self.stats.first_try += 1
-        if listeners := _events.active_listeners():
-            _events.emit(self._finished_first_try, listeners)
+        self._finished_first_try()
 
     def begin(self, started: float) -> RetryCall:
         """State for a call whose first attempt failed (*started*: when the call began).

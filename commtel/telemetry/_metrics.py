@@ -18,6 +18,8 @@ from opentelemetry import trace
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from .. import _events
+
 
 __all__ = ["CONTRACT", "Metrics", "get_metrics", "use_registry"]
 
@@ -186,4 +188,5 @@ def use_registry(registry: CollectorRegistry | None) -> Metrics:
         if _current is not None and _current.registry is registry:
             return _current
         _current = Metrics(registry)
+        _events.invalidate_bindings()
         return _current

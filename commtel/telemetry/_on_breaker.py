@@ -2,35 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from opentelemetry import trace
 
 from ..policies._breaker_events import CircuitCallRecorded, CircuitRejected, CircuitStateChanged
-from . import _metrics
-from ._listener import handles
+from ._listener import binds, handles
 from ._logging import get_logger
 from ._metrics import get_metrics
 
 
 _log = get_logger("commtel.breaker")
 _STATES = ("closed", "open", "half_open")
-# id(event) -> (event, metrics, counter child): each breaker emits one prebuilt event per
-# result, so its child is bound once (the identity checks make a reused id harmless).
-_bound: dict[int, tuple[CircuitCallRecorded, object, object]] = {}
-_BOUND_MAX = 1024
+
+
+@binds(CircuitCallRecorded)
+def _bind_call(event: CircuitCallRecorded) -> Callable[[], None]:
+    metrics = get_metrics()
+    return metrics.child(metrics.circuit_calls, event.breaker, event.result).inc
 
 
 @handles(CircuitCallRecorded)
 def _on_call(event: CircuitCallRecorded) -> None:
-    entry = _bound.get(id(event))
-    if entry is not None and entry[0] is event and entry[1] is _metrics._current:
-        entry[2].inc()  # type: ignore[attr-defined]
-        return
-    metrics = get_metrics()
-    child = metrics.child(metrics.circuit_calls, event.breaker, event.result)
-    child.inc()
-    if len(_bound) >= _BOUND_MAX:
-        _bound.clear()
-    _bound[id(event)] = (event, metrics, child)
+    _bind_call(event)()
 
 
 @handles(CircuitStateChanged)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from opentelemetry import trace
 
 from ..policies._errors import ErrorRecorded
@@ -11,32 +13,23 @@ from ..policies._retry_events import (
     RetryCallFinished,
     RetryScheduled,
 )
-from . import _metrics
-from ._listener import handles
+from ._listener import binds, handles
 from ._logging import get_logger
 from ._metrics import get_metrics
 
 
 _log = get_logger("commtel.retry")
-# id(event) -> (event, metrics, counter child). Policies emit one prebuilt RetryCallFinished
-# on every first-try success, so its child is bound once; the identity checks make a
-# reused id harmless, and clearing keeps one-off events from piling up.
-_bound: dict[int, tuple[RetryCallFinished, object, object]] = {}
-_BOUND_MAX = 1024
+
+
+@binds(RetryCallFinished)
+def _bind_finished(event: RetryCallFinished) -> Callable[[], None]:
+    metrics = get_metrics()
+    return metrics.child(metrics.retry_calls, event.operation, event.platform, event.result).inc
 
 
 @handles(RetryCallFinished)
 def _on_finished(event: RetryCallFinished) -> None:
-    entry = _bound.get(id(event))
-    if entry is not None and entry[0] is event and entry[1] is _metrics._current:
-        entry[2].inc()  # type: ignore[attr-defined]
-        return
-    metrics = get_metrics()
-    child = metrics.child(metrics.retry_calls, event.operation, event.platform, event.result)
-    child.inc()
-    if len(_bound) >= _BOUND_MAX:
-        _bound.clear()
-    _bound[id(event)] = (event, metrics, child)
+    _bind_finished(event)()
 
 
 @handles(RetryScheduled)
