@@ -18,7 +18,7 @@ from typing import Any, Literal, NamedTuple, ParamSpec, TypeVar
 import wrapt
 
 from .. import _events, _timing
-from .._exceptions import CircuitOpenError, ConfigurationError
+from .._exceptions import BackendError, CircuitOpenError, ConfigurationError
 from ._breaker_core import (
     CLOSED,
     FAILURE,
@@ -30,7 +30,12 @@ from ._breaker_core import (
     CountWindow,
     TimeWindow,
 )
-from ._breaker_events import CircuitCallRecorded, CircuitRejected, CircuitStateChanged
+from ._breaker_events import (
+    CircuitBackendFailed,
+    CircuitCallRecorded,
+    CircuitRejected,
+    CircuitStateChanged,
+)
 from ._retry_config import seconds
 
 
@@ -75,6 +80,11 @@ class CircuitBreaker:
             (sync, or awaitable for the async paths) before the breaker closes.
         listeners: State listeners, ``listener(breaker, from_state, to_state)``.
         redis: Redis URL or client to share the state across processes.
+        on_backend_error: When Redis fails: ``"local"`` (default) decides on this process's
+            own state until Redis answers again; ``"reject"`` fails closed, rejecting calls
+            with :class:`~commtel.CircuitOpenError`. Either way the failure is counted
+            (``commtel_circuit_backend_errors_total``) and never hangs past the client timeout;
+            recording an outcome never raises.
 
     Use it as a decorator (sync and async functions), or call through it::
 
@@ -87,7 +97,8 @@ class CircuitBreaker:
 
     __slots__ = (
         "__weakref__", "_core", "_events", "_excluded", "_failure_on", "_failure_on_result",
-        "_health_check", "_listeners", "_local", "_lock", "_shared", "_slow_s", "_success", "_timed", "name",
+        "_health_check", "_listeners", "_local", "_lock", "_on_backend_error", "_shared", "_slow_s", "_success",
+        "_timed", "name",
     )
 
     def __init__(
@@ -108,6 +119,7 @@ class CircuitBreaker:
         health_check: Callable[[], bool | Awaitable[bool]] | None = None,
         listeners: Iterable[StateListener] = (),
         redis: str | Any | None = None,
+        on_backend_error: Literal["local", "reject"] = "local",
     ) -> None:
         if failure_threshold is not None and failure_threshold < 1:
             msg = f"failure_threshold must be >= 1 or None, got {failure_threshold}"
@@ -117,6 +129,9 @@ class CircuitBreaker:
             raise ConfigurationError(msg)
         if half_open_max_calls < 1 or minimum_calls < 1 or window_size <= 0:
             msg = f"half_open_max_calls, minimum_calls and window_size must be positive, got {half_open_max_calls}, {minimum_calls}, {window_size}"
+            raise ConfigurationError(msg)
+        if on_backend_error not in ("local", "reject"):
+            msg = f"on_backend_error must be 'local' or 'reject', got {on_backend_error!r}"
             raise ConfigurationError(msg)
         if window_type not in ("count", "time"):
             msg = f"window_type must be 'count' or 'time', got {window_type!r}"
@@ -130,6 +145,7 @@ class CircuitBreaker:
         self._slow_s = seconds(slow_call_duration, "slow_call_duration")
         self._health_check = health_check
         self._listeners: tuple[StateListener, ...] = tuple(listeners)
+        self._on_backend_error = on_backend_error
         self._lock = threading.Lock()
         window: CountWindow | TimeWindow | None = None
         if failure_rate_threshold is not None:
@@ -154,6 +170,10 @@ class CircuitBreaker:
             from ..backends._redis_breaker import RedisBreakerState
 
             self._shared = RedisBreakerState(name, redis, self._core, window_type=window_type, window_size=window_size)
+            try:
+                self._shared.read_state()
+            except BackendError as exc:
+                self._backend_failed(exc, "read", may_reject=False)
         if listeners_now := _events.active_listeners():
             _events.emit(CircuitStateChanged(name, None, self.state, "created"), listeners_now)
 
@@ -175,7 +195,11 @@ class CircuitBreaker:
         .. versionadded:: 0.1.0
         """
         if self._shared is not None:
-            state: str = self._shared.read_state()
+            try:
+                state: str = self._shared.read_state()
+            except BackendError as exc:
+                self._backend_failed(exc, "read", may_reject=False)
+                return self._core.state
             self._publish()
             return state
         return self._core.state
@@ -194,9 +218,8 @@ class CircuitBreaker:
         """
         if self._shared is not None:
             self._shared.force("open")
-        else:
-            with self._lock:
-                self._core.force_open(_timing.monotonic())
+        with self._lock:
+            self._core.force_open(_timing.monotonic())
         self._publish()
 
     def reset(self) -> None:
@@ -206,9 +229,8 @@ class CircuitBreaker:
         """
         if self._shared is not None:
             self._shared.force("closed")
-        else:
-            with self._lock:
-                self._core.reset(_timing.monotonic())
+        with self._lock:
+            self._core.reset(_timing.monotonic())
         self._publish()
 
     # -- the decision steps (used by the drivers and by composite guards) -----------------
@@ -228,6 +250,15 @@ class CircuitBreaker:
                     listener(self, from_state, to_state)
                 except Exception:
                     _log.exception("state listener %r of breaker %r failed", listener, self.name)
+
+    def _backend_failed(self, exc: BackendError, operation: str, *, may_reject: bool) -> None:
+        """Count a shared-state failure; fail closed when so configured, else go local."""
+        if listeners := _events.active_listeners():
+            _events.emit(CircuitBackendFailed(self.name, "redis", operation, self._on_backend_error), listeners)
+        _log.warning("breaker %r: redis %s failed (%s); deciding %s", self.name, operation, exc.__cause__ or exc,
+                     "by rejecting" if self._on_backend_error == "reject" and may_reject else "locally")
+        if may_reject and self._on_backend_error == "reject":
+            raise CircuitOpenError(self.name, self._core.recovery_s) from exc
 
     def _reject(self, now: float) -> CircuitOpenError:
         if self._shared is not None:
@@ -259,9 +290,13 @@ class CircuitBreaker:
 
     def _admit(self, now: float) -> int:
         """Admission off the fast path (not closed, or shared); raises when rejected."""
+        ticket: int | None = None
         if self._shared is not None:
-            ticket: int = self._shared.admit()
-        else:
+            try:
+                ticket = self._shared.admit()
+            except BackendError as exc:
+                self._backend_failed(exc, "admit", may_reject=True)
+        if ticket is None:
             with self._lock:
                 ticket = self._core.admit(now)
         if self._core.changes:
@@ -271,9 +306,13 @@ class CircuitBreaker:
         return ticket
 
     async def _aadmit(self, now: float) -> int:
+        ticket: int | None = None
         if self._shared is not None:
-            ticket: int = await self._shared.aadmit()
-        else:
+            try:
+                ticket = await self._shared.aadmit()
+            except BackendError as exc:
+                self._backend_failed(exc, "admit", may_reject=True)
+        if ticket is None:
             with self._lock:
                 ticket = self._core.admit(now)
         if self._core.changes:
@@ -286,9 +325,13 @@ class CircuitBreaker:
         if outcome is not IGNORED:
             self._events[outcome]()
         core = self._core
+        check: bool | None = None
         if self._shared is not None:
-            check = self._shared.record(ticket, outcome)
-        else:
+            try:
+                check = self._shared.record(ticket, outcome)
+            except BackendError as exc:
+                self._backend_failed(exc, "record", may_reject=False)
+        if check is None:
             with self._lock:
                 check = core.record(ticket, outcome, _timing.monotonic())
         if check:
@@ -305,9 +348,13 @@ class CircuitBreaker:
         if outcome is not IGNORED:
             self._events[outcome]()
         core = self._core
+        check: bool | None = None
         if self._shared is not None:
-            check = await self._shared.arecord(ticket, outcome)
-        else:
+            try:
+                check = await self._shared.arecord(ticket, outcome)
+            except BackendError as exc:
+                self._backend_failed(exc, "record", may_reject=False)
+        if check is None:
             with self._lock:
                 check = core.record(ticket, outcome, _timing.monotonic())
         if check:
@@ -328,10 +375,14 @@ class CircuitBreaker:
 
     def _health_checked(self, ticket: int, *, healthy: bool) -> None:
         if self._shared is not None:
-            self._shared.health_checked(ticket, healthy=healthy)
-        else:
-            with self._lock:
-                self._core.health_checked(ticket, healthy=healthy, now=_timing.monotonic())
+            try:
+                self._shared.health_checked(ticket, healthy=healthy)
+            except BackendError as exc:
+                self._backend_failed(exc, "health", may_reject=False)
+            else:
+                return
+        with self._lock:
+            self._core.health_checked(ticket, healthy=healthy, now=_timing.monotonic())
 
     # -- for composite guards that run the call themselves -----------------------------
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from .._events import Event
 
 
-__all__ = ["CircuitCallRecorded", "CircuitRejected", "CircuitStateChanged"]
+__all__ = ["CircuitBackendFailed", "CircuitCallRecorded", "CircuitRejected", "CircuitStateChanged"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,3 +54,22 @@ class CircuitRejected(Event):
     breaker: str
     state: str
     retry_after_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitBackendFailed(Event):
+    """The shared-state backend failed; the breaker decided by *fallback* instead.
+
+    Attributes:
+        breaker: The breaker's name.
+        backend: ``"redis"``.
+        operation: ``"admit"``, ``"record"``, ``"health"`` or ``"read"``.
+        fallback: ``"local"`` (this process's state) or ``"reject"`` (failed closed).
+
+    .. versionadded:: 0.1.0
+    """
+
+    breaker: str
+    backend: str
+    operation: str
+    fallback: str

@@ -42,6 +42,7 @@ CONTRACT: dict[str, tuple[str, tuple[str, ...]]] = {
     "commtel_circuit_state": ("gauge", ("breaker", "state")),
     "commtel_circuit_transitions_total": ("counter", ("breaker", "from_state", "to_state")),
     "commtel_circuit_calls_total": ("counter", ("breaker", "result")),
+    "commtel_circuit_backend_errors_total": ("counter", ("breaker", "backend")),
     "commtel_oauth_token_requests_total": ("counter", ("provider", "grant_type", "result")),
     "commtel_oauth_token_expiry_seconds": ("gauge", ("provider",)),
     "commtel_operation_duration_seconds": ("histogram", ("operation", "platform", "outcome")),
@@ -108,6 +109,11 @@ class Metrics:
             _base("commtel_circuit_calls_total", "_total"),
             "Calls through a circuit breaker by result.",
             ("breaker", "result"), registry=r,
+        )
+        self.circuit_backend_errors = Counter(
+            _base("commtel_circuit_backend_errors_total", "_total"),
+            "Shared breaker state (e.g. Redis) failures, answered by the on_backend_error policy.",
+            ("breaker", "backend"), registry=r,
         )
         self.oauth_token_requests = Counter(
             _base("commtel_oauth_token_requests_total", "_total"),

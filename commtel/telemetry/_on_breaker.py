@@ -6,7 +6,12 @@ from collections.abc import Callable
 
 from opentelemetry import trace
 
-from ..policies._breaker_events import CircuitCallRecorded, CircuitRejected, CircuitStateChanged
+from ..policies._breaker_events import (
+    CircuitBackendFailed,
+    CircuitCallRecorded,
+    CircuitRejected,
+    CircuitStateChanged,
+)
 from ._listener import binds, handles
 from ._logging import get_logger
 from ._metrics import get_metrics
@@ -58,4 +63,18 @@ def _on_rejected(event: CircuitRejected) -> None:
             "commtel.circuit.breaker": event.breaker,
             "commtel.circuit.state": event.state,
             "commtel.circuit.retry_after_s": event.retry_after_s,
+        })
+
+
+@handles(CircuitBackendFailed)
+def _on_backend_failed(event: CircuitBackendFailed) -> None:
+    metrics = get_metrics()
+    metrics.child(metrics.circuit_backend_errors, event.breaker, event.backend).inc()
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.add_event("commtel.circuit.backend_failed", {
+            "commtel.circuit.breaker": event.breaker,
+            "commtel.circuit.backend": event.backend,
+            "commtel.circuit.operation": event.operation,
+            "commtel.circuit.fallback": event.fallback,
         })

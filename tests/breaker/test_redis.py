@@ -129,3 +129,28 @@ def test_shared_failure_rate_window_and_async(redis_url: str) -> None:
 
     asyncio.run(main())
     assert breaker.state == "open"
+
+
+@pytest.mark.parametrize("mode", ["local", "reject"])
+def test_redis_down_falls_back_as_configured_and_is_counted(redis_server, redis_url: str, registry, mode: str) -> None:
+    """With Redis stopped, calls decide locally (or fail closed), within the timeout, and each failure is counted."""
+    import time
+
+    from commtel import CircuitBreaker, CircuitOpenError
+
+    breaker = CircuitBreaker(f"down-{mode}", failure_threshold=2, redis=redis_url, on_backend_error=mode)
+    assert breaker.call(lambda: 1) == 1
+    redis_server.stop()
+    try:
+        started = time.monotonic()
+        if mode == "local":
+            assert breaker.call(lambda: 2) == 2
+        else:
+            with pytest.raises(CircuitOpenError):
+                breaker.call(lambda: 2)
+        assert time.monotonic() - started < 2.0
+        errors = registry.get_sample_value("commtel_circuit_backend_errors_total",
+                                           {"breaker": f"down-{mode}", "backend": "redis"})
+        assert errors is not None and errors >= 1
+    finally:
+        redis_server.start()
