@@ -18,19 +18,20 @@ import functools
 import inspect
 
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
 import wrapt
 
 from opentelemetry import trace
+from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from .. import _events, _timing
+from .. import _timing
 from .._exceptions import ConfigurationError, RetryExhausted
 from ..policies._retry_config import RetryConfig, seconds
 from ..policies._retry_core import RetryCall, RetryCore
-from ..telemetry._operations import OperationCompleted
+from ..telemetry import _metrics
 from ..telemetry._tracing import _context_attributes, get_tracer
 
 
@@ -86,8 +87,8 @@ class Guard:
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_attributes", "breaker", "exhausted_result", "limiter", "operation", "platform", "retry",
-                 "span", "timeout_s")
+    __slots__ = ("_attributes", "_durations", "_limiter_platform", "breaker", "exhausted_result", "limiter",
+                 "operation", "platform", "retry", "span", "timeout_s")
 
     def __init__(
         self,
@@ -115,6 +116,9 @@ class Guard:
         self.span = span
         self.exhausted_result = exhausted_result
         self._attributes = {"commtel.operation": operation, "commtel.platform": self.platform}
+        self._durations: tuple[Any, dict[str, Any]] | None = None
+        # None when the limiter labels its decisions with our platform already (its fast path).
+        self._limiter_platform = None if limiter is None or limiter.platform == self.platform else self.platform or None
 
     def __repr__(self) -> str:
         parts = [f"{self.operation!r}", f"platform={self.platform!r}"]
@@ -128,15 +132,39 @@ class Guard:
             parts.append(f"timeout_s={self.timeout_s:g}")
         return f"Guard({', '.join(parts)})"
 
-    def _span(self) -> AbstractContextManager[Span]:
-        if not self.span or not _tracing_installed():
-            return nullcontext(trace.INVALID_SPAN)
+    def _start_span(self) -> AbstractContextManager[Span]:
         attributes = _context_attributes()
         attributes.update(self._attributes)
         return get_tracer().start_as_current_span(
             self.operation, kind=SpanKind.INTERNAL, attributes=attributes,
             record_exception=False, set_status_on_exception=False,
         )
+
+    def _finished(self, started: float, span: Span, error: BaseException | None) -> None:
+        """Span status and ``commtel_operation_duration_seconds`` (children bound once per registry)."""
+        duration = _timing.monotonic() - started
+        metrics = _metrics._current or _metrics.get_metrics()
+        bound = self._durations
+        if bound is None or bound[0] is not metrics:
+            bound = self._durations = (metrics, {
+                name: metrics.child(metrics.operation_duration, self.operation, self.platform, name)
+                for name in ("success", "error")
+            })
+        child = bound[1]["success" if error is None else "error"]
+        if not span.is_recording():
+            child.observe(duration)
+            return
+        if error is not None:
+            error_type = type(error).__qualname__
+            span.set_attribute(ERROR_TYPE, error_type)
+            span.record_exception(error)
+            span.set_status(Status(StatusCode.ERROR, error_type))
+        ctx = span.get_span_context()
+        if ctx.trace_flags.sampled and not metrics.multiprocess:
+            # The OpenMetrics exemplar that links a latency bucket to this trace.
+            child.observe(duration, {"trace_id": format(ctx.trace_id, "032x"), "span_id": format(ctx.span_id, "016x")})
+        else:
+            child.observe(duration)
 
     def call(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
         """Call ``fn(*args, **kwargs)`` through the guard.
@@ -152,30 +180,40 @@ class Guard:
 
         .. versionadded:: 0.1.0
         """
-        with self._span() as span:
-            state = _GuardCall(self, span)
-            try:
-                result = _run_sync(state, fn, args, kwargs)
-            except BaseException as exc:
-                state.finish(exc)
-                raise
-            state.finish(None)
-            return result
+        if self.span and _tracing_installed():
+            with self._start_span() as span:
+                return self._call(span, fn, args, kwargs)
+        return self._call(trace.INVALID_SPAN, fn, args, kwargs)
 
     async def acall(self, fn: Callable[_P, Awaitable[_T]], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
         """Await ``fn(*args, **kwargs)`` through the guard (see :meth:`call`).
 
         .. versionadded:: 0.1.0
         """
-        with self._span() as span:
-            state = _GuardCall(self, span)
-            try:
-                result = await _run_async(state, fn, args, kwargs)
-            except BaseException as exc:
-                state.finish(exc)
-                raise
-            state.finish(None)
-            return result
+        if self.span and _tracing_installed():
+            with self._start_span() as span:
+                return await self._acall(span, fn, args, kwargs)
+        return await self._acall(trace.INVALID_SPAN, fn, args, kwargs)
+
+    def _call(self, span: Span, fn: Callable[..., _T], args: Any, kwargs: Any) -> _T:
+        started = _timing.monotonic()
+        try:
+            result = _run_sync(self, started, fn, args, kwargs)
+        except BaseException as exc:
+            self._finished(started, span, exc)
+            raise
+        self._finished(started, span, None)
+        return result
+
+    async def _acall(self, span: Span, fn: Callable[..., Awaitable[_T]], args: Any, kwargs: Any) -> _T:
+        started = _timing.monotonic()
+        try:
+            result = await _run_async(self, started, fn, args, kwargs)
+        except BaseException as exc:
+            self._finished(started, span, exc)
+            raise
+        self._finished(started, span, None)
+        return result
 
     def __call__(self, fn: _F, /) -> _F:
         """Decorate a sync or async function or method (chosen once, here).
@@ -201,90 +239,83 @@ class _NotCalled(BaseException):
 _NOT_CALLED = _NotCalled()
 
 
-class _GuardCall:
-    """The retry decisions of one guarded call; never sleeps, awaits or reads the clock itself."""
+def _accepted_first(retry: RetryCore | None, result: object) -> bool:
+    """Whether a first attempt's *result* is accepted (the hot path: nothing allocated)."""
+    if retry is None:
+        return True
+    if retry.checks_results and retry.classifier.result(result) is not None:
+        return False
+    retry.first_try()
+    return True
 
-    __slots__ = ("guard", "retry_call", "span", "started")
 
-    def __init__(self, guard: Guard, span: Span) -> None:
+class _Retrying:
+    """The retry decisions of a call whose first attempt failed; never sleeps or reads the clock."""
+
+    __slots__ = ("call", "guard")
+
+    def __init__(self, guard: Guard, started: float) -> None:
         self.guard = guard
-        self.span = span
-        self.retry_call: RetryCall | None = None
-        self.started = _timing.monotonic()
+        self.call: RetryCall | None = None if guard.retry is None else guard.retry.begin(started)
 
     def failed(self, exc: Exception, now: float) -> float | None:
         """After *exc*: seconds to wait before the next attempt, or ``None`` to re-raise."""
-        retry = self.guard.retry
-        if retry is None:
-            return None
-        if self.retry_call is None:
-            self.retry_call = retry.begin(self.started)
-        return self.retry_call.on_error(exc, now)
+        return None if self.call is None else self.call.on_error(exc, now)
 
     def returned(self, result: object, now: float) -> float | None:
         """After a returned *result*: seconds to wait before retrying, or ``None`` to return it."""
-        retry = self.guard.retry
-        if retry is None:
+        call = self.call
+        if call is None:
             return None
-        reason = retry.classifier.result(result) if retry.checks_results else None
+        core = call.core
+        reason = core.classifier.result(result) if core.checks_results else None
         if reason is None:
-            if self.retry_call is None:
-                retry.first_try()
-            else:
-                self.retry_call.succeeded()
+            call.succeeded()
             return None
-        if self.retry_call is None:
-            self.retry_call = retry.begin(self.started)
         try:
-            return self.retry_call.on_result(result, reason, now)
+            return call.on_result(result, reason, now)
         except RetryExhausted:
             if self.guard.exhausted_result == "return":
                 return None
             raise
 
-    def finish(self, error: BaseException | None) -> None:
-        """End of the call: span status and the operation-duration metric."""
-        span = self.span
-        error_type = None if error is None else type(error).__qualname__
-        if error is not None and span.is_recording():
-            span.set_attribute("error.type", error_type or "")
-            span.record_exception(error)
-            span.set_status(Status(StatusCode.ERROR, error_type))
-        if listeners := _events.active_listeners():
-            guard = self.guard
-            duration = _timing.monotonic() - self.started
-            _events.emit(
-                OperationCompleted(guard.operation, guard.platform, duration, error is None, error_type, span),
-                listeners,
-            )
 
-
-def _run_sync(state: _GuardCall, fn: Callable[..., _T], args: Any, kwargs: Any) -> _T:
+def _run_sync(guard: Guard, started: float, fn: Callable[..., _T], args: Any, kwargs: Any) -> _T:
     """The sync retry driver: sleep what the retry policy says between attempts."""
+    state: _Retrying | None = None
     while True:
         try:
-            result = _attempt_sync(state.guard, fn, args, kwargs)
+            result = _attempt_sync(guard, fn, args, kwargs)
         except Exception as exc:
+            state = state or _Retrying(guard, started)
             delay = state.failed(exc, _timing.monotonic())
             if delay is None:
                 raise
         else:
+            if state is None and _accepted_first(guard.retry, result):
+                return result
+            state = state or _Retrying(guard, started)
             delay = state.returned(result, _timing.monotonic())
             if delay is None:
                 return result
         _timing.sleep(delay)
 
 
-async def _run_async(state: _GuardCall, fn: Callable[..., Awaitable[_T]], args: Any, kwargs: Any) -> _T:
+async def _run_async(guard: Guard, started: float, fn: Callable[..., Awaitable[_T]], args: Any, kwargs: Any) -> _T:
     """The async retry driver: await what the retry policy says between attempts."""
+    state: _Retrying | None = None
     while True:
         try:
-            result = await _attempt_async(state.guard, fn, args, kwargs)
+            result = await _attempt_async(guard, fn, args, kwargs)
         except Exception as exc:
+            state = state or _Retrying(guard, started)
             delay = state.failed(exc, _timing.monotonic())
             if delay is None:
                 raise
         else:
+            if state is None and _accepted_first(guard.retry, result):
+                return result
+            state = state or _Retrying(guard, started)
             delay = state.returned(result, _timing.monotonic())
             if delay is None:
                 return result
@@ -298,7 +329,7 @@ def _attempt_sync(guard: Guard, fn: Callable[..., _T], args: Any, kwargs: Any) -
     called = False
     try:
         if guard.limiter is not None:
-            guard.limiter.acquire(platform=guard.platform or None)
+            guard.limiter.acquire(platform=guard._limiter_platform)
         called = True
         result = fn(*args, **kwargs)
     except BaseException as exc:
@@ -317,7 +348,7 @@ async def _attempt_async(guard: Guard, fn: Callable[..., Awaitable[_T]], args: A
     called = False
     try:
         if guard.limiter is not None:
-            await guard.limiter.aacquire(platform=guard.platform or None)
+            await guard.limiter.aacquire(platform=guard._limiter_platform)
         called = True
         timeout = guard.timeout_s
         result = await (fn(*args, **kwargs) if timeout is None else asyncio.wait_for(fn(*args, **kwargs), timeout))

@@ -38,7 +38,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from typing_extensions import Self
 
 from ..telemetry._context import inject_headers
-from ..telemetry._redaction import is_sensitive_key
+from .._redaction import is_sensitive_key
 from ..telemetry._tracing import _context_attributes
 
 
