@@ -11,14 +11,17 @@ from __future__ import annotations
 import re
 import threading
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
 
-__all__ = ["REDACTED", "is_sensitive_key", "redact_mapping", "redact_text", "redact_value", "register_secret"]
+__all__ = ["MAX_SECRETS", "REDACTED", "is_sensitive_key", "redact_mapping", "redact_text", "redact_value", "register_secret"]
 
 REDACTED = "[REDACTED]"
 _MIN_SECRET_LENGTH = 4
+# Rotating tokens would grow the registry forever; the oldest (long expired) go first.
+MAX_SECRETS = 512
 
 _SENSITIVE_KEY = re.compile(
     r"(authorization|auth[-_]?header|cookie|passw(or)?d|passwd|secret|token|api[-_]?key|"
@@ -33,14 +36,15 @@ _INLINE = re.compile(
 )
 
 _lock = threading.Lock()
-_secrets: set[str] = set()
+_secrets: OrderedDict[str, None] = OrderedDict()
 _pattern: re.Pattern[str] | None = None
 
 
 def register_secret(value: str | None) -> None:
     """Redact *value* wherever it appears in logs, span attributes and exception messages.
 
-    Values shorter than 4 characters are ignored (they would redact ordinary text).
+    Values shorter than 4 characters are ignored (they would redact ordinary text). The
+    registry keeps the newest 512 values (``MAX_SECRETS``): rotated tokens retire.
 
     .. versionadded:: 0.1.0
     """
@@ -49,8 +53,11 @@ def register_secret(value: str | None) -> None:
         return
     with _lock:
         if value in _secrets:
+            _secrets.move_to_end(value)
             return
-        _secrets.add(value)
+        _secrets[value] = None
+        while len(_secrets) > MAX_SECRETS:
+            _secrets.popitem(last=False)
         alternatives = sorted(_secrets, key=len, reverse=True)
         _pattern = re.compile("|".join(re.escape(s) for s in alternatives))
 

@@ -1,8 +1,6 @@
 """Credentials the OAuth client handles: registered for redaction the moment they are seen.
 
-Policies do not import the telemetry layer, so registration goes through the
-public :func:`commtel.register_secret`, resolved at call time (the package is
-fully imported by then). :func:`scrub` removes known credentials from text a
+:func:`scrub` removes known credentials from text a
 provider sent back (an ``error_description`` that echoes a token) without any
 global state.
 """
@@ -11,19 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from .._redaction import REDACTED, register_secret
+
 
 __all__ = ["REDACTED", "scrub", "seen"]
 
-REDACTED = "[REDACTED]"
-
-
 def seen(*values: str | None) -> None:
     """Register every non-empty *values* as a secret: redacted in logs, spans and exceptions."""
-    import commtel
-
     for value in values:
         if value:
-            commtel.register_secret(value)
+            register_secret(value)
 
 
 def scrub(text: str, secrets: Iterable[str | None]) -> str:

@@ -24,7 +24,7 @@ from ._listener import TelemetryListener, get_telemetry_listener
 from ._logging import BoundLogger, JSONFormatter, TextFormatter, configure_logging, get_logger
 from ._metrics import CONTRACT, Metrics, get_metrics, use_registry
 from ._operations import MetricsCollector, Operation, OperationCompleted, OperationTracker
-from ._redaction import REDACTED, register_secret
+from .._redaction import REDACTED, register_secret
 from ._tracing import (
     CORRELATION_ATTRIBUTE,
     JSONLinesSpanExporter,

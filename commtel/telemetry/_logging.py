@@ -21,7 +21,7 @@ from typing import IO, Any
 from opentelemetry import trace
 
 from ._context import get_platform_context, peek_correlation_id
-from ._redaction import redact_mapping, redact_text
+from .._redaction import redact_mapping, redact_text
 
 
 __all__ = ["BoundLogger", "JSONFormatter", "TextFormatter", "configure_logging", "get_logger"]

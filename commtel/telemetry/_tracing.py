@@ -29,7 +29,7 @@ from opentelemetry.trace import Span, SpanKind, Status
 from opentelemetry.util.types import Attributes
 
 from ._context import get_correlation_id, get_platform_context
-from ._redaction import redact_text, redact_value
+from .._redaction import redact_text, redact_value
 
 
 __all__ = [
