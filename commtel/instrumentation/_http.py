@@ -37,8 +37,8 @@ from opentelemetry.semconv.attributes.url_attributes import URL_FULL
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from typing_extensions import Self
 
-from ..telemetry._context import inject_headers
 from .._redaction import is_sensitive_key
+from ..telemetry._context import inject_headers
 from ..telemetry._tracing import _context_attributes
 
 

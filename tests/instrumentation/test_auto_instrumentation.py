@@ -14,14 +14,14 @@ import pytest
 from tests.harness.procs import free_port
 
 
-APP = '''
+APP = """
 import sys, httpx, requests
 base = sys.argv[1]
 print(httpx.get(base + "/api/from-httpx").status_code, requests.get(base + "/api/from-requests").status_code,
       flush=True)
 print("ready", flush=True)
 sys.stdin.readline()
-'''
+"""
 BIN = Path(sys.executable).parent
 
 
