@@ -35,9 +35,12 @@ _log = logging.getLogger("commtel.ratelimit")
 # Retry hint of a fail-closed decision while Redis is unreachable.
 _FAIL_CLOSED_RETRY_S = 1.0
 
+# Redis TIME counts from 2020-09-13 (1.6e9) so doubles keep ~1e-8 s of precision.
 # KEYS: block key, then per scope its hash (t = GCRA arrival time, s = unit sequence) and its
-# sorted set of admitted units. ARGV: now ('' = Redis TIME), cost, commit, capacity, scope count,
-# then per scope: ttl_ms, has_bucket, rate, burst, interval, tau, window count, (limit, seconds)*.
+# sorted set of admitted units. ARGV: now ('' = Redis TIME), cost, commit, and the plan as one
+# space-separated string (fewer arguments to encode per call): capacity, scope count, then per
+# scope ttl_ms, has_bucket, rate, burst, interval, tau, window count, (limit, seconds)*.
+# The answer is one string "allowed retry remaining limit reset" (cheaper to parse than an array).
 # Mirrors _ratelimit_core exactly (same float operations, same merge order).
 _DECIDE = """
 local function fmt(x) return string.format('%.17g', x) end
@@ -45,15 +48,17 @@ local function trunc(x) if x >= 0 then return math.floor(x) end return math.ceil
 local now
 if ARGV[1] == '' then
   local t = redis.call('TIME')
-  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+  now = (tonumber(t[1]) - 1600000000) + tonumber(t[2]) / 1000000
 else
   now = tonumber(ARGV[1])
 end
 local cost = tonumber(ARGV[2])
+local P = {}
+for x in string.gmatch(ARGV[4], '%S+') do P[#P + 1] = x end
 local blk = redis.call('GET', KEYS[1])
 if blk and tonumber(blk) > now then
-  local wait = tonumber(blk) - now
-  return {0, fmt(wait), 0, tonumber(ARGV[4]), fmt(wait)}
+  local wait = fmt(tonumber(blk) - now)
+  return '0 ' .. wait .. ' 0 ' .. P[1] .. ' ' .. wait
 end
 local allowed, retry, remaining, limit, reset, first = true, 0, 0, 0, 0, true
 local function merge(a, r, rem, lim, rs)
@@ -64,12 +69,12 @@ local function merge(a, r, rem, lim, rs)
   first = false
 end
 local writes = {}
-local argi = 6
-for s = 1, tonumber(ARGV[5]) do
+local argi = 3
+for s = 1, tonumber(P[2]) do
   local hkey, zkey = KEYS[2 * s], KEYS[2 * s + 1]
-  local ttl, has_bucket = tonumber(ARGV[argi]), ARGV[argi + 1] == '1'
-  local rate, burst = tonumber(ARGV[argi + 2]), tonumber(ARGV[argi + 3])
-  local interval, tau, nwin = tonumber(ARGV[argi + 4]), tonumber(ARGV[argi + 5]), tonumber(ARGV[argi + 6])
+  local ttl, has_bucket = tonumber(P[argi]), P[argi + 1] == '1'
+  local rate, burst = tonumber(P[argi + 2]), tonumber(P[argi + 3])
+  local interval, tau, nwin = tonumber(P[argi + 4]), tonumber(P[argi + 5]), tonumber(P[argi + 6])
   argi = argi + 7
   local w = {hkey = hkey, zkey = zkey, ttl = ttl}
   if has_bucket then
@@ -86,12 +91,12 @@ for s = 1, tonumber(ARGV[5]) do
     end
   end
   if nwin > 0 then
-    local longest = tonumber(ARGV[argi + 2 * nwin - 1])
+    local longest = tonumber(P[argi + 2 * nwin - 1])
     redis.call('ZREMRANGEBYSCORE', zkey, '-inf', fmt(now - longest))
     local size = redis.call('ZCARD', zkey)
     local w_ok, w_retry, w_rem, w_lim = true, 0, -1, -1
     for _ = 1, nwin do
-      local wl, ws = tonumber(ARGV[argi]), tonumber(ARGV[argi + 1])
+      local wl, ws = tonumber(P[argi]), tonumber(P[argi + 1])
       argi = argi + 2
       local used = size
       if ws ~= longest then used = redis.call('ZCOUNT', zkey, '(' .. fmt(now - ws), '+inf') end
@@ -138,7 +143,7 @@ if allowed and ARGV[3] == '1' then
     redis.call('PEXPIRE', w.hkey, w.ttl)
   end
 end
-return {allowed and 1 or 0, fmt(retry), remaining, limit, fmt(reset)}
+return (allowed and '1 ' or '0 ') .. fmt(retry) .. ' ' .. remaining .. ' ' .. limit .. ' ' .. fmt(reset)
 """
 
 # KEYS: block key. ARGV: now ('' = Redis TIME), delay seconds. Keeps the later of two blocks.
@@ -146,7 +151,7 @@ _BLOCK = """
 local now
 if ARGV[1] == '' then
   local t = redis.call('TIME')
-  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+  now = (tonumber(t[1]) - 1600000000) + tonumber(t[2]) / 1000000
 else
   now = tonumber(ARGV[1])
 end
@@ -182,9 +187,10 @@ class _RedisPlan(Plan):
     def __init__(self, scopes: Sequence[Scope]) -> None:
         super().__init__(scopes, [name for name, _ in scopes])
         self.suffixes = tuple(f":{name}:{kind}" for name, _ in scopes for kind in ("h", "z"))
-        self.tail = [str(self.capacity), str(len(self.scopes))]
+        tail = [str(self.capacity), str(len(self.scopes))]
         for _, quota in scopes:
-            self.tail += _scope_args(quota)
+            tail += _scope_args(quota)
+        self.tail = " ".join(tail).encode()
 
 
 class RedisStore:
@@ -217,13 +223,14 @@ class RedisStore:
         base = self._base(key)
         keys = [base + ":blk", *(base + suffix for suffix in redis_plan.suffixes)]
         clock = "" if self._backend.server_time else repr(now)
-        return keys, [clock, cost, "1" if commit else "0", *redis_plan.tail]
+        return keys, [clock, cost, "1" if commit else "0", redis_plan.tail]
 
     def _answer(self, reply: Any) -> RateLimitDecision:
         if self._failing:
             self._failing = False
             _log.warning("rate limiter %r: redis reachable again", self.limiter)
-        return RateLimitDecision(int(reply[0]) == 1, float(reply[1]), int(reply[2]), int(reply[3]), float(reply[4]))
+        allowed, retry, remaining, limit, reset = reply.split()
+        return RateLimitDecision(allowed in (b"1", "1"), float(retry), int(remaining), int(limit), float(reset))
 
     def _failed(self, error: BackendError) -> None:
         """Log the first failure of a streak and emit :class:`RateLimitBackendFailed`."""
