@@ -56,9 +56,10 @@ def _redis_url() -> str | None:
     while time.monotonic() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return f"redis://127.0.0.1:{port}/0"
         except OSError:
             time.sleep(0.02)
+        else:
+            return f"redis://127.0.0.1:{port}/0"
     return None
 
 
