@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
+from ._mail import SimulatedMailServer
 from ._platform import PlatformStats, RecordedRequest, SimulatedPlatform
 
 
-__all__ = ["PlatformStats", "RecordedRequest", "SimulatedPlatform"]
+__all__ = ["PlatformStats", "RecordedRequest", "SimulatedMailServer", "SimulatedPlatform"]

@@ -55,3 +55,23 @@ def test_slow_calls_and_invalid_config() -> None:
             httpx.get(f"{p.url}/slow?delay=0.5", timeout=0.1)
     with pytest.raises(ValueError, match="limit"):
         SimulatedPlatform("bad", limit=0)
+
+
+def test_mail_server_accepts_and_injects_transient_failures() -> None:
+    """The mail relay keeps accepted messages and answers fail_next with the given SMTP reply."""
+    import smtplib
+
+    from email.message import EmailMessage
+
+    from commtel.simulator import SimulatedMailServer
+
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "a@example.org", "b@example.org", "=?utf-8?q?Caf=C3=A9?="
+    msg.set_content("hi")
+    with SimulatedMailServer() as relay, smtplib.SMTP(relay.host, relay.port) as smtp:
+        relay.fail_next(1)
+        with pytest.raises(smtplib.SMTPDataError) as info:
+            smtp.send_message(msg)
+        assert info.value.smtp_code == 451
+        smtp.send_message(msg)
+    assert [m["Subject"] for m in relay.messages] == ["Café"]
