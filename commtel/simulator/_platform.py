@@ -168,6 +168,7 @@ class SimulatedPlatform:
         self._lock = threading.Lock()
         self._windows: dict[str, tuple[float, int]] = {}
         self._fail: deque[int] = deque()
+        self._fail_token: deque[int] = deque()
         self._tokens: dict[str, float] = {}
         self._refresh_tokens: set[str] = set()
         self._server = _Server((host, port), _Handler)
@@ -209,6 +210,11 @@ class SimulatedPlatform:
         with self._lock:
             self._fail.extend([status] * count)
 
+    def fail_next_token(self, count: int, status: int = 503) -> None:
+        """Make the next *count* token requests fail (503: ``temporarily_unavailable``, 400: ``invalid_grant``)."""
+        with self._lock:
+            self._fail_token.extend([status] * count)
+
     def issue_token(self, ttl_s: float | None = None) -> str:
         """Mint an access token directly (tests); it expires after *ttl_s*."""
         token = secrets.token_urlsafe(24)
@@ -226,6 +232,7 @@ class SimulatedPlatform:
         with self._lock:
             self._windows.clear()
             self._fail.clear()
+            self._fail_token.clear()
             self.stats = PlatformStats()
             self.requests.clear()
 
@@ -330,6 +337,11 @@ class SimulatedPlatform:
         form = {k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
         with self._lock:
             self.stats.token_requests += 1
+            failing = self._fail_token.popleft() if self._fail_token else None
+        if failing is not None:
+            error = "invalid_grant" if failing == 400 else "temporarily_unavailable"
+            handler._send(failing, {"error": error, "error_description": "injected failure"})
+            return
         client_id, client_secret = form.get("client_id"), form.get("client_secret")
         auth = handler.headers.get("Authorization", "")
         if auth.startswith("Basic "):

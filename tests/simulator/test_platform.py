@@ -75,3 +75,13 @@ def test_mail_server_accepts_and_injects_transient_failures() -> None:
         assert info.value.smtp_code == 451
         smtp.send_message(msg)
     assert [m["Subject"] for m in relay.messages] == ["Café"]
+
+
+def test_token_endpoint_failures_can_be_injected() -> None:
+    """fail_next_token makes the next token requests fail with the OAuth error of that status."""
+    with SimulatedPlatform("auth", require_auth=True) as p, httpx.Client(base_url=p.url) as client:
+        p.fail_next_token(1, status=400)
+        form = {"grant_type": "client_credentials", "client_id": p.client_id, "client_secret": p.client_secret}
+        failed = client.post("/oauth/token", data=form)
+        assert (failed.status_code, failed.json()["error"]) == (400, "invalid_grant")
+        assert client.post("/oauth/token", data=form).status_code == 200
