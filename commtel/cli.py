@@ -22,7 +22,7 @@ def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     return run_demo(duration_s=args.duration, metrics_port=args.metrics_port, metrics_addr=args.metrics_addr,
-                    workers=args.workers, spans_file=args.spans_file, live=args.live)
+                    workers=args.workers, spans_file=args.spans_file, live=args.live, log_file=args.log_file)
 
 
 def _dashboards_export(args: argparse.Namespace) -> int:
@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--workers", type=int, default=4, metavar="N", help="concurrent workers (default 4)")
     demo.add_argument("--spans-file", default="commtel-demo-spans.jsonl", metavar="PATH",
                       help="where spans go when no OTLP endpoint is configured")
+    demo.add_argument("--log-file", default="commtel-demo.log", metavar="PATH",
+                      help="where the JSON log lines go (default commtel-demo.log)")
     demo.add_argument("--live", choices=("auto", "on", "off"), default="auto",
                       help="live terminal view (auto: only on a TTY)")
     demo.set_defaults(run=_demo)

@@ -32,13 +32,14 @@ def run_demo(
     workers: int = 4,
     spans_file: str = "commtel-demo-spans.jsonl",
     live: str = "auto",
+    log_file: str = "commtel-demo.log",
 ) -> int:
     """Run the demo for *duration_s* seconds (until Ctrl-C when ``None``); returns an exit code."""
     if workers < 1:
         msg = f"--workers must be at least 1, got {workers}"
         raise SystemExit(msg)
     console = Console(stderr=False)
-    configure_logging("WARNING", json=True)
+    configure_logging("INFO", json=True, log_file=log_file, console=False)
     otlp = any(k in os.environ for k in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
     config = configure("commtel-demo", spans_file=None if otlp else spans_file)
     stats = DemoStats()
@@ -66,6 +67,7 @@ def run_demo(
         world.stop()
         flushed = shutdown(timeout_s=5.0)
         stats.print_summary(console)
+        console.print(f"JSON logs in {log_file}")
         if config.exporting:
             console.print(f"spans {'flushed' if flushed else 'NOT fully flushed'} to {config.endpoint}")
         _events.set_listeners(None)

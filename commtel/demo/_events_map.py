@@ -1,10 +1,11 @@
-"""Which policy events the demo's summary counts (filled in as components land)."""
+"""Which policy events the demo's summary counts, and under which platform."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from .._events import Event
+from ..policies import CircuitStateChanged, RateLimitWaited, RetryScheduled, TokenRequestFinished
 
 
 if TYPE_CHECKING:
@@ -13,4 +14,12 @@ if TYPE_CHECKING:
 
 def tally_event(stats: DemoStats, event: Event) -> None:
     """Count *event* in *stats* if it is one the summary shows."""
-    _ = (stats, event)
+    if isinstance(event, RetryScheduled):
+        stats.count(event.platform or event.operation, "retries")
+    elif isinstance(event, RateLimitWaited):
+        stats.count(event.platform or event.limiter, "throttled")
+    elif isinstance(event, CircuitStateChanged):
+        if event.to_state == "open":
+            stats.count(event.breaker, "breaker_trips")
+    elif isinstance(event, TokenRequestFinished):
+        stats.bump("token requests ok" if event.success else "token requests failed")

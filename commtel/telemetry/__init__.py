@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .._redaction import REDACTED, register_secret
 from ._context import (
     CORRELATION_HEADER,
     ASGICorrelationMiddleware,
@@ -24,7 +25,6 @@ from ._listener import TelemetryListener, get_telemetry_listener
 from ._logging import BoundLogger, JSONFormatter, TextFormatter, configure_logging, get_logger
 from ._metrics import CONTRACT, Metrics, get_metrics, use_registry
 from ._operations import MetricsCollector, Operation, OperationCompleted, OperationTracker
-from .._redaction import REDACTED, register_secret
 from ._tracing import (
     CORRELATION_ATTRIBUTE,
     JSONLinesSpanExporter,

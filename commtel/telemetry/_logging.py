@@ -20,8 +20,8 @@ from typing import IO, Any
 
 from opentelemetry import trace
 
-from ._context import get_platform_context, peek_correlation_id
 from .._redaction import redact_mapping, redact_text
+from ._context import get_platform_context, peek_correlation_id
 
 
 __all__ = ["BoundLogger", "JSONFormatter", "TextFormatter", "configure_logging", "get_logger"]
@@ -122,15 +122,23 @@ def configure_logging(
     json: bool = True,
     log_file: str | Path | None = None,
     stream: IO[str] | None = None,
+    console: bool = True,
 ) -> None:
     """Send log records to *stream* (stderr) and optionally *log_file*, as JSON lines or text.
+
+    Args:
+        level: Root logger level.
+        json: JSON lines (default) or human-readable text.
+        log_file: Also append to this file.
+        stream: Where console lines go (default stderr).
+        console: False writes to *log_file* only (e.g. under a live terminal view).
 
     Idempotent: calling it again replaces only the handlers it installed before.
 
     .. versionadded:: 0.1.0
     """
     formatter: logging.Formatter = JSONFormatter() if json else TextFormatter()
-    handlers: list[logging.Handler] = [logging.StreamHandler(stream or sys.stderr)]
+    handlers: list[logging.Handler] = [logging.StreamHandler(stream or sys.stderr)] if console else []
     if log_file is not None:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_file, encoding="utf-8"))

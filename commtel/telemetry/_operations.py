@@ -26,8 +26,8 @@ from typing_extensions import Self
 
 from .. import _events
 from .._events import Event
-from .._timing import monotonic
 from .._redaction import redact_text
+from .._timing import monotonic
 from ._tracing import _context_attributes, get_tracer
 
 

@@ -28,8 +28,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from opentelemetry.trace import Span, SpanKind, Status
 from opentelemetry.util.types import Attributes
 
-from ._context import get_correlation_id, get_platform_context
 from .._redaction import redact_text, redact_value
+from ._context import get_correlation_id, get_platform_context
 
 
 __all__ = [
