@@ -41,7 +41,7 @@ def run_demo(
     console = Console(stderr=False)
     configure_logging("INFO", json=True, log_file=log_file, console=False)
     otlp = any(k in os.environ for k in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
-    config = configure("commtel-demo", spans_file=None if otlp else spans_file)
+    config = configure(os.environ.get("OTEL_SERVICE_NAME", "commtel-demo"), spans_file=None if otlp else spans_file)
     stats = DemoStats()
     _events.set_listeners((*_events.active_listeners(), stats))
     world = DemoWorld(stats, metrics_port=metrics_port, metrics_addr=metrics_addr, workers=workers)

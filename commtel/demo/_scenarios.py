@@ -24,6 +24,7 @@ import requests
 
 from .._exceptions import CircuitOpenError, RateLimitExceeded
 from ..policies import ErrorTracker, MessageHeaders
+from ..telemetry import start_span
 
 
 if TYPE_CHECKING:
@@ -124,6 +125,11 @@ def mail_worker(world: DemoWorld) -> None:
 
 def batch_job(world: DemoWorld) -> None:
     """A progress-tracked batch over the chat API that carries on past failed items."""
+    with start_span("batch_job", attributes={"commtel.platform": "chat"}):
+        _batch(world)
+
+
+def _batch(world: DemoWorld) -> None:
     assert world.progress is not None  # noqa: S101 - set by DemoWorld.start
     task_id = f"batch-{uuid.uuid4().hex[:8]}"
     world.progress.create_progress_session(task_id, user_id="demo-operator")
@@ -168,11 +174,14 @@ async def _async_reads(world: DemoWorld) -> None:
 
 
 def shared_quota(world: DemoWorld) -> None:
-    """Ask the Redis-shared tenant quota (fails open, counted, while Redis is down)."""
+    """Ask the Redis-shared tenant quota and breaker (fail open / decide locally, counted, while Redis is down)."""
     assert world.shared_limiter is not None  # noqa: S101 - set by DemoWorld.start
+    assert world.shared_breaker is not None  # noqa: S101 - set by DemoWorld.start
     for _ in range(5):
         decision = world.shared_limiter.try_acquire("tenant-a")
         world.stats.bump("shared quota admitted" if decision.allowed else "shared quota throttled")
+        # One breaker state for every worker process, kept in Redis (decides locally while it is down).
+        world.shared_breaker.call(world.stats.bump, "shared breaker calls")
     world.stop_event.wait(0.05)
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ..backends import RedisBackend
 from ..instrumentation import Policies, Policy, instrument, uninstrument
 from ..policies import (
+    CircuitBreaker,
     ConversationTracker,
     OAuthClient,
     OAuthProvider,
@@ -93,7 +94,7 @@ class DemoWorld:
         self.metrics_port = metrics_port
         self.stop_event = threading.Event()
         self.social = SimulatedPlatform("social", limit=40, window_s=5.0, require_auth=True, token_ttl_s=8.0, seed=7)
-        self.chat = SimulatedPlatform("chat", limit=1000, window_s=1.0, error_rate=0.03, seed=11)
+        self.chat = SimulatedPlatform("chat", limit=40, window_s=1.0, error_rate=0.03, seed=11)
         self.mail = SimulatedMailServer()
         self.redis = _LocalRedis()
         self.state_dir = Path(tempfile.mkdtemp(prefix="commtel-demo-"))
@@ -101,6 +102,7 @@ class DemoWorld:
         self.progress: ProgressTracker | None = None
         self.oauth: OAuthClient | None = None
         self.shared_limiter: RateLimiter | None = None
+        self.shared_breaker: CircuitBreaker | None = None
         self.instrumentors: list[Any] = []
         self.chaos = Chaos(self)
         self._server: Any = None
@@ -110,7 +112,7 @@ class DemoWorld:
         """What runs where."""
         return {
             "social API (OAuth, 40 req/5 s)": self.social.url,
-            "chat API (5xx bursts)": self.chat.url,
+            "chat API (5xx bursts, 40 req/s the client does not know of)": self.chat.url,
             "SMTP relay": f"smtp://{self.mail.host}:{self.mail.port}",
             "distributed limiter": self.redis.url if self.redis.proc is not None else "redis unreachable (fail-open drill)",
             "state (SQLite)": str(self.state_dir),
@@ -130,6 +132,7 @@ class DemoWorld:
                                  grant_type="client_credentials")
         self.shared_limiter = RateLimiter(TokenBucket(rate=200, burst=50), name="shared-quota", platform="social",
                                           backend=RedisBackend(redis_url, fail_open=True, timeout_s=0.1))
+        self.shared_breaker = CircuitBreaker("shared-tenant", failure_threshold=5, redis=redis_url)
         self._instrument()
         server, _thread = start_http_server(self.requested_metrics_port, self.metrics_addr)
         self._server = server

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
 
 import pytest
 
-from tests.ops.emitter import ContractEmitter
-
 
 @pytest.fixture(scope="module")
-def metrics_target() -> Iterator[str]:
-    """``host:port`` of a live /metrics endpoint exposing every contract metric.
+def metrics_target(running_demo) -> str:
+    """``host:port`` of the running ``commtel demo`` once it serves every contract metric.
 
-    The one place to swap the stand-in for the real demo, e.g. start
-    ``python -m commtel demo --metrics-port PORT --live off`` as a subprocess and yield
-    ``127.0.0.1:PORT`` once it listens: the tests only need every panel's series to exist.
+    The panels and rules are evaluated against what the demo really emits, so a metric a
+    dashboard expects but no component produces shows up as an empty panel.
     """
-    with ContractEmitter() as emitter:
-        yield emitter.target
+    from tests.demo.test_demo import _missing
+
+    deadline = time.monotonic() + 75
+    while _missing(running_demo.target) and time.monotonic() < deadline:
+        time.sleep(1)
+    return running_demo.target
