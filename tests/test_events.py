@@ -87,9 +87,9 @@ def test_binding_follows_listener_changes_and_isolates_failures(caplog: pytest.L
 
 def test_binding_counts_on_the_active_registry(registry) -> None:
     """The telemetry listener binds straight to the metric child of the current registry."""
-    from commtel.policies import CircuitCallRecorded
     from prometheus_client import CollectorRegistry
 
+    from commtel.policies import CircuitCallRecorded
     from commtel.telemetry._metrics import use_registry
 
     binding = _events.Binding(CircuitCallRecorded("b", "success"))
