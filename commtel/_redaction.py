@@ -37,7 +37,10 @@ _INLINE = re.compile(
 
 _lock = threading.Lock()
 _secrets: OrderedDict[str, None] = OrderedDict()
+# Compiled on the first redaction after a change, not per registration: a refresh storm
+# registering many tokens then costs one compile, not one per token.
 _pattern: re.Pattern[str] | None = None
+_stale = False
 
 
 def register_secret(value: str | None) -> None:
@@ -48,7 +51,7 @@ def register_secret(value: str | None) -> None:
 
     .. versionadded:: 0.1.0
     """
-    global _pattern  # noqa: PLW0603
+    global _stale  # noqa: PLW0603
     if not value or len(value) < _MIN_SECRET_LENGTH:
         return
     with _lock:
@@ -58,8 +61,18 @@ def register_secret(value: str | None) -> None:
         _secrets[value] = None
         while len(_secrets) > MAX_SECRETS:
             _secrets.popitem(last=False)
-        alternatives = sorted(_secrets, key=len, reverse=True)
-        _pattern = re.compile("|".join(re.escape(s) for s in alternatives))
+        _stale = True
+
+
+def _secret_pattern() -> re.Pattern[str] | None:
+    global _pattern, _stale  # noqa: PLW0603
+    if _stale:
+        with _lock:
+            if _stale:
+                alternatives = sorted(_secrets, key=len, reverse=True)
+                _pattern = re.compile("|".join(re.escape(s) for s in alternatives)) if alternatives else None
+                _stale = False
+    return _pattern
 
 
 def is_sensitive_key(key: str) -> bool:
@@ -73,7 +86,7 @@ def _inline(match: re.Match[str]) -> str:
 
 def redact_text(text: str) -> str:
     """Replace registered secrets and inline credentials in *text*."""
-    pattern = _pattern
+    pattern = _secret_pattern()
     if pattern is not None:
         text = pattern.sub(REDACTED, text)
     return _INLINE.sub(_inline, text)
