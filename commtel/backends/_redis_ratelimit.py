@@ -25,7 +25,17 @@ from .._exceptions import BackendError, ConfigurationError
 from ..policies._ratelimit_core import Quota, RateLimitDecision, SlidingWindow, TokenBucket
 from ..policies._ratelimit_events import RateLimitBackendFailed
 from ..policies._ratelimit_store import Plan, Scope
-from ._redis import async_redis_client, hash_tagged, map_redis_errors, redis_client
+from ._redis import (
+    LuaScript,
+    ScriptRunner,
+    arun_script,
+    async_redis_client,
+    backend_error,
+    hash_tagged,
+    map_redis_errors,
+    redis_client,
+    redis_errors,
+)
 
 
 __all__ = ["RedisBackend", "RedisStore"]
@@ -36,15 +46,17 @@ _log = logging.getLogger("commtel.ratelimit")
 _FAIL_CLOSED_RETRY_S = 1.0
 
 # Redis TIME counts from 2020-09-13 (1.6e9) so doubles keep ~1e-8 s of precision.
-# KEYS: block key, then per scope its hash (t = GCRA arrival time, s = unit sequence) and its
-# sorted set of admitted units. ARGV: now ('' = Redis TIME), cost, commit, and the plan as one
-# space-separated string (fewer arguments to encode per call): capacity, scope count, then per
-# scope ttl_ms, has_bucket, rate, burst, interval, tau, window count, (limit, seconds)*.
-# The answer is one string "allowed retry remaining limit reset" (cheaper to parse than an array).
-# Mirrors _ratelimit_core exactly (same float operations, same merge order).
+# Every plan gets its own script: this body behind "local P = {...}" holding the plan's constants
+# (capacity, bucket count, scope count, then per scope: ttl_ms, rate or false, burst, interval,
+# tau, window count, (limit, seconds)* sorted by (seconds, limit)); parsing them from ARGV cost
+# more than the round trip's own work on the server. KEYS: the block key, the GCRA key of every
+# scope with a bucket (a string: its theoretical arrival time), the sorted set of every scope
+# with windows (one member per admitted unit, scored by its time and named "time:n", n counting
+# the units of that time). ARGV: now ('' = Redis TIME), cost, commit ('1' or '0'). The answer is
+# one string "allowed retry remaining limit reset" (one string.format: number-to-string
+# conversions are what a reply costs). Mirrors _ratelimit_core exactly (same float operations,
+# same merge order).
 _DECIDE = """
-local function fmt(x) return string.format('%.17g', x) end
-local function trunc(x) if x >= 0 then return math.floor(x) end return math.ceil(x) end
 local now
 if ARGV[1] == '' then
   local t = redis.call('TIME')
@@ -52,13 +64,11 @@ if ARGV[1] == '' then
 else
   now = tonumber(ARGV[1])
 end
-local cost = tonumber(ARGV[2])
-local P = {}
-for x in string.gmatch(ARGV[4], '%S+') do P[#P + 1] = x end
-local blk = redis.call('GET', KEYS[1])
-if blk and tonumber(blk) > now then
-  local wait = fmt(tonumber(blk) - now)
-  return '0 ' .. wait .. ' 0 ' .. P[1] .. ' ' .. wait
+local cost, nb = tonumber(ARGV[2]), P[2]
+local got = redis.call('MGET', unpack(KEYS, 1, nb + 1))
+if got[1] and tonumber(got[1]) > now then
+  local wait = tonumber(got[1]) - now
+  return string.format('0 %.17g 0 %d %.17g', wait, P[1], wait)
 end
 local allowed, retry, remaining, limit, reset, first = true, 0, 0, 0, 0, true
 local function merge(a, r, rem, lim, rs)
@@ -68,42 +78,46 @@ local function merge(a, r, rem, lim, rs)
   if first or rs > reset then reset = rs end
   first = false
 end
-local writes = {}
-local argi = 3
-for s = 1, tonumber(P[2]) do
-  local hkey, zkey = KEYS[2 * s], KEYS[2 * s + 1]
-  local ttl, has_bucket = tonumber(P[argi]), P[argi + 1] == '1'
-  local rate, burst = tonumber(P[argi + 2]), tonumber(P[argi + 3])
-  local interval, tau, nwin = tonumber(P[argi + 4]), tonumber(P[argi + 5]), tonumber(P[argi + 6])
-  argi = argi + 7
-  local w = {hkey = hkey, zkey = zkey, ttl = ttl}
-  if has_bucket then
-    local raw = redis.call('HGET', hkey, 't')
-    local tat = raw and tonumber(raw) or now
+-- Commits, flat: key, ttl, tat (a bucket) or key, ttl, stamp, whether units already hold stamp.
+local bw, zw, kb, kz, p = {}, {}, 1, nb + 1, 4
+for _ = 1, P[3] do
+  local ttl, rate, nwin = P[p], P[p + 1], P[p + 5]
+  if rate then
+    kb = kb + 1
+    local burst, interval, tau = P[p + 2], P[p + 3], P[p + 4]
+    local tat = got[kb] and tonumber(got[kb]) or now
     if tat < now then tat = now end
     local new = tat + cost * interval
     local ahead = new - now
     if ahead > tau + 1e-9 then
-      merge(false, ahead - tau, math.max(0, trunc(burst - (tat - now) * rate + 1e-9)), burst, tat - now)
+      local rem = burst - (tat - now) * rate + 1e-9
+      if rem < 0 then rem = 0 else rem = math.floor(rem) end
+      merge(false, ahead - tau, rem, burst, tat - now)
     else
-      merge(true, 0, trunc(burst - ahead * rate + 1e-9), burst, ahead)
-      w.tat = new
+      local rem = burst - ahead * rate + 1e-9
+      if rem >= 0 then rem = math.floor(rem) else rem = math.ceil(rem) end
+      merge(true, 0, rem, burst, ahead)
+      bw[#bw + 1] = KEYS[kb]; bw[#bw + 1] = ttl; bw[#bw + 1] = new
     end
   end
+  p = p + 6
   if nwin > 0 then
-    local longest = tonumber(P[argi + 2 * nwin - 1])
-    redis.call('ZREMRANGEBYSCORE', zkey, '-inf', fmt(now - longest))
-    local size = redis.call('ZCARD', zkey)
+    kz = kz + 1
+    local z = KEYS[kz]
+    local longest = P[p + 2 * nwin - 1]
+    redis.call('ZREMRANGEBYSCORE', z, '-inf', string.format('%.17g', now - longest))
+    local size = redis.call('ZCARD', z)
     local w_ok, w_retry, w_rem, w_lim = true, 0, -1, -1
     for _ = 1, nwin do
-      local wl, ws = tonumber(P[argi]), tonumber(P[argi + 1])
-      argi = argi + 2
+      local wl, ws = P[p], P[p + 1]
+      p = p + 2
       local used = size
-      if ws ~= longest then used = redis.call('ZCOUNT', zkey, '(' .. fmt(now - ws), '+inf') end
+      if ws ~= longest then used = redis.call('ZCOUNT', z, string.format('(%.17g', now - ws), '+inf') end
       local free = wl - used - cost
       if free < 0 then
         w_ok = false
-        local kth = redis.call('ZRANGEBYSCORE', zkey, '(' .. fmt(now - ws), '+inf', 'WITHSCORES', 'LIMIT', -free - 1, 1)
+        local kth = redis.call('ZRANGEBYSCORE', z, string.format('(%.17g', now - ws), '+inf', 'WITHSCORES',
+                               'LIMIT', -free - 1, 1)
         local wait = math.huge
         if kth[2] then wait = tonumber(kth[2]) + ws - now end
         if wait > w_retry then w_retry = wait end
@@ -111,43 +125,44 @@ for s = 1, tonumber(P[2]) do
       end
       if w_lim < 0 or free < w_rem then w_rem = free; w_lim = wl end
     end
-    local last = redis.call('ZRANGE', zkey, -1, -1, 'WITHSCORES')
+    local last = redis.call('ZRANGE', z, -1, -1, 'WITHSCORES')
     local newest = last[2] and tonumber(last[2])
     if w_ok then
       local stamp = now
       if newest and newest > now then stamp = newest end
       merge(true, 0, w_rem, w_lim, stamp + longest - now)
-      w.stamp = stamp
+      zw[#zw + 1] = z; zw[#zw + 1] = ttl; zw[#zw + 1] = stamp; zw[#zw + 1] = newest == stamp
     else
       local rs = 0
       if newest then rs = newest + longest - now end
       merge(false, w_retry, w_rem, w_lim, rs)
     end
   end
-  writes[s] = w
 end
 if allowed and ARGV[3] == '1' then
-  for _, w in ipairs(writes) do
-    if w.tat then redis.call('HSET', w.hkey, 't', fmt(w.tat)) end
-    if w.stamp then
-      local seq = redis.call('HINCRBY', w.hkey, 's', cost)
-      local score, args = fmt(w.stamp), {}
-      for i = seq - cost + 1, seq do
-        args[#args + 1] = score
-        args[#args + 1] = score .. ':' .. i
-        if #args >= 1000 then redis.call('ZADD', w.zkey, unpack(args)); args = {} end
-      end
-      if #args > 0 then redis.call('ZADD', w.zkey, unpack(args)) end
-      redis.call('PEXPIRE', w.zkey, w.ttl)
+  for i = 1, #bw, 3 do
+    redis.call('SET', bw[i], string.format('%.17g', bw[i + 2]), 'PX', bw[i + 1])
+  end
+  for i = 1, #zw, 4 do
+    local z, score, n = zw[i], string.format('%.17g', zw[i + 2]), 0
+    -- Units of one time are named score:1, score:2 ... and always expire together, so the
+    -- numbering goes on from the units already at that time (only when the newest are).
+    if zw[i + 3] then n = redis.call('ZCOUNT', z, score, score) end
+    local args = {}
+    for u = n + 1, n + cost do
+      args[#args + 1] = score
+      args[#args + 1] = score .. ':' .. u
+      if #args >= 1000 then redis.call('ZADD', z, unpack(args)); args = {} end
     end
-    redis.call('PEXPIRE', w.hkey, w.ttl)
+    if #args > 0 then redis.call('ZADD', z, unpack(args)) end
+    redis.call('PEXPIRE', z, zw[i + 1])
   end
 end
-return (allowed and '1 ' or '0 ') .. fmt(retry) .. ' ' .. remaining .. ' ' .. limit .. ' ' .. fmt(reset)
+return string.format('%d %.17g %d %d %.17g', allowed and 1 or 0, retry, remaining, limit, reset)
 """
 
 # KEYS: block key. ARGV: now ('' = Redis TIME), delay seconds. Keeps the later of two blocks.
-_BLOCK = """
+_BLOCK = LuaScript("""
 local now
 if ARGV[1] == '' then
   local t = redis.call('TIME')
@@ -160,37 +175,51 @@ local current = redis.call('GET', KEYS[1])
 if current and tonumber(current) >= now + delay then return 0 end
 redis.call('SET', KEYS[1], string.format('%.17g', now + delay), 'PX', math.ceil(delay * 1000) + 1)
 return 1
-"""
+""")
 
 
-def _scope_args(quota: Quota) -> list[str]:
+def _lua(value: float | bool) -> str:  # noqa: FBT001 - a literal
+    """*value* as a Lua literal that parses to the same double (``repr`` round-trips)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)
+
+
+def _scope_constants(quota: Quota) -> list[float | bool]:
     bucket = next((limit for limit in quota.limits if isinstance(limit, TokenBucket)), None)
     windows = sorted((limit for limit in quota.limits if isinstance(limit, SlidingWindow)),
                      key=lambda w: (w.window_s, w.limit))
-    ttl_ms = math.ceil(quota.horizon_s * 1000) + 1000
-    args = [str(ttl_ms)]
+    out: list[float | bool] = [math.ceil(quota.horizon_s * 1000) + 1000]
     if bucket is None:
-        args += ["0", "0", "0", "0", "0"]
+        out += [False, 0, 0.0, 0.0]
     else:
         rate = float(bucket.rate)
         interval = 1.0 / rate
-        args += ["1", repr(rate), str(bucket.burst), repr(interval), repr(bucket.burst * interval)]
-    args.append(str(len(windows)))
+        out += [rate, bucket.burst, interval, bucket.burst * interval]
+    out.append(len(windows))
     for window in windows:
-        args += [str(window.limit), repr(float(window.window_s))]
-    return args
+        out += [window.limit, float(window.window_s)]
+    return out
+
+
+def _has(quota: Quota, kind: type) -> bool:
+    return any(isinstance(limit, kind) for limit in quota.limits)
 
 
 class _RedisPlan(Plan):
-    __slots__ = ("suffixes", "tail")
+    """The key suffixes (block key first) and the decision script of some scopes."""
+
+    __slots__ = ("script", "suffixes")
 
     def __init__(self, scopes: Sequence[Scope]) -> None:
         super().__init__(scopes, [name for name, _ in scopes])
-        self.suffixes = tuple(f":{name}:{kind}" for name, _ in scopes for kind in ("h", "z"))
-        tail = [str(self.capacity), str(len(self.scopes))]
+        buckets = [f":{name}:b".encode() for name, quota in scopes if _has(quota, TokenBucket)]
+        windows = [f":{name}:w".encode() for name, quota in scopes if _has(quota, SlidingWindow)]
+        self.suffixes = (b":blk", *buckets, *windows)
+        constants: list[float | bool] = [self.capacity, len(buckets), len(self.scopes)]
         for _, quota in scopes:
-            tail += _scope_args(quota)
-        self.tail = " ".join(tail).encode()
+            constants += _scope_constants(quota)
+        self.script = LuaScript(f"local P = {{{', '.join(map(_lua, constants))}}}\n{_DECIDE}")
 
 
 class RedisStore:
@@ -218,14 +247,13 @@ class RedisStore:
         self._scopes.update(name for name, _ in scopes)
         return _RedisPlan(scopes)
 
-    def _call(self, plan: Plan, key: str, now: float, cost: int, commit: bool) -> tuple[list[str], list[Any]]:  # noqa: FBT001 - private
-        redis_plan = cast("_RedisPlan", plan)
-        base = self._base(key)
-        keys = [base + ":blk", *(base + suffix for suffix in redis_plan.suffixes)]
-        clock = "" if self._backend.server_time else repr(now)
-        return keys, [clock, cost, "1" if commit else "0", redis_plan.tail]
+    def _call(self, plan: Plan, key: str, now: float, cost: int, commit: bool) -> tuple[list[bytes], list[bytes]]:  # noqa: FBT001 - private
+        base = self._base(key).encode()
+        clock = b"" if self._backend.server_time else repr(now).encode()
+        return ([base + suffix for suffix in cast("_RedisPlan", plan).suffixes],
+                [clock, b"%d" % cost, b"1" if commit else b"0"])
 
-    def _answer(self, reply: Any) -> RateLimitDecision:
+    def _answer(self, reply: bytes | str) -> RateLimitDecision:
         if self._failing:
             self._failing = False
             _log.warning("rate limiter %r: redis reachable again", self.limiter)
@@ -242,9 +270,9 @@ class RedisStore:
             cause = type(error.__cause__).__name__ if error.__cause__ is not None else type(error).__name__
             _events.emit(RateLimitBackendFailed(self.limiter, "redis", cause, self._backend.fail_open), listeners)
 
-    def _fallback(self, error: BackendError, plan: Plan) -> RateLimitDecision:
+    def _fallback(self, error: BaseException, plan: Plan) -> RateLimitDecision:
         """The fail-open (admit) or fail-closed (reject for a second) decision."""
-        self._failed(error)
+        self._failed(backend_error("rate-limit decision", error))
         if self._backend.fail_open:
             return RateLimitDecision(True, 0.0, 0, plan.capacity, 0.0)
         return RateLimitDecision(False, _FAIL_CLOSED_RETRY_S, 0, plan.capacity, _FAIL_CLOSED_RETRY_S)
@@ -252,33 +280,35 @@ class RedisStore:
     def decide(self, plan: Plan, key: str, now: float, cost: int, commit: bool = True) -> RateLimitDecision:  # noqa: FBT001, FBT002 - same signature as the memory store
         """One ``EVALSHA`` round trip; on failure, the fail-open/closed answer."""
         keys, args = self._call(plan, key, now, cost, commit)
+        backend = self._backend
+        # try/except on the caught classes rather than map_redis_errors: a generator-based
+        # context manager costs ~1 µs, a measurable share of a loopback round trip.
         try:
-            with map_redis_errors("rate-limit decision"):
-                reply = self._backend.decide_script(keys=keys, args=args)
-        except BackendError as error:
+            reply = backend.run(cast("_RedisPlan", plan).script, keys, args)
+        except backend.errors as error:
             return self._fallback(error, plan)
         return self._answer(reply)
 
     async def adecide(self, plan: Plan, key: str, now: float, cost: int, commit: bool = True) -> RateLimitDecision:  # noqa: FBT001, FBT002 - same signature as the memory store
         """:meth:`decide` over redis-py's asyncio client."""
         keys, args = self._call(plan, key, now, cost, commit)
+        backend = self._backend
         try:
-            with map_redis_errors("rate-limit decision"):
-                reply = await self._backend.async_decide_script(keys=keys, args=args)
-        except BackendError as error:
+            reply = await arun_script(backend.async_client(), cast("_RedisPlan", plan).script, keys, args)
+        except backend.errors as error:
             return self._fallback(error, plan)
         return self._answer(reply)
 
-    def _block_call(self, key: str, now: float, delay_s: float) -> tuple[list[str], list[Any]]:
-        clock = "" if self._backend.server_time else repr(now)
-        return [self._base(key) + ":blk"], [clock, repr(float(delay_s))]
+    def _block_call(self, key: str, now: float, delay_s: float) -> tuple[list[bytes], list[bytes]]:
+        clock = b"" if self._backend.server_time else repr(now).encode()
+        return [self._base(key).encode() + b":blk"], [clock, repr(float(delay_s)).encode()]
 
     def block(self, key: str, now: float, delay_s: float) -> None:
         """Block *key* for every process; a Redis failure is logged and counted, not raised."""
         keys, args = self._block_call(key, now, delay_s)
         try:
             with map_redis_errors("rate-limit block"):
-                self._backend.block_script(keys=keys, args=args)
+                self._backend.run(_BLOCK, keys, args)
         except BackendError as error:
             self._failed(error)
 
@@ -287,7 +317,7 @@ class RedisStore:
         keys, args = self._block_call(key, now, delay_s)
         try:
             with map_redis_errors("rate-limit block"):
-                await self._backend.async_block_script(keys=keys, args=args)
+                await arun_script(self._backend.async_client(), _BLOCK, keys, args)
         except BackendError as error:
             self._failed(error)
 
@@ -298,7 +328,7 @@ class RedisStore:
             BackendError: Redis failed (a reset is explicit, so it is not silently skipped).
         """
         base = self._base(key)
-        keys = [base + ":blk", *(f"{base}:{scope}:{kind}" for scope in sorted(self._scopes) for kind in "hz")]
+        keys = [base + ":blk", *(f"{base}:{scope}:{kind}" for scope in sorted(self._scopes) for kind in "bw")]
         with map_redis_errors("rate-limit reset"):
             self._backend.client.delete(*keys)
 
@@ -306,9 +336,13 @@ class RedisStore:
 class RedisBackend:
     """Keep limiter state in Redis so many processes and hosts share one budget.
 
+    Sync decisions use connections held out of the client's pool (one per concurrent
+    caller, given back by :meth:`close`): redis-py's per-command pool checkout costs
+    more than a loopback round trip.
+
     Args:
         url_or_client: ``redis://`` URL, or a redis-py client (sync) to use as is.
-        prefix: Key prefix (keys look like ``prefix:{limiter:key}:scope:h``).
+        prefix: Key prefix (keys look like ``prefix:{limiter:key}:scope:b``).
         timeout_s: Connect and socket timeout for URL-made clients: the longest a
             decision waits for a failing Redis before answering by the fail policy.
         fail_open: When Redis fails, admit (``True``) or reject for 1 s (``False``).
@@ -332,11 +366,10 @@ class RedisBackend:
         self.fail_open = fail_open
         self.server_time = server_time
         self.client = redis_client(url_or_client, timeout_s=timeout_s)
+        self.errors = redis_errors()
         self._target = url_or_client
-        self._async_client = async_client
-        self.decide_script = self.client.register_script(_DECIDE)
-        self.block_script = self.client.register_script(_BLOCK)
-        self._async_scripts: tuple[Any, Any] | None = None
+        self.run = ScriptRunner(self.client)
+        self._aclient = async_client
 
     def __repr__(self) -> str:
         return f"RedisBackend(prefix={self.prefix!r}, fail_open={self.fail_open}, timeout_s={self.timeout_s})"
@@ -345,26 +378,20 @@ class RedisBackend:
         """The store of the limiter named *limiter*."""
         return RedisStore(self, limiter)
 
-    def _async(self) -> tuple[Any, Any]:
-        if self._async_scripts is None:
-            client = self._async_client
-            if client is None:
-                if not isinstance(self._target, str):
-                    msg = "RedisBackend was given a sync client; pass async_client= to use aacquire"
-                    raise ConfigurationError(msg)
-                client = self._async_client = async_redis_client(self._target, timeout_s=self.timeout_s)
-            self._async_scripts = (client.register_script(_DECIDE), client.register_script(_BLOCK))
-        return self._async_scripts
+    def async_client(self) -> Any:
+        """The redis-py asyncio client for ``aacquire`` (made from the URL on first use).
 
-    async def async_decide_script(self, *, keys: list[str], args: list[Any]) -> Any:
-        """Run the decision script on the asyncio client."""
-        return await self._async()[0](keys=keys, args=args)
-
-    async def async_block_script(self, *, keys: list[str], args: list[Any]) -> Any:
-        """Run the block script on the asyncio client."""
-        return await self._async()[1](keys=keys, args=args)
+        Raises:
+            ConfigurationError: The backend was given a sync client and no ``async_client``.
+        """
+        if self._aclient is None:
+            if not isinstance(self._target, str):
+                msg = "RedisBackend was given a sync client; pass async_client= to use aacquire"
+                raise ConfigurationError(msg)
+            self._aclient = async_redis_client(self._target, timeout_s=self.timeout_s)
+        return self._aclient
 
     def close(self) -> None:
-        """Close the sync client's connections (the async one closes with its loop)."""
+        """Give back the held connections and close the sync client's (the async one closes with its loop)."""
+        self.run.close()
         self.client.close()
-
