@@ -1,0 +1,150 @@
+"""The Redis store's transport: held connections across threads, forks and dropped sockets; per-plan scripts."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+from typing import Any
+
+import redis as redis_lib
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry
+
+from commtel import RateLimiter, SlidingWindow, TokenBucket
+from commtel.backends import MemoryBackend, RedisBackend
+from commtel.policies._ratelimit_core import compile_quota
+
+
+scope_sets = st.sampled_from([
+    [("p", [TokenBucket(2.0, 3)]), ("e", [SlidingWindow(2, 1.0)])],
+    [("p", [SlidingWindow(3, 1.0), SlidingWindow(5, 4.0)]), ("e", [TokenBucket(4.0, 2)])],
+    [("a", [TokenBucket(4.0, 3), SlidingWindow(3, 1.0)]), ("b", [TokenBucket(1.0, 2), SlidingWindow(2, 2.0)])],
+])
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(scope_sets, st.lists(st.tuples(st.integers(0, 96), st.integers(1, 2), st.booleans()), max_size=40))
+def test_lua_matches_the_python_core_across_scopes(redis_url: str, scopes: list, steps: list) -> None:  # type: ignore[type-arg]
+    """With several scopes (buckets and windows mixed) the script decides exactly like the memory store."""
+    backend = RedisBackend(redis_url, server_time=False, prefix=f"sc{time.monotonic_ns()}")
+    compiled = [(name, compile_quota(limits)) for name, limits in scopes]
+    memory, shared = MemoryBackend().bind("sc"), backend.bind("sc")
+    memory_plan, shared_plan = memory.plan(compiled), shared.plan(compiled)
+    now = 1000.0
+    for ticks, cost, peek in steps:
+        now += ticks / 64
+        assert shared.decide(shared_plan, "k", now, cost, not peek) == memory.decide(memory_plan, "k", now, cost, not peek)
+    backend.close()
+
+
+def test_eight_threads_on_one_backend_admit_exactly_the_window(redis_url: str) -> None:
+    """Threads sharing one backend each get their own connection and never over-admit a window."""
+    backend = RedisBackend(redis_url)
+    limiter = RateLimiter(SlidingWindow(200, 60.0), name="threads", backend=backend)
+    admitted: list[int] = []
+    barrier = threading.Barrier(8)
+
+    def work() -> None:
+        barrier.wait()
+        admitted.append(sum(limiter.try_acquire("hot").allowed for _ in range(50)))
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(admitted) == 200
+    assert 1 <= len(backend.run._idle) <= 8  # noqa: SLF001 - one held connection per concurrent caller at most
+    backend.close()
+
+
+def test_a_connection_dropped_by_the_server_is_replaced_without_a_failed_decision(
+    redis_url: str, registry: CollectorRegistry,
+) -> None:
+    """When Redis closes an idle held connection, the next decision reconnects and is a real one."""
+    limiter = RateLimiter(SlidingWindow(1, 60.0), name="dropped", backend=RedisBackend(redis_url, fail_open=True))
+    assert limiter.try_acquire("k")
+    redis_lib.Redis.from_url(redis_url).client_kill_filter(_type="normal", skipme=True)
+    assert not limiter.try_acquire("k")  # a fail-open fallback would have admitted it
+    assert registry.get_sample_value("commtel_ratelimit_backend_errors_total",
+                                     {"limiter": "dropped", "backend": "redis"}) is None
+
+
+def test_a_forked_child_uses_its_own_connections(redis_url: str) -> None:
+    """After a fork, parent and child decide at the same time over separate sockets and share one budget exactly."""
+    backend = RedisBackend(redis_url, fail_open=False, timeout_s=2.0)
+    limiter = RateLimiter(SlidingWindow(400, 60.0), name="fork", backend=backend)
+    assert limiter.try_acquire("k")  # the parent holds a connection before forking
+    parents = {conn._sock.getsockname() for conn in backend.run._idle}  # noqa: SLF001 - white-box: which sockets
+    read, write = os.pipe()
+    start = time.time() + 0.3
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        count = 0
+        try:
+            while time.time() < start:
+                pass
+            count = sum(limiter.try_acquire("k").allowed for _ in range(300))
+            if parents & {conn._sock.getsockname() for conn in backend.run._idle}:  # noqa: SLF001
+                count = 999
+        finally:
+            os.write(write, count.to_bytes(2, "big"))
+            os._exit(0)
+    os.close(write)
+    while time.time() < start:
+        pass
+    mine = sum(limiter.try_acquire("k").allowed for _ in range(300))
+    theirs = int.from_bytes(os.read(read, 2), "big")
+    os.waitpid(pid, 0)
+    os.close(read)
+    assert 1 + mine + theirs == 400
+    assert not limiter.try_acquire("k")
+
+
+class _NoPoolClient:
+    """A client with no single connection pool (like Redis Cluster): a real client behind a narrow face."""
+
+    def __init__(self, url: str) -> None:
+        self._client = redis_lib.Redis.from_url(url)
+
+    def evalsha(self, *args: Any) -> Any:
+        return self._client.evalsha(*args)
+
+    def eval(self, *args: Any) -> Any:
+        return self._client.eval(*args)
+
+    def delete(self, *keys: Any) -> Any:
+        return self._client.delete(*keys)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def test_clients_without_one_pool_go_through_evalsha(redis_url: str) -> None:
+    """A client without a connection pool (cluster) is driven by EVALSHA, loading the script on NOSCRIPT."""
+    limiter = RateLimiter(TokenBucket(1.0, 2), name="nopool", backend=RedisBackend(_NoPoolClient(redis_url)))
+    assert limiter.try_acquire("k").remaining == 1
+    redis_lib.Redis.from_url(redis_url).script_flush()
+    assert limiter.try_acquire("k").remaining == 0
+    assert not limiter.try_acquire("k")
+
+
+def test_bucket_state_is_one_string_and_window_units_one_sorted_set_with_ttls(redis_url: str) -> None:
+    """GCRA state is one string key and a window holds one member per unit (time:n), each key with a TTL."""
+    backend = RedisBackend(redis_url)
+    bucket = RateLimiter(TokenBucket(10.0, 5), name="plans", backend=backend)
+    window = RateLimiter(SlidingWindow(5, 30.0), name="plans-w", backend=backend)
+    assert bucket.try_acquire("k") and window.try_acquire("k", cost=2)
+    client = redis_lib.Redis.from_url(redis_url)
+    types = {k.decode(): client.type(k).decode() for k in client.keys("commtel:rl:*")}
+    assert types == {"commtel:rl:{plans:k}::b": "string", "commtel:rl:{plans-w:k}::w": "zset"}
+    assert 0 < client.pttl("commtel:rl:{plans:k}::b") <= 1500
+    assert 30_000 < client.pttl("commtel:rl:{plans-w:k}::w") <= 31_000
+    members = client.zrange("commtel:rl:{plans-w:k}::w", 0, -1, withscores=True)
+    score = members[0][1]
+    assert members == [(b"%.17g:1" % score, score), (b"%.17g:2" % score, score)]
+    backend.close()
