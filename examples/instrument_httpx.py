@@ -55,7 +55,7 @@ def print_trace(spans: Sequence[ReadableSpan]) -> None:
     operation = next(s for s in spans if s.name == "HTTP GET")
     assert operation.context is not None  # finished SDK spans always have one
     print(f"  {operation.name} [{operation.kind.name}] correlation_id="
-          f"{operation.attributes.get('commtel.correlation_id')}")
+          f"{(operation.attributes or {}).get('commtel.correlation_id')}")
     for event in operation.events:
         attrs = event.attributes or {}
         print(f"    event {event.name}: attempt={attrs.get('commtel.retry.attempt')} "
@@ -126,7 +126,7 @@ def main() -> int:
         attempts = [s for s in spans if s.name == "GET"]
         operations = [s for s in spans if s.name == "HTTP GET"]
         if len(attempts) != 7 or len(operations) != 5 or \
-                {s.attributes.get("commtel.correlation_id") for s in operations} != {"orders-sync-42"}:
+                {(s.attributes or {}).get("commtel.correlation_id") for s in operations} != {"orders-sync-42"}:
             msg = f"unexpected spans: {[s.name for s in spans]}"
             raise SystemExit(msg)
     if not any('result="success_after_retry"' in line and line.endswith(" 1.0")

@@ -1,8 +1,8 @@
 """Social client: OAuth client credentials, a rate limiter the server teaches, and retry.
 
 A Twitter-like API (a local ``SimulatedPlatform``) wants a bearer token and allows
-5 calls per second per app. Another instance of the app has just spent this second's
-quota, which this process cannot know. What the example shows:
+5 calls per app in each 2-second window. Another instance of the app has just spent
+the current window's quota, which this process cannot know. What the example shows:
 
 * ``OAuthClient(..., grant_type="client_credentials")`` gets a token; its
   ``httpx_auth()`` sends it and, when the server forgets every token halfway through
@@ -32,7 +32,7 @@ from commtel.simulator import SimulatedPlatform
 
 
 APP = "social-app"  # the server's quota belongs to the app, shared by all its instances
-PAGES = 8
+PAGES = 7
 
 
 def provider_for(api: SimulatedPlatform) -> commtel.OAuthProvider:
@@ -42,7 +42,7 @@ def provider_for(api: SimulatedPlatform) -> commtel.OAuthProvider:
 
 
 def other_instance_spends_quota(api: SimulatedPlatform) -> None:
-    """Another instance of the app, elsewhere, uses up this second's quota."""
+    """Another instance of the app, elsewhere, uses up the current window's quota."""
     headers = {"X-Client-ID": APP, "Authorization": f"Bearer {api.issue_token()}"}
     with httpx.Client(base_url=api.url, headers=headers) as other:
         for _ in range(api.limit):
@@ -69,7 +69,7 @@ def main() -> int:
     # Locally we would allow 20/s: only the server knows its quota is smaller and shared.
     limiter = commtel.RateLimiter(commtel.TokenBucket(rate=20.0, burst=10), name="social", platform="social")
     started = time.monotonic()
-    with SimulatedPlatform("social", limit=5, window_s=1.0, require_auth=True) as api:
+    with SimulatedPlatform("social", limit=5, window_s=2.0, require_auth=True) as api:
         other_instance_spends_quota(api)
         seen_before = len(api.requests)  # count only this process's calls from here on
         with commtel.OAuthClient(provider_for(api), api.client_id, api.client_secret,
