@@ -126,8 +126,12 @@ for _ = 1, P[3] do
       end
       if w_lim < 0 or free < w_rem then w_rem = free; w_lim = wl end
     end
-    local last = redis.call('ZRANGE', z, -1, -1, 'WITHSCORES')
-    local newest = last[2] and tonumber(last[2])
+    -- The newest unit matters on a refusal (reset) or when it is not older than now (the new
+    -- units then take its time); a ZCOUNT rules that out without fetching it in the common case.
+    local newest
+    if (not w_ok and size > 0) or (w_ok and redis.call('ZCOUNT', z, now, '+inf') > 0) then
+      newest = tonumber(redis.call('ZRANGE', z, -1, -1, 'WITHSCORES')[2])
+    end
     if w_ok then
       local stamp = now
       if newest and newest > now then stamp = newest end

@@ -41,6 +41,44 @@ def test_lua_matches_the_python_core_across_scopes(redis_url: str, scopes: list,
     backend.close()
 
 
+limit_sets = st.sampled_from([
+    [TokenBucket(2.0, 3)],
+    [SlidingWindow(3, 1.0)],
+    [SlidingWindow(2, 0.5), SlidingWindow(5, 4.0)],
+    [TokenBucket(4.0, 2), SlidingWindow(3, 1.0)],
+])
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(limit_sets, st.lists(st.tuples(st.integers(-48, 96), st.integers(1, 2), st.booleans()), max_size=40))
+def test_lua_matches_the_python_core_when_clocks_step_back(redis_url: str, limits: list, steps: list) -> None:  # type: ignore[type-arg]
+    """Readings older than the newest admission (another host's clock) get the core's answer: units take the newest time."""
+    backend = RedisBackend(redis_url, server_time=False, prefix=f"bk{time.monotonic_ns()}")
+    quota = compile_quota(limits)
+    shared = backend.bind("bk")
+    plan = shared.plan([("", quota)])
+    state, now = None, 1000.0
+    for ticks, cost, peek in steps:
+        now += ticks / 64
+        state, expected = quota.decide(state, now, cost, not peek)
+        assert shared.decide(plan, "k", now, cost, not peek) == expected
+    backend.close()
+
+
+def test_units_admitted_at_one_instant_are_each_counted(redis_url: str) -> None:
+    """Admissions sharing one timestamp (same clock reading, or a clock behind the newest) never overwrite each other."""
+    backend = RedisBackend(redis_url, server_time=False)
+    quota = compile_quota([SlidingWindow(6, 10.0)])
+    shared = backend.bind("instant")
+    plan = shared.plan([("", quota)])
+    state = None
+    for now, cost in [(5.0, 1), (5.0, 2), (4.0, 1), (5.0, 1), (5.0, 1), (5.0, 1), (4.5, 1)]:
+        state, expected = quota.decide(state, now, cost)
+        assert shared.decide(plan, "k", now, cost) == expected
+    assert not expected and expected.remaining == 0
+    backend.close()
+
+
 def test_eight_threads_on_one_backend_admit_exactly_the_window(redis_url: str) -> None:
     """Threads sharing one backend each get their own connection and never over-admit a window."""
     backend = RedisBackend(redis_url)
