@@ -153,13 +153,18 @@ if allowed and ARGV[3] == '1' then
     -- Units of one time are named time:1, time:2 ... and always expire together, so the
     -- numbering goes on from the units already at that time (only when the newest are).
     if zw[i + 3] then n = redis.call('ZCOUNT', z, stamp, stamp) end
-    local name, args = string.format('%.17g:', stamp), {}
-    for u = n + 1, n + cost do
-      args[#args + 1] = stamp
-      args[#args + 1] = name .. u
-      if #args >= 1000 then redis.call('ZADD', z, unpack(args)); args = {} end
+    local name = string.format('%.17g:', stamp)
+    if cost == 1 then
+      redis.call('ZADD', z, stamp, name .. (n + 1))
+    else
+      local args = {}
+      for u = n + 1, n + cost do
+        args[#args + 1] = stamp
+        args[#args + 1] = name .. u
+        if #args >= 1000 then redis.call('ZADD', z, unpack(args)); args = {} end
+      end
+      if #args > 0 then redis.call('ZADD', z, unpack(args)) end
     end
-    if #args > 0 then redis.call('ZADD', z, unpack(args)) end
     redis.call('PEXPIRE', z, zw[i + 1])
   end
 end
