@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -49,7 +50,7 @@ def other_instance_spends_quota(api: SimulatedPlatform) -> None:
             other.get("/api/timeline")
 
 
-def make_fetch(http: httpx.Client, limiter: commtel.RateLimiter) -> Any:
+def make_fetch(http: httpx.Client, limiter: commtel.RateLimiter) -> Callable[[int], dict[str, Any]]:
     """The client's one API call: wait for the limiter, call, tell the limiter what the server said."""
 
     @commtel.retry(max_attempts=4, base_delay=0.1, operation="fetch_timeline", platform="social")
@@ -76,7 +77,6 @@ def main() -> int:
                                  grant_type="client_credentials") as oauth, \
                 httpx.Client(base_url=api.url, auth=oauth.httpx_auth(), headers={"X-Client-ID": APP}) as http:
             fetch_page = make_fetch(http, limiter)
-            statuses: list[int] = []
             for page in range(1, PAGES + 1):
                 if page == PAGES // 2:
                     api.expire_tokens()  # the server forgets every token: the next call gets 401
