@@ -202,11 +202,9 @@ def _check_component(kind: _Component, options: Mapping[str, Any]) -> None:
     if kind == "rate_limit":
         _limits_from(options)
         return
-    import inspect
-
     from ..policies._breaker import CircuitBreaker
 
-    inspect.signature(CircuitBreaker).bind("name", **options)
+    CircuitBreaker.check_options(**options)
 
 
 def _make_component(kind: _Component, name: str, options: Mapping[str, Any]) -> Any:

@@ -121,28 +121,17 @@ class CircuitBreaker:
         redis: str | Any | None = None,
         on_backend_error: Literal["local", "reject"] = "local",
     ) -> None:
-        if failure_threshold is not None and failure_threshold < 1:
-            msg = f"failure_threshold must be >= 1 or None, got {failure_threshold}"
-            raise ConfigurationError(msg)
-        if failure_rate_threshold is not None and not 0 < failure_rate_threshold <= 1:
-            msg = f"failure_rate_threshold must be within (0, 1], got {failure_rate_threshold}"
-            raise ConfigurationError(msg)
-        if half_open_max_calls < 1 or minimum_calls < 1 or window_size <= 0:
-            msg = f"half_open_max_calls, minimum_calls and window_size must be positive, got {half_open_max_calls}, {minimum_calls}, {window_size}"
-            raise ConfigurationError(msg)
-        if on_backend_error not in ("local", "reject"):
-            msg = f"on_backend_error must be 'local' or 'reject', got {on_backend_error!r}"
-            raise ConfigurationError(msg)
-        if window_type not in ("count", "time"):
-            msg = f"window_type must be 'count' or 'time', got {window_type!r}"
-            raise ConfigurationError(msg)
-        recovery_s = seconds(recovery_timeout, "recovery_timeout")
-        assert recovery_s is not None  # noqa: S101 - a float was given
+        recovery_s, slow_s = _checked(
+            failure_threshold=failure_threshold, failure_rate_threshold=failure_rate_threshold,
+            window_size=window_size, window_type=window_type, minimum_calls=minimum_calls,
+            slow_call_duration=slow_call_duration, recovery_timeout=recovery_timeout,
+            half_open_max_calls=half_open_max_calls, on_backend_error=on_backend_error,
+        )
         self.name = name
         self._failure_on = failure_on
         self._excluded = tuple(excluded_exceptions)
         self._failure_on_result = failure_on_result
-        self._slow_s = seconds(slow_call_duration, "slow_call_duration")
+        self._slow_s = slow_s
         self._health_check = health_check
         self._listeners: tuple[StateListener, ...] = tuple(listeners)
         self._on_backend_error = on_backend_error
@@ -176,6 +165,23 @@ class CircuitBreaker:
                 self._backend_failed(exc, "read", may_reject=False)
         if listeners_now := _events.active_listeners():
             _events.emit(CircuitStateChanged(name, None, self.state, "created"), listeners_now)
+
+    @classmethod
+    def check_options(cls, **options: Any) -> None:
+        """Validate the constructor's keyword *options* (all but the name) without building a breaker.
+
+        Side-effect free: nothing is announced (no ``created`` event, no metric) and no
+        Redis connection is made, so configuration can be checked when it is loaded.
+
+        Raises:
+            TypeError: An option the constructor does not take.
+            ConfigurationError: An invalid value.
+
+        .. versionadded:: 0.1.0
+        """
+        bound = inspect.signature(cls).bind("name", **options)
+        bound.apply_defaults()
+        _checked(**{name: bound.arguments[name] for name in inspect.signature(_checked).parameters})
 
     def __repr__(self) -> str:
         core = self._core
@@ -321,6 +327,14 @@ class CircuitBreaker:
             raise self._reject(now)
         return ticket
 
+    def _closed_success(self) -> bool:
+        """Count a success that changes nothing (local, closed, no failure pending) without the lock."""
+        core = self._core
+        if self._local and not core.consecutive and core.state is CLOSED:
+            self._success()
+            return True
+        return False
+
     def _record(self, ticket: int, outcome: str) -> None:
         if outcome is not IGNORED:
             self._events[outcome]()
@@ -421,7 +435,8 @@ class CircuitBreaker:
         .. versionadded:: 0.1.0
         """
         outcome = self._error_outcome(exc) if exc is not None else self._result_outcome(result, admission.started)
-        self._record(admission.ticket, outcome)
+        if outcome is not SUCCESS or not self._closed_success():
+            self._record(admission.ticket, outcome)
 
     async def arecord(self, admission: Admission, exc: BaseException | None = None, result: object = None) -> None:
         """:meth:`record` for async code; awaits an async health check.
@@ -429,7 +444,24 @@ class CircuitBreaker:
         .. versionadded:: 0.1.0
         """
         outcome = self._error_outcome(exc) if exc is not None else self._result_outcome(result, admission.started)
-        await self._arecord(admission.ticket, outcome)
+        if outcome is not SUCCESS or not self._closed_success():
+            await self._arecord(admission.ticket, outcome)
+
+    def release(self, admission: Admission) -> None:
+        """Give back an admission whose call never ran (say, a rate limiter refused it).
+
+        It counts as nothing: no outcome, no metric; a half-open probe slot is freed.
+
+        .. versionadded:: 0.1.0
+        """
+        self._record(admission.ticket, IGNORED)
+
+    async def arelease(self, admission: Admission) -> None:
+        """:meth:`release` for async code (awaits Redis when shared).
+
+        .. versionadded:: 0.1.0
+        """
+        await self._arecord(admission.ticket, IGNORED)
 
     # -- drivers ------------------------------------------------------------------------
 
@@ -459,6 +491,39 @@ class CircuitBreaker:
         return wrapt.FunctionWrapper(fn, functools.partial(driver, self))  # type: ignore[return-value]
 
 
+def _checked(
+    *,
+    failure_threshold: int | None,
+    failure_rate_threshold: float | None,
+    window_size: float,
+    window_type: str,
+    minimum_calls: int,
+    slow_call_duration: float | timedelta | None,
+    recovery_timeout: float | timedelta,
+    half_open_max_calls: int,
+    on_backend_error: str,
+) -> tuple[float, float | None]:
+    """Raise :class:`ConfigurationError` for an invalid option; return ``(recovery_s, slow_s)``."""
+    if failure_threshold is not None and failure_threshold < 1:
+        msg = f"failure_threshold must be >= 1 or None, got {failure_threshold}"
+        raise ConfigurationError(msg)
+    if failure_rate_threshold is not None and not 0 < failure_rate_threshold <= 1:
+        msg = f"failure_rate_threshold must be within (0, 1], got {failure_rate_threshold}"
+        raise ConfigurationError(msg)
+    if half_open_max_calls < 1 or minimum_calls < 1 or window_size <= 0:
+        msg = f"half_open_max_calls, minimum_calls and window_size must be positive, got {half_open_max_calls}, {minimum_calls}, {window_size}"
+        raise ConfigurationError(msg)
+    if on_backend_error not in ("local", "reject"):
+        msg = f"on_backend_error must be 'local' or 'reject', got {on_backend_error!r}"
+        raise ConfigurationError(msg)
+    if window_type not in ("count", "time"):
+        msg = f"window_type must be 'count' or 'time', got {window_type!r}"
+        raise ConfigurationError(msg)
+    recovery_s = seconds(recovery_timeout, "recovery_timeout")
+    assert recovery_s is not None  # noqa: S101 - a float was given
+    return recovery_s, seconds(slow_call_duration, "slow_call_duration")
+
+
 class Admission(NamedTuple):
     """What :meth:`CircuitBreaker.admit` hands to :meth:`CircuitBreaker.record`.
 
@@ -486,9 +551,7 @@ def _call_sync(breaker: CircuitBreaker, fn: Callable[..., _T], instance: object,
         breaker._record(ticket, breaker._error_outcome(exc))
         raise
     outcome = breaker._result_outcome(result, started)
-    if outcome is SUCCESS and breaker._local and not core.consecutive and core.state is CLOSED:
-        breaker._success()  # the hot path: nothing to fold in, no lock
-    else:
+    if outcome is not SUCCESS or not breaker._closed_success():  # the hot path: nothing to fold in, no lock
         breaker._record(ticket, outcome)
     return result
 
@@ -505,8 +568,6 @@ async def _call_async(breaker: CircuitBreaker, fn: Callable[..., Awaitable[_T]],
         await breaker._arecord(ticket, breaker._error_outcome(exc))
         raise
     outcome = breaker._result_outcome(result, started)
-    if outcome is SUCCESS and breaker._local and not core.consecutive and core.state is CLOSED:
-        breaker._success()  # the hot path: nothing to fold in, no lock
-    else:
+    if outcome is not SUCCESS or not breaker._closed_success():  # the hot path: nothing to fold in, no lock
         await breaker._arecord(ticket, outcome)
     return result

@@ -27,6 +27,8 @@ from ._ratelimit_store import Plan, RateLimitBackend, RateLimitStore
 __all__ = ["RateLimitSlot", "RateLimiter"]
 
 _log = logging.getLogger("commtel.ratelimit")
+# Platform labels a limiter keeps a bound "admitted" event for (labels are few; a bound keeps it so).
+_MAX_BOUND_PLATFORMS = 64
 
 
 def _skipped(decision: RateLimitDecision) -> RateLimitDecision:
@@ -133,8 +135,11 @@ class RateLimiter:
             backend = RedisBackend(backend)
         self.name = name
         self.platform = platform
-        # The event of the common decision (one unit admitted, default platform), built once.
-        self._admitted = RateLimitDecided(name, platform, True, 1, 0.0)
+        # platform label -> the bound event of the common decision there (one unit admitted):
+        # delivered straight to the metric child instead of dispatching a new event per call.
+        self._admitted: dict[str, _events.Binding] = {
+            platform: _events.Binding(RateLimitDecided(name, platform, True, 1, 0.0)),
+        }
         self._config = config
         self._max_server_wait_s = float(max_server_wait_s)
         self._store: RateLimitStore = backend.bind(name)
@@ -187,14 +192,21 @@ class RateLimiter:
             msg = f"cost must be an integer from 1 to {plan.capacity} (the smallest burst or limit), got {cost!r}"
             raise ConfigurationError(msg)
 
-    def _event(self, decision: RateLimitDecision, cost: int, platform: str | None) -> RateLimitDecided:
-        if decision.allowed and cost == 1 and platform is None:
-            return self._admitted
-        return RateLimitDecided(self.name, platform or self.platform, decision.allowed, cost, decision.retry_after_s)
+    def _emit(self, decision: RateLimitDecision, cost: int, platform: str | None,
+              listeners: tuple[_events.Listener, ...]) -> None:
+        label = platform or self.platform
+        if decision.allowed and cost == 1:
+            admitted = self._admitted.get(label)
+            if admitted is None and len(self._admitted) < _MAX_BOUND_PLATFORMS:
+                admitted = self._admitted[label] = _events.Binding(RateLimitDecided(self.name, label, True, 1, 0.0))
+            if admitted is not None:
+                admitted()
+                return
+        _events.emit(RateLimitDecided(self.name, label, decision.allowed, cost, decision.retry_after_s), listeners)
 
     def _record(self, decision: RateLimitDecision, cost: int, platform: str | None) -> RateLimitDecision:
         if listeners := _events.active_listeners():
-            _events.emit(self._event(decision, cost, platform), listeners)
+            self._emit(decision, cost, platform, listeners)
         return decision
 
     # -- non-blocking ---------------------------------------------------------------------------
@@ -226,7 +238,7 @@ class RateLimiter:
         if listeners is None:
             listeners = _events.active_listeners()
         if listeners:
-            _events.emit(self._event(decision, cost, platform), listeners)
+            self._emit(decision, cost, platform, listeners)
         return decision
 
     async def atry_acquire(self, key: str = "default", cost: int = 1, *, endpoint: str | None = None,

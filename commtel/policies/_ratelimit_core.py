@@ -198,7 +198,7 @@ class Quota:
 class _BucketQuota(Quota):
     """GCRA: the state is the theoretical arrival time (``None`` or a past time = full bucket)."""
 
-    __slots__ = ("_burst", "_interval", "_rate", "_tau")
+    __slots__ = ("_admit_ahead", "_burst", "_interval", "_rate", "_tau")
 
     def __init__(self, bucket: TokenBucket) -> None:
         self.limits = (bucket,)
@@ -206,6 +206,8 @@ class _BucketQuota(Quota):
         self._burst = bucket.burst
         self._interval = 1.0 / self._rate
         self._tau = bucket.burst * self._interval
+        # The furthest ahead of now a request may push the arrival time and still be admitted.
+        self._admit_ahead = self._tau + _EPS
         self.capacity = bucket.burst
         self.horizon_s = self._tau
 
@@ -213,7 +215,7 @@ class _BucketQuota(Quota):
         tat = now if state is None or state < now else state
         new = tat + cost * self._interval
         ahead = new - now
-        if ahead > self._tau + _EPS:
+        if ahead > self._admit_ahead:
             return state, RateLimitDecision(False, ahead - self._tau, max(0, int(self._burst - (tat - now) * self._rate + _EPS)),
                                    self._burst, tat - now)
         # ahead <= tau + eps, so the remainder is >= -eps * rate and int() truncates it to >= 0.

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+
+from collections.abc import Callable
+
 from opentelemetry import trace
 
 from ..policies._ratelimit_events import (
@@ -10,34 +14,29 @@ from ..policies._ratelimit_events import (
     RateLimitWaited,
     ServerThrottled,
 )
-from . import _metrics
-from ._listener import handles
+from ._listener import binds, handles
 from ._logging import get_logger
 from ._metrics import get_metrics
 
 
 _log = get_logger("commtel.ratelimit")
-# id(event) -> (event, metrics, counter child). A limiter emits one prebuilt event for its
-# common admitted decision, so that child is bound once; the identity checks make a reused
-# id harmless, and clearing keeps one-off events from piling up.
-_bound: dict[int, tuple[RateLimitDecided, object, object]] = {}
-_BOUND_MAX = 1024
+
+
+@binds(RateLimitDecided)
+def _bind_decided(event: RateLimitDecided) -> Callable[[], None]:
+    # A limiter binds its common admitted decision: that is only a counter increment.
+    if not event.allowed:
+        return functools.partial(_on_decided, event)
+    metrics = get_metrics()
+    return metrics.child(metrics.ratelimit_decisions, event.limiter, event.platform, "allowed").inc
 
 
 @handles(RateLimitDecided)
 def _on_decided(event: RateLimitDecided) -> None:
-    entry = _bound.get(id(event))
-    if entry is not None and entry[0] is event and entry[1] is _metrics._current:
-        entry[2].inc()  # type: ignore[attr-defined]
-        return
     metrics = get_metrics()
     decision = "allowed" if event.allowed else "throttled"
-    child = metrics.child(metrics.ratelimit_decisions, event.limiter, event.platform, decision)
-    child.inc()
+    metrics.child(metrics.ratelimit_decisions, event.limiter, event.platform, decision).inc()
     if event.allowed:
-        if len(_bound) >= _BOUND_MAX:
-            _bound.clear()
-        _bound[id(event)] = (event, metrics, child)
         return
     span = trace.get_current_span()
     if span.is_recording():

@@ -66,16 +66,21 @@ def get_tracer() -> trace.Tracer:
     return _tracer
 
 
-def _context_attributes() -> dict[str, Any]:
-    attributes: dict[str, Any] = {CORRELATION_ATTRIBUTE: get_correlation_id()}
+def _context_attributes(extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """``commtel.correlation_id`` and the platform context's attributes, then *extra* (which wins)."""
     platform = get_platform_context()
-    if platform is not None:
-        if platform.platform is not None:
-            attributes["commtel.platform"] = platform.platform
-        if platform.platform_connection_id is not None:
-            attributes["commtel.platform_connection_id"] = str(platform.platform_connection_id)
-        if platform.session_id is not None:
-            attributes["commtel.session_id"] = platform.session_id
+    if platform is None:
+        # The common case: one dict, built in one go.
+        return {CORRELATION_ATTRIBUTE: get_correlation_id(), **(extra or {})}
+    attributes: dict[str, Any] = {CORRELATION_ATTRIBUTE: get_correlation_id()}
+    if platform.platform is not None:
+        attributes["commtel.platform"] = platform.platform
+    if platform.platform_connection_id is not None:
+        attributes["commtel.platform_connection_id"] = str(platform.platform_connection_id)
+    if platform.session_id is not None:
+        attributes["commtel.session_id"] = platform.session_id
+    if extra:
+        attributes.update(extra)
     return attributes
 
 
