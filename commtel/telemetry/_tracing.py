@@ -270,10 +270,10 @@ def configure(
 ) -> TelemetryConfig:
     """Set up tracing for commtel (idempotent and thread-safe).
 
-    Spans are exported over OTLP when *endpoint* is given or the standard
-    ``OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT`` variable is set, using *protocol*
-    (``"http/protobuf"`` or ``"grpc"``, default from ``OTEL_EXPORTER_OTLP_PROTOCOL``).
-    Otherwise they go to *exporter* or *spans_file* if given, else nowhere. A
+    Spans go to *exporter* when one is passed. Otherwise they are exported over OTLP
+    when *endpoint* is given or the standard ``OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT``
+    variable is set, using *protocol* (``"http/protobuf"`` or ``"grpc"``, default from
+    ``OTEL_EXPORTER_OTLP_PROTOCOL``); else to *spans_file* if given; else nowhere. A
     TracerProvider the application installed itself is never replaced.
 
     Args:
@@ -301,12 +301,12 @@ def configure(
             _log.info("commtel keeps the application's TracerProvider %r", type(existing).__name__)
             _state = TelemetryConfig(name, None, None, owns_provider=False)
             return _state
-        chosen = _otlp_exporter(endpoint, protocol, headers, export_timeout_s)
+        chosen = None if exporter is not None else _otlp_exporter(endpoint, protocol, headers, export_timeout_s)
         target: str | None = None
-        if chosen is not None:
-            exporter, kind, target = chosen
-        elif exporter is not None:
+        if exporter is not None:
             kind = "custom"
+        elif chosen is not None:
+            exporter, kind, target = chosen
         elif spans_file is not None:
             exporter, kind, target = JSONLinesSpanExporter(spans_file), "file", str(spans_file)
         else:

@@ -131,3 +131,23 @@ def test_down_collector_costs_no_error_and_bounded_time(protocol: str) -> None:
     assert work_ms < 500, "spans must not block on a down collector"
     assert shutdown_s < 4.5, "shutdown must respect its timeout"
     assert time.monotonic() - started < 30
+
+
+def test_explicit_exporter_wins_over_otlp_environment(otlp_http: OTLPHttpReceiver) -> None:
+    """An exporter passed to configure() is used even when OTEL_EXPORTER_OTLP_ENDPOINT is set."""
+    code = textwrap.dedent(
+        """
+        import commtel
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+        from commtel.telemetry import start_span
+        mine = InMemorySpanExporter()
+        cfg = commtel.configure("x", exporter=mine)
+        with start_span("kept"):
+            pass
+        commtel.shutdown(timeout_s=5)
+        print(cfg.exporting, [s.name for s in mine.get_finished_spans()])
+        """
+    )
+    result = run_app({"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_http.endpoint}, code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "custom ['kept']"
