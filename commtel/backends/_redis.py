@@ -123,7 +123,6 @@ class ScriptRunner:
         self._pid = os.getpid()
         self._no_script = redis_lib.exceptions.NoScriptError
         self._lost = redis_lib.exceptions.ConnectionError
-        self._timeout = redis_lib.exceptions.TimeoutError
 
     def __call__(self, script: LuaScript, keys: Sequence[bytes], args: Sequence[bytes]) -> Any:
         """Run *script* with *keys* and *args*; the reply as redis-py parses it.
@@ -145,9 +144,7 @@ class ScriptRunner:
         try:
             try:
                 return self._run(conn, script, count, tail)
-            except self._timeout:
-                raise
-            except self._lost:
+            except self._lost:  # not a TimeoutError: that is no ConnectionError in redis-py
                 return self._run(conn, script, count, tail)  # redis-py disconnected it: this reconnects
         finally:
             idle.append(conn)

@@ -3,8 +3,9 @@
 The script is the same state machine as :mod:`commtel.policies._ratelimit_core`
 (GCRA for the token bucket, a sorted set of admitted units for exact sliding
 windows), evaluated for every scope of the request and committed only if all
-admit. It is registered with redis-py's ``register_script`` (``EVALSHA``, with a
-``SCRIPT LOAD`` fallback on ``NOSCRIPT``), reads Redis ``TIME`` so client clocks
+admit. Each plan (set of scopes) has its own script carrying its constants, sent
+as a pre-packed ``EVALSHA`` (``EVAL`` on ``NOSCRIPT``) over held connections (see
+:class:`~commtel.backends._redis.ScriptRunner`). It reads Redis ``TIME`` so client clocks
 do not matter, sets a TTL of one horizon on every key it writes, and keeps all
 keys of one limiter key under one hash tag (``commtel:rl:{limiter:key}...``) so a
 Redis Cluster sees one slot. When Redis fails or times out, the store answers
@@ -192,7 +193,7 @@ def _lua(value: float | bool) -> str:  # noqa: FBT001 - a literal
     """*value* as a Lua literal that parses to the same double (``repr`` round-trips)."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return repr(value)
+    return "math.huge" if value == math.inf else repr(value)
 
 
 def _scope_constants(quota: Quota) -> list[float | bool]:
@@ -253,7 +254,7 @@ class RedisStore:
         return hash_tagged(self._backend.prefix, f"{self.limiter}:{key}")
 
     def plan(self, scopes: Sequence[Scope]) -> Plan:
-        """Precompute the script arguments of *scopes*."""
+        """Prepare the key suffixes and the decision script of *scopes*."""
         self._scopes.update(name for name, _ in scopes)
         return _RedisPlan(scopes)
 
