@@ -88,7 +88,7 @@ def main() -> int:
                                          100 * (index + 1) / len(ITEMS), {"failed": errors.failed})
         final = progress.finish_task(TASK)
         stored = progress.get_progress(TASK, user_id="operator-7")  # what another process would read
-        progress.store.close()
+        progress.close()
     elapsed = time.monotonic() - started
     summary = errors.summary()
     retries = commtel.get_retry_stats_detailed()["operations"]["caption_image"]

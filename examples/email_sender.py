@@ -55,11 +55,7 @@ def to_email(headers: MessageHeaders, to: str, body: str) -> EmailMessage:
     """An e-mail carrying *headers*' id, subject and reply chain."""
     message = EmailMessage()
     message["From"], message["To"] = SUPPORT, to
-    message["Subject"] = headers.subject  # non-ASCII: the mailer RFC 2047-encodes it
-    message["Message-ID"] = headers.message_id
-    if headers.in_reply_to:
-        message["In-Reply-To"] = headers.in_reply_to
-        message["References"] = " ".join(headers.references)
+    headers.apply_to(message)  # id, subject (RFC 2047-encoded when sent) and reply chain
     message.set_content(body)
     return message
 
@@ -109,7 +105,7 @@ def main() -> int:
             thread = tracker.get_thread(inbound.conversation_id)
             counts = tracker.counts()
         finally:
-            tracker.store.close()
+            tracker.close()
             commtel.uninstrument(smtplib.SMTP)
         delivered = [MessageHeaders.parse_headers(m.as_bytes()) for m in relay.messages]
     elapsed = time.monotonic() - started

@@ -26,9 +26,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.header import decode_header, make_header
+from email.message import EmailMessage
 from email.parser import HeaderParser
 from email.policy import compat32
-from email.utils import parsedate_to_datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
 from .._exceptions import CommtelError
@@ -237,6 +238,27 @@ class MessageHeaders:
         return MessageHeaders.create(
             subject, self.message_id, self.references, platform or self.platform, native_id=native_id
         )
+
+    def apply_to(self, message: EmailMessage) -> EmailMessage:
+        """Write this message's id, subject, date and reply chain into an outgoing e-mail.
+
+        Replaces those headers if *message* has them; a non-ASCII subject is RFC 2047
+        encoded when the message is sent. Returns *message*.
+
+        .. versionadded:: 0.1.0
+        """
+        values = {
+            "Message-ID": self.message_id,
+            "Subject": self.subject,
+            "In-Reply-To": self.in_reply_to,
+            "References": " ".join(self.references) or None,
+            "Date": format_datetime(self.date) if self.date is not None else None,
+        }
+        for name, value in values.items():
+            del message[name]
+            if value:
+                message[name] = value
+        return message
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (ISO 8601 date, ``conversation_id`` included for convenience).

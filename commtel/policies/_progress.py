@@ -30,10 +30,13 @@ from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from typing_extensions import Self
+
 from .. import _events
 from .._events import Event
 from .._exceptions import AuthorizationError, StateTransitionError
 from .._timing import wall
+from ._tracker import coerce_store
 
 
 if TYPE_CHECKING:
@@ -310,12 +313,6 @@ class _Callback:
             await asyncio.wait([last])
 
 
-def _coerce_store(store: TrackerStore | str | os.PathLike[str] | Engine) -> TrackerStore:
-    from ..backends._sql_tracker import TrackerStore
-
-    return store if isinstance(store, TrackerStore) else TrackerStore(store)
-
-
 class ProgressTracker:
     """Track the progress of long tasks, per user, with callbacks and persistence.
 
@@ -328,7 +325,7 @@ class ProgressTracker:
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_active", "_callbacks", "_clock", "_lock", "kind", "store")
+    __slots__ = ("_active", "_callbacks", "_clock", "_lock", "_owns_store", "kind", "store")
 
     def __init__(
         self,
@@ -337,7 +334,7 @@ class ProgressTracker:
         kind: str = "task",
         clock: Callable[[], float] = wall,
     ) -> None:
-        self.store = _coerce_store(store)
+        self.store, self._owns_store = coerce_store(store)
         self.kind = kind
         self._clock = clock
         self._lock = threading.Lock()
@@ -346,6 +343,20 @@ class ProgressTracker:
 
     def __repr__(self) -> str:
         return f"ProgressTracker({self.store!r}, kind={self.kind!r})"
+
+    def close(self) -> None:
+        """Release the database connections of a store this tracker opened itself.
+
+        .. versionadded:: 0.1.0
+        """
+        if self._owns_store:
+            self.store.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # -- sessions --------------------------------------------------------------------------
 

@@ -25,6 +25,8 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from typing_extensions import Self
+
 from .. import _events
 from .._events import Event
 from .._exceptions import CommtelError, ConfigurationError, StateTransitionError
@@ -186,10 +188,11 @@ class MessageStateChanged(Event):
     worker_id: str | None
 
 
-def _coerce_store(store: TrackerStore | str | os.PathLike[str] | Engine) -> TrackerStore:
+def coerce_store(store: TrackerStore | str | os.PathLike[str] | Engine) -> tuple[TrackerStore, bool]:
+    """The store to use for *store*, and whether the caller made it (and so closes it)."""
     from ..backends._sql_tracker import TrackerStore
 
-    return store if isinstance(store, TrackerStore) else TrackerStore(store)
+    return (store, False) if isinstance(store, TrackerStore) else (TrackerStore(store), True)
 
 
 class ConversationTracker:
@@ -210,7 +213,7 @@ class ConversationTracker:
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_clock", "lease_s", "store")
+    __slots__ = ("_clock", "_owns_store", "lease_s", "store")
 
     def __init__(
         self,
@@ -224,10 +227,24 @@ class ConversationTracker:
             raise ConfigurationError(msg)
         self.lease_s = float(lease_s)
         self._clock = clock
-        self.store = _coerce_store(store)
+        self.store, self._owns_store = coerce_store(store)
 
     def __repr__(self) -> str:
         return f"ConversationTracker({self.store!r}, lease_s={self.lease_s})"
+
+    def close(self) -> None:
+        """Release the database connections of a store this tracker opened itself.
+
+        .. versionadded:: 0.1.0
+        """
+        if self._owns_store:
+            self.store.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # -- tracking --------------------------------------------------------------------------
 

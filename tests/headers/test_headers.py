@@ -266,3 +266,23 @@ def test_real_email_thread_over_smtp_threads_correctly() -> None:
     tracker.track_headers(*parsed)
     thread = [(e.depth, e.message.message_id) for e in tracker.get_thread(root)]
     assert thread == [(0, root), (1, r1), (2, r2), (3, r4), (1, r3)]
+
+
+def test_apply_to_writes_id_subject_and_chain_into_an_email() -> None:
+    """apply_to puts Message-ID, Subject, In-Reply-To and References on an EmailMessage, replacing old ones."""
+    from email import message_from_bytes
+    from email.message import EmailMessage
+    from email.policy import default
+
+    root = MessageHeaders.create("Café launch", platform="email")
+    reply = root.reply()
+    msg = EmailMessage()
+    msg["Subject"] = "old"
+    reply.apply_to(msg)
+    msg.set_content("hi")
+    parsed = MessageHeaders.parse_headers(msg.as_bytes())
+    assert parsed.message_id == reply.message_id
+    assert parsed.in_reply_to == root.message_id
+    assert parsed.references == (root.message_id,)
+    assert parsed.subject == "Re: Café launch"
+    assert len(message_from_bytes(msg.as_bytes(), policy=default).get_all("Subject")) == 1

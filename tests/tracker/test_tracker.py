@@ -276,3 +276,14 @@ def test_transitions_stay_legal_for_any_operation_sequence(ops: list[tuple[str, 
                 check_transition(states[-1], new)
                 states.append(new)
     assert all(count == 1 for count in completions.values())
+
+
+def test_trackers_close_only_the_store_they_opened(tmp_path) -> None:
+    """A tracker made from a URL closes its store on exit; one given a shared store leaves it open."""
+    from commtel import ConversationTracker, ProgressTracker
+
+    with ConversationTracker(f"sqlite:///{tmp_path / 'a.db'}") as tracker:
+        tracker.track_message("c", "m")
+        with ProgressTracker(tracker.store) as progress:
+            progress.create_progress_session("t", user_id=1)
+        assert tracker.get_pending_messages("c")  # still usable: the shared store stayed open
