@@ -30,13 +30,11 @@ from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from typing_extensions import Self
-
 from .. import _events
 from .._events import Event
 from .._exceptions import AuthorizationError, StateTransitionError
 from .._timing import wall
-from ._tracker import coerce_store
+from ._tracker import StoreOwner, coerce_store
 
 
 if TYPE_CHECKING:
@@ -313,7 +311,7 @@ class _Callback:
             await asyncio.wait([last])
 
 
-class ProgressTracker:
+class ProgressTracker(StoreOwner):
     """Track the progress of long tasks, per user, with callbacks and persistence.
 
     Args:
@@ -343,20 +341,6 @@ class ProgressTracker:
 
     def __repr__(self) -> str:
         return f"ProgressTracker({self.store!r}, kind={self.kind!r})"
-
-    def close(self) -> None:
-        """Release the database connections of a store this tracker opened itself.
-
-        .. versionadded:: 0.1.0
-        """
-        if self._owns_store:
-            self.store.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     # -- sessions --------------------------------------------------------------------------
 

@@ -195,7 +195,29 @@ def coerce_store(store: TrackerStore | str | os.PathLike[str] | Engine) -> tuple
     return (store, False) if isinstance(store, TrackerStore) else (TrackerStore(store), True)
 
 
-class ConversationTracker:
+class StoreOwner:
+    """Closing for trackers: they release a store only if they opened it themselves."""
+
+    __slots__ = ()
+    store: TrackerStore
+    _owns_store: bool
+
+    def close(self) -> None:
+        """Release the database connections of a store this tracker opened itself.
+
+        .. versionadded:: 0.1.0
+        """
+        if self._owns_store:
+            self.store.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class ConversationTracker(StoreOwner):
     """Track messages of conversations, their states, and leased claims by workers.
 
     Args:
@@ -231,20 +253,6 @@ class ConversationTracker:
 
     def __repr__(self) -> str:
         return f"ConversationTracker({self.store!r}, lease_s={self.lease_s})"
-
-    def close(self) -> None:
-        """Release the database connections of a store this tracker opened itself.
-
-        .. versionadded:: 0.1.0
-        """
-        if self._owns_store:
-            self.store.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     # -- tracking --------------------------------------------------------------------------
 
