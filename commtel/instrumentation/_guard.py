@@ -170,12 +170,8 @@ class Guard:
             span.set_attribute(ERROR_TYPE, error_type)
             span.record_exception(error)
             span.set_status(Status(StatusCode.ERROR, error_type))
-        ctx = span.get_span_context()
-        if ctx.trace_flags.sampled and not metrics.multiprocess:
-            # The OpenMetrics exemplar that links a latency bucket to this trace.
-            child.observe(duration, {"trace_id": format(ctx.trace_id, "032x"), "span_id": format(ctx.span_id, "016x")})
-        else:
-            child.observe(duration)
+        # The OpenMetrics exemplar links the latency bucket to this trace.
+        child.observe(duration, metrics.exemplar(span))
 
     def call(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
         """Call ``fn(*args, **kwargs)`` through the guard.

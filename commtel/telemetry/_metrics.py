@@ -15,6 +15,7 @@ import threading
 from typing import Any, TypeVar
 
 from opentelemetry import trace
+from opentelemetry.trace import TraceFlags
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -151,16 +152,19 @@ class Metrics:
             found = self._children[key] = metric.labels(*labels)
         return found
 
+    def exemplar(self, span: trace.Span) -> dict[str, str] | None:
+        """The OpenMetrics exemplar linking a sample to *span*'s trace (``None``: unsampled, or multiprocess)."""
+        if self.multiprocess:
+            return None
+        ctx = span.get_span_context()
+        # The flag test and %-formatting cost about half of ``.sampled`` and format() (~0.4 µs a sample).
+        if not (ctx.is_valid and ctx.trace_flags & TraceFlags.SAMPLED):
+            return None
+        return {"trace_id": "%032x" % ctx.trace_id, "span_id": "%016x" % ctx.span_id}  # noqa: UP031
+
     def observe(self, histogram: Histogram, value: float, *labels: str) -> None:
         """Observe *value*, attaching the current trace as an OpenMetrics exemplar."""
-        child = self.child(histogram, *labels)
-        if not self.multiprocess:
-            ctx = trace.get_current_span().get_span_context()
-            if ctx.is_valid and ctx.trace_flags.sampled:
-                child.observe(value, {"trace_id": format(ctx.trace_id, "032x"),
-                                      "span_id": format(ctx.span_id, "016x")})
-                return
-        child.observe(value)
+        self.child(histogram, *labels).observe(value, self.exemplar(trace.get_current_span()))
 
 
 _lock = threading.Lock()
