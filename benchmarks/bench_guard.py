@@ -64,6 +64,13 @@ def cases() -> list[Case]:
         with tracer.start_as_current_span("op"):
             return work()
 
+    # What the SDK alone charges for the three attributes every guard span must carry.
+    contract = {"commtel.correlation_id": "0" * 32, "commtel.operation": "op", "commtel.platform": "bench"}
+
+    def attributed_span() -> int:
+        with tracer.start_as_current_span("op", attributes=contract):
+            return work()
+
     def guarded_span() -> int:
         return traced.call(work)
 
@@ -80,6 +87,8 @@ def cases() -> list[Case]:
         Case("guard, success path (async)", "commtel Guard.acall", afn=aguarded, target=0.5,
              note="(limiter+breaker+retry+metrics)"),
         Case("guard with a recording span (sync)", "OTel SDK span around the call", bare_span, baseline=True),
+        Case("guard with a recording span (sync)", "OTel SDK span, + the 3 contract attributes", attributed_span,
+             note="(reference)"),
         Case("guard with a recording span (sync)", "commtel Guard.call, span on", guarded_span, target=1.25,
              note="(+ limiter+breaker+retry+metrics)"),
         Case("guard with a recording span (sync)", "commtel Guard.call, span on", lean_span,
