@@ -27,7 +27,7 @@ from ._ratelimit_store import Plan, RateLimitBackend, RateLimitStore
 __all__ = ["RateLimitSlot", "RateLimiter"]
 
 _log = logging.getLogger("commtel.ratelimit")
-# Platform labels a limiter keeps a bound "admitted" event for (labels are few; a bound keeps it so).
+# Platform labels a limiter keeps a bound "admitted" event for; beyond them, plain events (memory stays bounded).
 _MAX_BOUND_PLATFORMS = 64
 
 
