@@ -20,6 +20,8 @@ _TOKEN_REVOKE = (15.0, 6.0)     # every token forgotten: 401 -> refresh -> repla
 _MAIL_FAILURE = (10.0, 3.0)     # the relay answers 451 twice: SMTP retries
 _REDIS_OUTAGE = (40.0, 16.0)    # redis-server stopped for 5 s: the limiter fails open
 _REDIS_DOWN_S = 5.0
+_CHAT_SQUEEZE = (20.0, 2.0)     # the chat quota drops to 3/s for 3 s: server-side 429s, retried
+_CHAT_SQUEEZE_S = 3.0
 
 
 def _due(elapsed: float, tick: float, drill: tuple[float, float]) -> bool:
@@ -38,6 +40,7 @@ class Chaos:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="demo-chaos", daemon=True)
         self._redis_back_at: float | None = None
+        self._chat_quota: tuple[float, int] | None = None  # (restore at, quota)
 
     def start(self) -> None:
         """Start the drills."""
@@ -69,6 +72,17 @@ class Chaos:
                 world.mail.fail_next(2)
                 world.stats.bump("drill: SMTP 451")
             self._redis_drill(elapsed, tick)
+            self._squeeze_drill(elapsed, tick)
+
+    def _squeeze_drill(self, elapsed: float, tick: float) -> None:
+        chat = self.world.chat
+        if self._chat_quota is not None and elapsed >= self._chat_quota[0]:
+            chat.limit = self._chat_quota[1]
+            self._chat_quota = None
+        elif self._chat_quota is None and _due(elapsed, tick, _CHAT_SQUEEZE):
+            self._chat_quota = (elapsed + _CHAT_SQUEEZE_S, chat.limit)
+            chat.limit = 3
+            self.world.stats.bump("drill: chat quota squeeze")
 
     def _redis_drill(self, elapsed: float, tick: float) -> None:
         redis = self.world.redis
