@@ -18,6 +18,7 @@ from commtel.simulator import SimulatedPlatform
 from commtel.telemetry import _metrics
 from commtel.telemetry._tracing import CorrelationSpanProcessor, RedactingSpanExporter
 from commtel.testing import set_testing
+from tests.harness.clock import FakeClock
 from tests.harness.otlp import OTLPGrpcReceiver, OTLPHttpReceiver
 from tests.harness.procs import PostgresServer, RedisServer
 from tests.harness.prometheus import PrometheusServer
@@ -153,3 +154,9 @@ def running_demo(otlp_http: OTLPHttpReceiver, tmp_path_factory: pytest.TempPathF
     finally:
         if demo.proc.poll() is None:
             demo.stop()
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """Time stands still unless the test advances it or a policy sleeps (every sleep is recorded)."""
+    return FakeClock().install(monkeypatch)

@@ -11,13 +11,7 @@ from prometheus_client import CollectorRegistry
 import commtel
 
 from commtel import CircuitBreaker, CircuitOpenError, ConfigurationError
-from tests.retry.helpers import FakeClock
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    """Time stands still unless the test advances it."""
-    return FakeClock().install(monkeypatch)
+from tests.harness.clock import FakeClock
 
 
 def _half_open(breaker: CircuitBreaker, clock: FakeClock) -> None:

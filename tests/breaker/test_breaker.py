@@ -15,13 +15,8 @@ import commtel
 
 from commtel import CircuitBreaker, CircuitOpenError
 from commtel.telemetry import start_span
-from tests.retry.helpers import Driver, FakeClock
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    """Time stands still unless the test advances it."""
-    return FakeClock().install(monkeypatch)
+from tests.harness.clock import FakeClock
+from tests.retry.helpers import Driver
 
 
 @pytest.fixture(params=["sync", "async"])

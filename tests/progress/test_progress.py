@@ -26,23 +26,17 @@ from commtel.policies._progress import (
     validate_percent,
 )
 from commtel.telemetry import start_span
+from tests.harness.clock import FakeClock
 
 
 ROOT = Path(__file__).resolve().parents[2]
 ALICE, BOB = 101, "bob"
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    """A wall-like fake clock passed to the tracker as ``clock=`` (not installed over ``commtel._timing``)."""
+    return FakeClock(start=1_700_000_000.0)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 from commtel import RateLimiter, TokenBucket
 from commtel.policies import parse_feedback
 from commtel.simulator import SimulatedPlatform
-from tests.retry.helpers import FakeClock
+from tests.harness.clock import FakeClock
 
 
 NOW = 1_700_000_000.0

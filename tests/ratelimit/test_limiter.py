@@ -24,13 +24,7 @@ from commtel import (
 )
 from commtel.backends import MemoryBackend
 from commtel.testing import set_testing
-from tests.retry.helpers import FakeClock
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    """Time stands still unless the test advances it (or a driver sleeps)."""
-    return FakeClock().install(monkeypatch)
+from tests.harness.clock import FakeClock
 
 
 @pytest.fixture(params=["sync", "async"])

@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry
 
 from commtel import RateLimiter, RateLimitExceeded, SlidingWindow
 from commtel.telemetry import start_span
-from tests.retry.helpers import FakeClock
+from tests.harness.clock import FakeClock
 
 
 def test_decisions_waits_and_throttle_span_events(monkeypatch: pytest.MonkeyPatch, registry: CollectorRegistry,

@@ -1,4 +1,4 @@
-"""Fixtures of the retry suite: fake clock, sync/async driver, fresh statistics."""
+"""Fixtures of the retry suite: sync/async driver, fresh statistics (the fake clock is in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from commtel.policies import reset_retry_stats
-from tests.retry.helpers import Driver, FakeClock
+from tests.retry.helpers import Driver
 
 
 @pytest.fixture(autouse=True)
@@ -15,12 +15,6 @@ def _fresh_stats() -> Iterator[None]:
     reset_retry_stats()
     yield
     reset_retry_stats()
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    """Time stands still unless a policy sleeps; every sleep is recorded."""
-    return FakeClock().install(monkeypatch)
 
 
 @pytest.fixture(params=["sync", "async"])

@@ -1,4 +1,4 @@
-"""Test helpers shared by the retry and breaker suites: a fake clock and the sync/async driver."""
+"""Test helpers shared by the retry and breaker suites: the sync/async driver and a flaky callable."""
 
 from __future__ import annotations
 
@@ -6,36 +6,6 @@ import asyncio
 
 from collections.abc import Callable
 from typing import Any
-
-from commtel import _timing
-
-
-class FakeClock:
-    """Monotonic time that only moves when something sleeps (or the test advances it)."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-    def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            self.sleeps.append(seconds)
-            self.now += seconds
-
-    async def asleep(self, seconds: float) -> None:
-        self.sleep(seconds)
-
-    def install(self, monkeypatch: Any) -> FakeClock:
-        monkeypatch.setattr(_timing, "monotonic", self.monotonic)
-        monkeypatch.setattr(_timing, "sleep", self.sleep)
-        monkeypatch.setattr(_timing, "asleep", self.asleep)
-        return self
 
 
 class Driver:

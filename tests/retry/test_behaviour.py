@@ -26,7 +26,8 @@ from commtel import (
 )
 from commtel.telemetry import start_span
 from commtel.testing import capture_events
-from tests.retry.helpers import Driver, FakeClock, Flaky
+from tests.harness.clock import FakeClock
+from tests.retry.helpers import Driver, Flaky
 
 
 def _calls(registry: CollectorRegistry, op: str, result: str, platform: str = "") -> float:

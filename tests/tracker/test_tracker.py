@@ -21,19 +21,13 @@ from commtel.policies._tracker import (
 )
 from commtel.telemetry import start_span
 from commtel.testing import capture_events
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.harness.clock import FakeClock
 
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    """A wall-like fake clock passed to the tracker as ``clock=`` (not installed over ``commtel._timing``)."""
+    return FakeClock(start=1_700_000_000.0)
 
 
 @pytest.fixture
@@ -244,7 +238,7 @@ def test_events_are_not_built_without_listeners(tracker: ConversationTracker) ->
                           st.integers(0, 2)), max_size=40))
 def test_transitions_stay_legal_for_any_operation_sequence(ops: list[tuple[str, int]]) -> None:
     """Whatever workers do, stored states only move along TRANSITIONS and each message completes at most once."""
-    clock = FakeClock()
+    clock = FakeClock(start=1_700_000_000.0)
     tracker = ConversationTracker("sqlite://", lease_s=3.0, clock=clock)
     commtel.set_listeners([])
     for i in range(3):
