@@ -15,6 +15,7 @@ import commtel
 
 from commtel import CircuitBreaker, CircuitOpenError
 from commtel.telemetry import start_span
+from tests.breaker.helpers import race_probes
 from tests.harness.clock import FakeClock
 from tests.retry.helpers import Driver
 
@@ -250,27 +251,7 @@ def test_exactly_n_probes_under_8_threads(registry: CollectorRegistry) -> None:
     with pytest.raises(ConnectionError):
         breaker.call(_fail)
     time.sleep(0.06)
-    ran: list[int] = []
-    rejected: list[int] = []
-    gate = threading.Barrier(8)
-    release = threading.Event()
-
-    def probe(i: int) -> None:
-        gate.wait()
-        try:
-            breaker.call(lambda: (ran.append(i), release.wait(2)))
-        except CircuitOpenError:
-            rejected.append(i)
-
-    threads = [threading.Thread(target=probe, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + 2
-    while len(ran) + len(rejected) < 8 and time.monotonic() < deadline:
-        time.sleep(0.005)
-    release.set()
-    for t in threads:
-        t.join()
+    ran, rejected = race_probes(breaker)
     assert len(ran) == 3
     assert len(rejected) == 5
     assert breaker.state == "closed"

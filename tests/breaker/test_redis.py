@@ -6,12 +6,12 @@ import asyncio
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 
 import pytest
 
 from commtel import CircuitBreaker, CircuitOpenError
+from tests.breaker.helpers import race_probes
 
 
 def _in_other_process(redis_url: str, code: str) -> str:
@@ -60,27 +60,7 @@ def test_shared_breaker_admits_exactly_n_probes_under_8_threads(redis_url: str) 
     with pytest.raises(ConnectionError):
         breaker.call(_fail)
     time.sleep(0.06)
-    ran: list[int] = []
-    rejected: list[int] = []
-    gate = threading.Barrier(8)
-    release = threading.Event()
-
-    def probe(i: int) -> None:
-        gate.wait()
-        try:
-            breaker.call(lambda: (ran.append(i), release.wait(2)))
-        except CircuitOpenError:
-            rejected.append(i)
-
-    threads = [threading.Thread(target=probe, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + 2
-    while len(ran) + len(rejected) < 8 and time.monotonic() < deadline:
-        time.sleep(0.005)
-    release.set()
-    for t in threads:
-        t.join()
+    ran, rejected = race_probes(breaker)
     assert (len(ran), len(rejected)) == (2, 6)
     assert breaker.state == "closed"
 
