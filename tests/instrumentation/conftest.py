@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -13,7 +10,7 @@ import pytest
 from commtel.instrumentation.aiohttp import AioHttpInstrumentor
 from commtel.instrumentation.httpx import HTTPXInstrumentor
 from commtel.instrumentation.requests import RequestsInstrumentor
-from tests.harness.procs import free_port
+from commtel.simulator import SimulatedMailServer
 
 
 @pytest.fixture(autouse=True)
@@ -30,43 +27,11 @@ def _uninstrument_all() -> Iterator[None]:
             instrumentor.uninstrument()
 
 
-@dataclass
-class SMTPHandler:
-    """aiosmtpd handler that keeps messages and can answer 451 (transient) a number of times."""
-
-    messages: list[Any] = field(default_factory=list)
-    fail: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        with self.lock:
-            if self.fail:
-                self.fail -= 1
-                return "451 4.3.0 try again later"
-            self.messages.append(envelope)
-        return "250 OK"
-
-
-@dataclass
-class SMTPServer:
-    host: str
-    port: int
-    handler: SMTPHandler
-
-
 @pytest.fixture
-def smtp_server() -> Iterator[SMTPServer]:
-    """A real SMTP server (aiosmtpd) on a free loopback port."""
-    from aiosmtpd.controller import Controller
-
-    handler = SMTPHandler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield SMTPServer("127.0.0.1", port, handler)
-    finally:
-        controller.stop()
+def smtp_server() -> Iterator[SimulatedMailServer]:
+    """A real SMTP server (the simulator's mail relay, aiosmtpd) on a free loopback port."""
+    with SimulatedMailServer() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -135,12 +135,12 @@ def test_smtp_mail_is_retried_on_a_transient_error(smtp_server, spans, registry)
     commtel.instrument(smtplib.SMTP, methods=["send_message"], operation="send_mail", platform="email",
                        policy=Policy(retry=RetryConfig(max_attempts=3, base_delay=0.0, on=_transient_smtp)))
     try:
-        smtp_server.handler.fail = 1
+        smtp_server.fail_next(1)
         with smtplib.SMTP(smtp_server.host, smtp_server.port, timeout=5) as smtp:
             smtp.send_message(_message("user@example.com"))
     finally:
         commtel.uninstrument(smtplib.SMTP)
-    assert len(smtp_server.handler.messages) == 1
+    assert len(smtp_server.messages) == 1
     [span] = [s for s in spans.get_finished_spans() if s.name == "send_mail"]
     assert span.attributes["commtel.platform"] == "email"
     assert [e.attributes["commtel.retry.reason"] for e in span.events if e.name == "commtel.retry"] == [
