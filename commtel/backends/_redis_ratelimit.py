@@ -46,7 +46,18 @@ _log = logging.getLogger("commtel.ratelimit")
 # Retry hint of a fail-closed decision while Redis is unreachable.
 _FAIL_CLOSED_RETRY_S = 1.0
 
-# Redis TIME counts from 2020-09-13 (1.6e9) so doubles keep ~1e-8 s of precision.
+# Both scripts start here: now from ARGV[1], or ('') from Redis TIME counted from 2020-09-13
+# (1.6e9) so doubles keep ~1e-8 s of precision.
+_NOW = """
+local now
+if ARGV[1] == '' then
+  local t = redis.call('TIME')
+  now = (tonumber(t[1]) - 1600000000) + tonumber(t[2]) / 1000000
+else
+  now = tonumber(ARGV[1])
+end
+"""
+
 # Every plan gets its own script: this body behind "local P = {...}" holding the plan's constants
 # (capacity, bucket count, scope count, then per scope: ttl_ms, rate or false, burst, interval,
 # tau, window count, (limit, seconds)* sorted by (seconds, limit)); parsing them from ARGV cost
@@ -58,15 +69,7 @@ _FAIL_CLOSED_RETRY_S = 1.0
 # conversions are what a reply costs). Numbers go to redis.call as numbers: Redis converts them
 # with %.17g (7.2+: shortest round-trip form), exactly and cheaper than Lua strings. Mirrors
 # _ratelimit_core exactly (same float operations, same merge order).
-_DECIDE = """
-local now
-if ARGV[1] == '' then
-  local t = redis.call('TIME')
-  now = (tonumber(t[1]) - 1600000000) + tonumber(t[2]) / 1000000
-else
-  now = tonumber(ARGV[1])
-end
-local cost, nb = tonumber(ARGV[2]), P[2]
+_DECIDE = _NOW + """local cost, nb = tonumber(ARGV[2]), P[2]
 local got = redis.call('MGET', unpack(KEYS, 1, nb + 1))
 if got[1] and tonumber(got[1]) > now then
   local wait = tonumber(got[1]) - now
@@ -173,15 +176,7 @@ return string.format('%d %.17g %d %d %.17g', allowed and 1 or 0, retry, remainin
 """
 
 # KEYS: block key. ARGV: now ('' = Redis TIME), delay seconds. Keeps the later of two blocks.
-_BLOCK = LuaScript("""
-local now
-if ARGV[1] == '' then
-  local t = redis.call('TIME')
-  now = (tonumber(t[1]) - 1600000000) + tonumber(t[2]) / 1000000
-else
-  now = tonumber(ARGV[1])
-end
-local delay = tonumber(ARGV[2])
+_BLOCK = LuaScript(_NOW + """local delay = tonumber(ARGV[2])
 local current = redis.call('GET', KEYS[1])
 if current and tonumber(current) >= now + delay then return 0 end
 redis.call('SET', KEYS[1], string.format('%.17g', now + delay), 'PX', math.ceil(delay * 1000) + 1)
