@@ -17,7 +17,7 @@ import time
 
 from collections.abc import Generator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from .. import _events
@@ -172,24 +172,47 @@ def revocation_flow(creds: ClientCredentials, *, token: str, token_type_hint: st
         )
 
 
-class _Timed:
-    """Times one request of a driver and reports it as a :class:`TokenRequestFinished` event."""
+class _Exchange(Generic[_T]):
+    """A flow's requests in turn: hands the flow each response, times each request as a :class:`TokenRequestFinished`."""
 
-    __slots__ = ("_provider", "_request", "_started", "_started_ns")
+    __slots__ = ("_flow", "_provider", "_started", "_started_ns", "request", "result")
 
-    def __init__(self, request: EndpointRequest, provider: OAuthProvider) -> None:
-        self._request = request
+    def __init__(self, flow: Flow[_T], provider: OAuthProvider) -> None:
+        self._flow = flow
         self._provider = provider
+        #: The request to send next.
+        self.request = next(flow)
+        #: What the flow returned (set when :meth:`received` returns True).
+        self.result: _T
+        self._start()
+
+    def _start(self) -> None:
         self._started_ns = time.time_ns()
         self._started = monotonic()
 
-    def finish(self, *, status_code: int | None, error: str | None = None, result: object = None) -> None:
+    def received(self, raw: httpx.Response) -> bool:
+        """Hand *raw* to the flow; True when it finished (its value in :attr:`result`), else :attr:`request` is next."""
+        try:
+            request = self._flow.send(_response(raw))
+        except StopIteration as stop:
+            self._finish(status_code=raw.status_code, result=stop.value)
+            self.result = stop.value
+            return True
+        except OAuthError as exc:
+            self._finish(status_code=raw.status_code, error=exc.error)
+            raise
+        self._finish(status_code=raw.status_code)
+        self.request = request
+        self._start()
+        return False
+
+    def _finish(self, *, status_code: int | None, error: str | None = None, result: object = None) -> None:
         if listeners := _events.active_listeners():
-            url = urlsplit(self._request.url)
+            url = urlsplit(self.request.url)
             _events.emit(
                 TokenRequestFinished(
                     provider=self._provider.name,
-                    grant_type=self._request.grant_type,
+                    grant_type=self.request.grant_type,
                     success=error is None,
                     error=error,
                     status_code=status_code,
@@ -203,8 +226,9 @@ class _Timed:
             )
 
     def network_error(self, exc: Exception) -> OAuthNetworkError:
-        self.finish(status_code=None, error="network_error")
-        host = urlsplit(self._request.url).hostname
+        """Report the request as failed on the network; the error to raise."""
+        self._finish(status_code=None, error="network_error")
+        host = urlsplit(self.request.url).hostname
         return OAuthNetworkError(f"{type(exc).__name__} talking to {host}: {exc}", provider=self._provider.name)
 
 
@@ -216,41 +240,27 @@ def run_sync(flow: Flow[_T], http: httpx.Client, provider: OAuthProvider) -> _T:
     """Drive *flow* over a synchronous httpx client."""
     import httpx
 
-    request = next(flow)
+    exchange = _Exchange(flow, provider)
     while True:
-        timed = _Timed(request, provider)
+        request = exchange.request
         try:
             raw = http.post(request.url, content=request.body, headers=request.headers)
         except httpx.HTTPError as exc:
-            raise timed.network_error(exc) from exc
-        try:
-            request = flow.send(_response(raw))
-        except StopIteration as stop:
-            timed.finish(status_code=raw.status_code, result=stop.value)
-            return stop.value  # type: ignore[no-any-return]
-        except OAuthError as exc:
-            timed.finish(status_code=raw.status_code, error=exc.error)
-            raise
-        timed.finish(status_code=raw.status_code)
+            raise exchange.network_error(exc) from exc
+        if exchange.received(raw):
+            return exchange.result
 
 
 async def run_async(flow: Flow[_T], http: httpx.AsyncClient, provider: OAuthProvider) -> _T:
     """Drive *flow* over an asynchronous httpx client."""
     import httpx
 
-    request = next(flow)
+    exchange = _Exchange(flow, provider)
     while True:
-        timed = _Timed(request, provider)
+        request = exchange.request
         try:
             raw = await http.post(request.url, content=request.body, headers=request.headers)
         except httpx.HTTPError as exc:
-            raise timed.network_error(exc) from exc
-        try:
-            request = flow.send(_response(raw))
-        except StopIteration as stop:
-            timed.finish(status_code=raw.status_code, result=stop.value)
-            return stop.value  # type: ignore[no-any-return]
-        except OAuthError as exc:
-            timed.finish(status_code=raw.status_code, error=exc.error)
-            raise
-        timed.finish(status_code=raw.status_code)
+            raise exchange.network_error(exc) from exc
+        if exchange.received(raw):
+            return exchange.result
