@@ -222,21 +222,21 @@ class CircuitBreaker:
 
         .. versionadded:: 0.1.0
         """
-        if self._shared is not None:
-            self._shared.force("open")
-        with self._lock:
-            self._core.force_open(_timing.monotonic())
-        self._publish()
+        self._force("open", self._core.force_open)
 
     def reset(self) -> None:
         """Close now and forget past failures.
 
         .. versionadded:: 0.1.0
         """
+        self._force("closed", self._core.reset)
+
+    def _force(self, state: str, move: Callable[[float], None]) -> None:
+        """Force *state* on the shared state (if any) and the local core, then publish the change."""
         if self._shared is not None:
-            self._shared.force("closed")
+            self._shared.force(state)
         with self._lock:
-            self._core.reset(_timing.monotonic())
+            move(_timing.monotonic())
         self._publish()
 
     # -- the decision steps (used by the drivers and by composite guards) -----------------
@@ -302,14 +302,7 @@ class CircuitBreaker:
                 ticket = self._shared.admit()
             except BackendError as exc:
                 self._backend_failed(exc, "admit", may_reject=True)
-        if ticket is None:
-            with self._lock:
-                ticket = self._core.admit(now)
-        if self._core.changes:
-            self._publish()
-        if ticket == REJECTED:
-            raise self._reject(now)
-        return ticket
+        return self._admitted(ticket, now)
 
     async def _aadmit(self, now: float) -> int:
         ticket: int | None = None
@@ -318,6 +311,10 @@ class CircuitBreaker:
                 ticket = await self._shared.aadmit()
             except BackendError as exc:
                 self._backend_failed(exc, "admit", may_reject=True)
+        return self._admitted(ticket, now)
+
+    def _admitted(self, ticket: int | None, now: float) -> int:
+        """Decide locally unless the shared state did (*ticket*); publish changes; raise when rejected."""
         if ticket is None:
             with self._lock:
                 ticket = self._core.admit(now)
