@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from opentelemetry import trace
-
 from ..policies._breaker_events import (
     CircuitBackendFailed,
     CircuitCallRecorded,
@@ -15,6 +13,7 @@ from ..policies._breaker_events import (
 from ._listener import binds, handles
 from ._logging import get_logger
 from ._metrics import get_metrics
+from ._tracing import recording_span
 
 
 _log = get_logger("commtel.breaker")
@@ -40,8 +39,7 @@ def _on_state_changed(event: CircuitStateChanged) -> None:
     if event.from_state is None:
         return
     metrics.child(metrics.circuit_transitions, event.breaker, event.from_state, event.to_state).inc()
-    span = trace.get_current_span()
-    if span.is_recording():
+    if span := recording_span():
         span.add_event("commtel.circuit.state_changed", {
             "commtel.circuit.breaker": event.breaker,
             "commtel.circuit.from_state": event.from_state,
@@ -57,8 +55,7 @@ def _on_state_changed(event: CircuitStateChanged) -> None:
 def _on_rejected(event: CircuitRejected) -> None:
     metrics = get_metrics()
     metrics.child(metrics.circuit_calls, event.breaker, "rejected").inc()
-    span = trace.get_current_span()
-    if span.is_recording():
+    if span := recording_span():
         span.add_event("commtel.circuit.rejected", {
             "commtel.circuit.breaker": event.breaker,
             "commtel.circuit.state": event.state,
@@ -70,8 +67,7 @@ def _on_rejected(event: CircuitRejected) -> None:
 def _on_backend_failed(event: CircuitBackendFailed) -> None:
     metrics = get_metrics()
     metrics.child(metrics.circuit_backend_errors, event.breaker, event.backend).inc()
-    span = trace.get_current_span()
-    if span.is_recording():
+    if span := recording_span():
         span.add_event("commtel.circuit.backend_failed", {
             "commtel.circuit.breaker": event.breaker,
             "commtel.circuit.backend": event.backend,

@@ -13,7 +13,6 @@ import time
 
 from typing import Any
 
-from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from ..policies._oauth_events import (
@@ -25,7 +24,7 @@ from ..policies._oauth_events import (
 from ._listener import handles
 from ._logging import get_logger
 from ._metrics import get_metrics
-from ._tracing import _context_attributes, get_tracer
+from ._tracing import _context_attributes, get_tracer, recording_span
 
 
 _log = get_logger("commtel.oauth")
@@ -89,8 +88,7 @@ def _on_token_updated(event: TokenUpdated) -> None:
 
 @handles(TokenRejected)
 def _on_token_rejected(event: TokenRejected) -> None:
-    span = trace.get_current_span()
-    if span.is_recording():
+    if span := recording_span():
         span.add_event("commtel.oauth.token_rejected", {"oauth.provider": event.provider})
     _log.info("api rejected the access token; renewing it and replaying once", provider=event.provider)
 

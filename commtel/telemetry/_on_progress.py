@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from opentelemetry import trace
-
 from ..policies._progress import ProgressUpdated, TaskFinished, TaskStarted
 from ._listener import handles
 from ._logging import get_logger
 from ._metrics import get_metrics
+from ._tracing import recording_span
 
 
 _log = get_logger("commtel.progress")
@@ -17,15 +16,13 @@ _log = get_logger("commtel.progress")
 def _on_started(event: TaskStarted) -> None:
     metrics = get_metrics()
     metrics.child(metrics.tasks_active, event.kind).inc()
-    span = trace.get_current_span()
-    if span.is_recording():
+    if span := recording_span():
         span.add_event("commtel.task.started", {"commtel.task.id": event.task_id, "commtel.task.kind": event.kind})
 
 
 @handles(ProgressUpdated)
 def _on_updated(event: ProgressUpdated) -> None:
-    span = trace.get_current_span()
-    if span.is_recording():
+    if span := recording_span():
         attributes: dict[str, str | float] = {
             "commtel.task.id": event.task_id,
             "commtel.task.kind": event.kind,
@@ -43,8 +40,7 @@ def _on_finished(event: TaskFinished) -> None:
     if event.was_active:
         metrics.child(metrics.tasks_active, event.kind).dec()
     metrics.observe(metrics.task_duration, event.duration_s, event.kind, event.outcome)
-    span = trace.get_current_span()
-    if span.is_recording():
+    if span := recording_span():
         span.add_event("commtel.task.finished", {
             "commtel.task.id": event.task_id,
             "commtel.task.kind": event.kind,

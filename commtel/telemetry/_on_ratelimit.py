@@ -6,8 +6,6 @@ import functools
 
 from collections.abc import Callable
 
-from opentelemetry import trace
-
 from ..policies._ratelimit_events import (
     RateLimitBackendFailed,
     RateLimitDecided,
@@ -17,6 +15,7 @@ from ..policies._ratelimit_events import (
 from ._listener import binds, handles
 from ._logging import get_logger
 from ._metrics import get_metrics
+from ._tracing import recording_span
 
 
 _log = get_logger("commtel.ratelimit")
@@ -38,8 +37,7 @@ def _on_decided(event: RateLimitDecided) -> None:
     metrics.child(metrics.ratelimit_decisions, event.limiter, event.platform, decision).inc()
     if event.allowed:
         return
-    span = trace.get_current_span()
-    if span.is_recording():
+    if span := recording_span():
         span.add_event("commtel.ratelimit.throttled", {
             "commtel.ratelimit.limiter": event.limiter,
             "commtel.ratelimit.platform": event.platform,
@@ -56,8 +54,7 @@ def _on_waited(event: RateLimitWaited) -> None:
 
 @handles(ServerThrottled)
 def _on_server_throttled(event: ServerThrottled) -> None:
-    span = trace.get_current_span()
-    if span.is_recording():
+    if span := recording_span():
         span.add_event("commtel.ratelimit.server_throttled", {
             "commtel.ratelimit.limiter": event.limiter,
             "commtel.ratelimit.platform": event.platform,
@@ -75,8 +72,7 @@ def _on_server_throttled(event: ServerThrottled) -> None:
 def _on_backend_failed(event: RateLimitBackendFailed) -> None:
     metrics = get_metrics()
     metrics.child(metrics.ratelimit_backend_errors, event.limiter, event.backend).inc()
-    span = trace.get_current_span()
-    if span.is_recording():
+    if span := recording_span():
         span.add_event("commtel.ratelimit.backend_failed", {
             "commtel.ratelimit.limiter": event.limiter,
             "commtel.ratelimit.backend": event.backend,

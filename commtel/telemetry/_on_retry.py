@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from opentelemetry import trace
-
 from ..policies._errors import ErrorRecorded
 from ..policies._retry_events import (
     RetriesExhausted,
@@ -16,6 +14,7 @@ from ..policies._retry_events import (
 from ._listener import binds, handles
 from ._logging import get_logger
 from ._metrics import get_metrics
+from ._tracing import recording_span
 
 
 _log = get_logger("commtel.retry")
@@ -38,8 +37,7 @@ def _on_scheduled(event: RetryScheduled) -> None:
     platform = event.platform
     metrics.child(metrics.retry_attempts, event.operation, platform, event.reason).inc()
     metrics.observe(metrics.retry_backoff, event.delay_s, event.operation, platform)
-    span = trace.get_current_span()
-    if span.is_recording():
+    if span := recording_span():
         span.add_event("commtel.retry", {
             "commtel.retry.attempt": event.attempt,
             "commtel.retry.delay_s": event.delay_s,
@@ -53,8 +51,7 @@ def _on_scheduled(event: RetryScheduled) -> None:
 
 @handles(RetriesExhausted)
 def _on_exhausted(event: RetriesExhausted) -> None:
-    span = trace.get_current_span()
-    if span.is_recording():
+    if span := recording_span():
         span.add_event("commtel.retry.exhausted", {
             "commtel.retry.attempts": event.attempts,
             "commtel.retry.reason": event.reason,
@@ -68,8 +65,7 @@ def _on_exhausted(event: RetriesExhausted) -> None:
 
 @handles(RetryBudgetDenied)
 def _on_budget_denied(event: RetryBudgetDenied) -> None:
-    span = trace.get_current_span()
-    if span.is_recording():
+    if span := recording_span():
         span.add_event("commtel.retry.budget_denied", {
             "commtel.retry.budget": event.budget,
             "commtel.retry.reason": event.reason,
@@ -82,8 +78,7 @@ def _on_budget_denied(event: RetryBudgetDenied) -> None:
 @handles(ErrorRecorded)
 def _on_error_recorded(event: ErrorRecorded) -> None:
     # Error tracking rides with retry: both account for failures of an operation.
-    span = trace.get_current_span()
-    if span.is_recording():
+    if span := recording_span():
         span.add_event("commtel.error_recorded", {
             "commtel.operation": event.operation,
             "error.type": event.error_type,

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from opentelemetry import trace
-
 from ..policies._tracker import MessageStateChanged
 from ._listener import handles
 from ._logging import get_logger
 from ._metrics import get_metrics
+from ._tracing import recording_span
 
 
 _log = get_logger("commtel.tracker")
@@ -17,8 +16,7 @@ _log = get_logger("commtel.tracker")
 def _on_state_changed(event: MessageStateChanged) -> None:
     metrics = get_metrics()
     metrics.child(metrics.messages, event.platform, event.state).inc()
-    span = trace.get_current_span()
-    if span.is_recording():
+    if span := recording_span():
         attributes = {
             "commtel.message.id": event.message_id,
             "commtel.conversation.id": event.conversation_id,

@@ -40,6 +40,7 @@ __all__ = [
     "TelemetryConfig",
     "configure",
     "get_tracer",
+    "recording_span",
     "shutdown",
     "start_span",
 ]
@@ -64,6 +65,12 @@ def get_tracer() -> trace.Tracer:
     if _tracer is None:
         _tracer = trace.get_tracer("commtel", _version())
     return _tracer
+
+
+def recording_span() -> Span | None:
+    """The current span if it records, else ``None``: telemetry handlers build event attributes only then."""
+    span = trace.get_current_span()
+    return span if span.is_recording() else None
 
 
 def _context_attributes(extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
