@@ -76,10 +76,8 @@ class GlobalRateLimiter:
         """
         limiter = self.get_limiter(platform)
         cap = self._cap
-        if cap is not None:
-            peeked = cap.peek(key, cost)
-            if not peeked.allowed:
-                return cap._record(peeked, cost, platform)
+        if cap is not None and (refused := self._cap_refusal(cap, platform, key, cost)) is not None:
+            return refused
         decision = limiter.try_acquire(key, cost)
         if cap is None or not decision.allowed:
             return decision
@@ -92,10 +90,8 @@ class GlobalRateLimiter:
         """
         limiter = self.get_limiter(platform)
         cap = self._cap
-        if cap is not None:
-            peeked = cap.peek(key, cost)
-            if not peeked.allowed:
-                return cap._record(peeked, cost, platform)
+        if cap is not None and (refused := self._cap_refusal(cap, platform, key, cost)) is not None:
+            return refused
         decision = await limiter.atry_acquire(key, cost)
         if cap is None or not decision.allowed:
             return decision
@@ -142,6 +138,12 @@ class GlobalRateLimiter:
             return decision
         attempt: Callable[[], Awaitable[RateLimitDecision]] = lambda: self.atry_acquire(platform, key, cost)  # noqa: E731
         return await _await(self._name(platform), platform, decision, attempt, timeout)
+
+    @staticmethod
+    def _cap_refusal(cap: RateLimiter, platform: str, key: str, cost: int) -> RateLimitDecision | None:
+        """The cap's recorded refusal if it would refuse *cost* now (peeked: consumes nothing), else ``None``."""
+        peeked = cap.peek(key, cost)
+        return None if peeked.allowed else cap._record(peeked, cost, platform)
 
     def _name(self, platform: str) -> str:
         return self.get_limiter(platform).name
