@@ -242,11 +242,12 @@ def _end_span(span: Span, token: Token[otel_context.Context]) -> None:
     span.end()
 
 
-def _wrapper_sync(guard: Guard, wrapped: Callable[..., Any], instance: object, args: Any, kwargs: Any) -> Any:  # noqa: ARG001 - wrapt's signature
+# wrapt's wrappers (bound to a guard with functools.partial): Guard.__call__ and instrument() use them.
+def _wrapper_sync(guard: Guard, wrapped: Callable[..., _T], instance: object, args: Any, kwargs: Any) -> _T:  # noqa: ARG001 - wrapt's signature
     return guard.call(wrapped, *args, **kwargs)
 
 
-async def _wrapper_async(guard: Guard, wrapped: Callable[..., Any], instance: object, args: Any, kwargs: Any) -> Any:  # noqa: ARG001 - wrapt's signature
+async def _wrapper_async(guard: Guard, wrapped: Callable[..., Awaitable[_T]], instance: object, args: Any, kwargs: Any) -> _T:  # noqa: ARG001 - wrapt's signature
     return await guard.acall(wrapped, *args, **kwargs)
 
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 import functools
 import inspect
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 import wrapt
 
 from .._exceptions import ConfigurationError
-from ._guard import Guard
+from ._guard import _wrapper_async, _wrapper_sync
 from ._policies import Policy, resolve_policy
 
 
@@ -36,14 +36,6 @@ class _GuardedMethod(wrapt.FunctionWrapper[..., Any]):
         super().__init__(wrapped, wrapper)
         # What the target's own __dict__ held before (``_MISSING`` when inherited).
         self._self_commtel_original = original
-
-
-def _call_sync(guard: Guard, wrapped: Callable[..., _T], instance: object, args: Any, kwargs: Any) -> _T:  # noqa: ARG001 - wrapt's signature
-    return guard.call(wrapped, *args, **kwargs)
-
-
-async def _call_async(guard: Guard, wrapped: Callable[..., Awaitable[_T]], instance: object, args: Any, kwargs: Any) -> _T:  # noqa: ARG001 - wrapt's signature
-    return await guard.acall(wrapped, *args, **kwargs)
 
 
 def _own_attributes(target: object) -> dict[str, Any]:
@@ -125,7 +117,7 @@ def instrument(
             msg = f"methods: {name} is a generator; guard the calls that consume it instead"
             raise ConfigurationError(msg)
         guard = resolved.guard(_operation_name(target, name, operation))
-        driver = _call_async if inspect.iscoroutinefunction(attribute) else _call_sync
+        driver = _wrapper_async if inspect.iscoroutinefunction(attribute) else _wrapper_sync
         # On a class, wrap the raw descriptor (staticmethod/classmethod/function) so wrapt binds it.
         wrapped = original if isinstance(target, type) and original is not _MISSING else attribute
         setattr(target, name, _GuardedMethod(wrapped, functools.partial(driver, guard), original))
