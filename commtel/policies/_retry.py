@@ -141,19 +141,6 @@ class RetryPolicy(RetryCore):
         return wrapt.FunctionWrapper(fn, functools.partial(driver, self))  # type: ignore[return-value]
 
 
-def _policy(
-    fn: Callable[..., Any] | None,
-    *,
-    config: RetryConfig | None,
-    operation: str | None,
-    platform: str,
-    budget: RetryBudget | None,
-    options: dict[str, Any],
-) -> RetryPolicy:
-    name = operation or (getattr(fn, "__qualname__", None) if fn is not None else None) or "retry"
-    return RetryPolicy(config, operation=name, platform=platform, budget=budget, **options)
-
-
 @overload
 def retry(fn: _F, /) -> _F: ...
 
@@ -198,13 +185,11 @@ def retry(
 
     .. versionadded:: 0.1.0
     """
-    if fn is not None:
-        return _policy(fn, config=config, operation=operation, platform=platform, budget=budget, options=dict(options))(fn)
-
     def decorate(func: _F) -> _F:
-        return _policy(func, config=config, operation=operation, platform=platform, budget=budget, options=dict(options))(func)
+        name = operation or getattr(func, "__qualname__", None) or "retry"
+        return RetryPolicy(config, operation=name, platform=platform, budget=budget, **options)(func)
 
-    return decorate
+    return decorate if fn is None else decorate(fn)
 
 
 def async_retry(
