@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from commtel import RateLimiter, RateLimitExceeded, SlidingWindow, TokenBucket
-from commtel.backends import MemoryBackend, RedisBackend
+from commtel.backends import RedisBackend
 from commtel.policies import RateLimitConfig
-from commtel.policies._ratelimit_core import compile_quota
 from tests.harness.procs import RedisServer
+from tests.ratelimit.helpers import assert_lua_decides_like_core, steps
 
 
 limit_sets = st.sampled_from([
@@ -33,18 +33,10 @@ limit_sets = st.sampled_from([
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(limit_sets, st.lists(st.tuples(st.integers(0, 96), st.integers(1, 2), st.booleans()), max_size=40))
-def test_lua_script_decides_exactly_like_the_python_core(redis_url: str, limits: list, steps: list) -> None:  # type: ignore[type-arg]
+@given(limit_sets, steps)
+def test_lua_script_decides_exactly_like_the_python_core(redis_url: str, limits: list, arrivals: list) -> None:  # type: ignore[type-arg]
     """For any arrival sequence the Lua script returns the same decisions as the sans-I/O core."""
-    backend = RedisBackend(redis_url, server_time=False, prefix=f"eq{time.monotonic_ns()}")
-    quota = compile_quota(limits)
-    memory, shared = MemoryBackend().bind("eq"), backend.bind("eq")
-    memory_plan, shared_plan = memory.plan([("", quota)]), shared.plan([("", quota)])
-    now = 1000.0
-    for ticks, cost, peek in steps:
-        now += ticks / 64
-        assert shared.decide(shared_plan, "k", now, cost, not peek) == memory.decide(memory_plan, "k", now, cost, not peek)
-    backend.close()
+    assert_lua_decides_like_core(redis_url, [("", limits)], arrivals)
 
 
 def test_config_scopes_and_keys_are_hash_tagged_with_ttls(redis_url: str) -> None:

@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from commtel import RateLimiter, SlidingWindow, TokenBucket
-from commtel.backends import MemoryBackend, RedisBackend
+from commtel.backends import RedisBackend
 from commtel.policies._ratelimit_core import compile_quota
+from tests.ratelimit.helpers import assert_lua_decides_like_core, steps
 
 
 scope_sets = st.sampled_from([
@@ -27,18 +28,10 @@ scope_sets = st.sampled_from([
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(scope_sets, st.lists(st.tuples(st.integers(0, 96), st.integers(1, 2), st.booleans()), max_size=40))
-def test_lua_matches_the_python_core_across_scopes(redis_url: str, scopes: list, steps: list) -> None:  # type: ignore[type-arg]
+@given(scope_sets, steps)
+def test_lua_matches_the_python_core_across_scopes(redis_url: str, scopes: list, arrivals: list) -> None:  # type: ignore[type-arg]
     """With several scopes (buckets and windows mixed) the script decides exactly like the memory store."""
-    backend = RedisBackend(redis_url, server_time=False, prefix=f"sc{time.monotonic_ns()}")
-    compiled = [(name, compile_quota(limits)) for name, limits in scopes]
-    memory, shared = MemoryBackend().bind("sc"), backend.bind("sc")
-    memory_plan, shared_plan = memory.plan(compiled), shared.plan(compiled)
-    now = 1000.0
-    for ticks, cost, peek in steps:
-        now += ticks / 64
-        assert shared.decide(shared_plan, "k", now, cost, not peek) == memory.decide(memory_plan, "k", now, cost, not peek)
-    backend.close()
+    assert_lua_decides_like_core(redis_url, scopes, arrivals)
 
 
 limit_sets = st.sampled_from([
