@@ -22,9 +22,6 @@ from commtel.policies._tracker import ConversationTracker
 from tests.harness.procs import free_port
 
 
-ID_RE = r"<[^<>\s]+>"
-
-
 # -- universal ids -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize(

@@ -27,7 +27,6 @@ from tests.ops.bundle import (
 
 BOARDS = dashboards()
 EXPECTED = {"overview", "ratelimit", "retries", "breakers", "oauth", "messages-tasks"}
-LATENCY_FUNCTIONS = ("histogram_quantile", "_bucket")
 
 
 def _datasources() -> dict[str, dict[str, Any]]:
