@@ -22,3 +22,45 @@ def telemetry() -> None:
     _ = stats
     ok: bool = commtel.shutdown(timeout_s=1)
     _ = ok
+
+
+def resilience() -> None:
+    limiter = commtel.RateLimiter(commtel.TokenBucket(rate=5.0, burst=2), commtel.SlidingWindow(100, 3600.0))
+    decision: commtel.RateLimitDecision = limiter.try_acquire("k", cost=1)
+    wait: float = decision.retry_after_s
+    _ = wait
+    limiter.feedback("k", 429, {"Retry-After": "3"})
+
+    @commtel.retry(max_attempts=3, base_delay=0.1, operation="op", platform="p")
+    def fetch(n: int) -> str:
+        return str(n)
+
+    text: str = fetch(1)
+    _ = text
+
+    @commtel.retry
+    async def afetch() -> int:
+        return 1
+
+    breaker = commtel.CircuitBreaker("b", failure_threshold=3, recovery_timeout=1.0)
+    value: int = breaker.call(lambda: 1)
+    _ = value
+    state: str = breaker.state
+    _ = state
+    guard = commtel.Guard("g", platform="p", retry=commtel.RetryConfig(max_attempts=2), breaker=breaker, limiter=limiter)
+    result: str = guard.call(fetch, 2)
+    _ = result
+
+
+def messaging(tmp: str) -> None:
+    headers = commtel.MessageHeaders.create("hi", platform="email")
+    reply: commtel.MessageHeaders = headers.reply(platform="twitter", native_id="1")
+    with commtel.ConversationTracker(f"sqlite:///{tmp}/s.db") as tracker:
+        tracker.track_headers(headers, reply)
+        claim = tracker.claim_next("w")
+        if claim is not None:
+            tracker.complete(claim)
+    with commtel.ProgressTracker("sqlite://") as progress:
+        progress.create_progress_session("t", user_id=1)
+        status: commtel.ProgressStatus = progress.finish_task("t")
+        _ = status
