@@ -74,8 +74,10 @@ class Guard:
         retry: A :class:`~commtel.RetryConfig` (bound here to *operation*), a ready
             :class:`~commtel.RetryPolicy`, or ``None`` for no retries.
         breaker: A :class:`~commtel.CircuitBreaker` shared by the calls it protects, or ``None``.
-        limiter: A :class:`~commtel.RateLimiter` shared by the calls it admits (key
-            ``"default"``, waiting as long as it says), or ``None``.
+        limiter: A :class:`~commtel.RateLimiter` shared by the calls it admits (waiting as
+            long as it says), or ``None``.
+        limiter_key: The limiter key these calls spend (share it with your own
+            ``acquire`` calls to share one budget); default ``"default"``.
         timeout_s: Per-attempt timeout for async calls (``asyncio.wait_for``); sync
             calls cannot be interrupted safely, so for them it is ignored (HTTP
             instrumentors pass it to the client library instead).
@@ -96,7 +98,7 @@ class Guard:
     """
 
     __slots__ = ("_attributes", "_durations", "_limiter_platform", "breaker", "exhausted_result", "limiter",
-                 "operation", "platform", "retry", "span", "timeout_s")
+                 "limiter_key", "operation", "platform", "retry", "span", "timeout_s")
 
     def __init__(
         self,
@@ -106,6 +108,7 @@ class Guard:
         retry: RetryConfig | RetryCore | None = None,
         breaker: CircuitBreaker | None = None,
         limiter: RateLimiter | None = None,
+        limiter_key: str = "default",
         timeout_s: float | None = None,
         span: bool = True,
         exhausted_result: Literal["raise", "return"] = "raise",
@@ -120,6 +123,7 @@ class Guard:
         self.retry: RetryCore | None = retry
         self.breaker = breaker
         self.limiter = limiter
+        self.limiter_key = limiter_key
         self.timeout_s = seconds(timeout_s, "timeout_s")
         self.span = span
         self.exhausted_result = exhausted_result
@@ -340,7 +344,7 @@ def _attempt_sync(guard: Guard, fn: Callable[..., _T], args: Any, kwargs: Any) -
     admission = None if breaker is None else breaker.admit()
     if guard.limiter is not None:
         try:
-            guard.limiter.acquire(platform=guard._limiter_platform)
+            guard.limiter.acquire(guard.limiter_key, platform=guard._limiter_platform)
         except BaseException:
             if breaker is not None and admission is not None:
                 breaker.release(admission)
@@ -362,7 +366,7 @@ async def _attempt_async(guard: Guard, fn: Callable[..., Awaitable[_T]], args: A
     admission = None if breaker is None else await breaker.aadmit()
     if guard.limiter is not None:
         try:
-            await guard.limiter.aacquire(platform=guard._limiter_platform)
+            await guard.limiter.aacquire(guard.limiter_key, platform=guard._limiter_platform)
         except BaseException:
             if breaker is not None and admission is not None:
                 await breaker.arelease(admission)

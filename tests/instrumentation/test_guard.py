@@ -210,3 +210,13 @@ def test_testing_mode_makes_backoff_instant() -> None:
         started = time.monotonic()
         assert guard.call(Flaky(ConnectionError("x"), "ok").sync) == "ok"
     assert time.monotonic() - started < 1
+
+
+def test_limiter_key_shares_one_budget_with_manual_acquires() -> None:
+    """A guard spends the limiter key it is given, so manual acquires on that key share its budget."""
+    limiter = RateLimiter(TokenBucket(rate=0.001, burst=2))
+    guard = Guard("op", limiter=limiter, limiter_key="tenant-a", span=False)
+    assert guard.call(lambda: 1) == 1
+    assert limiter.try_acquire("tenant-a")            # the second and last unit of tenant-a
+    assert not limiter.try_acquire("tenant-a")
+    assert limiter.try_acquire("default")             # other keys are untouched
