@@ -200,26 +200,15 @@ def async_retry(
     budget: RetryBudget | None = None,
     **options: Unpack[RetryOptions],
 ) -> Callable[[_F], _F]:
-    """Seed spelling of :func:`retry` for coroutine functions (``retry`` handles both).
+    """The seeds' spellings of configured :func:`retry`: ``@async_retry(max_attempts=5)``
+    and ``@retry_with_backoff(config=RetryConfig(...))`` (``retry`` handles sync and async).
 
     .. versionadded:: 0.1.0
     """
     return retry(config=config, operation=operation, platform=platform, budget=budget, **options)
 
 
-def retry_with_backoff(
-    config: RetryConfig | None = None,
-    *,
-    operation: str | None = None,
-    platform: str = "",
-    budget: RetryBudget | None = None,
-    **options: Unpack[RetryOptions],
-) -> Callable[[_F], _F]:
-    """Seed spelling of :func:`retry` (``@retry_with_backoff(config=RetryConfig(...))``).
-
-    .. versionadded:: 0.1.0
-    """
-    return retry(config=config, operation=operation, platform=platform, budget=budget, **options)
+retry_with_backoff = async_retry
 
 
 def retry_with_rate_limit(
