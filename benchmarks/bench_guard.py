@@ -12,8 +12,8 @@ from prometheus_client import CollectorRegistry
 from benchmarks._harness import Case
 from commtel import CircuitBreaker, RetryConfig
 from commtel.instrumentation import Guard
-from commtel.policies._ratelimit import RateLimiter
-from commtel.policies._ratelimit_core import TokenBucket
+from commtel.ratelimit._core import TokenBucket
+from commtel.ratelimit._limiter import RateLimiter
 from commtel.telemetry._metrics import use_registry
 
 

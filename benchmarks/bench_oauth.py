@@ -17,7 +17,8 @@ import httpx
 from prometheus_client import CollectorRegistry
 
 from benchmarks._harness import Case
-from commtel import OAuthClient, OAuthProvider, Token
+from commtel import OAuthClient, Token
+from commtel.oauth import OAuthProvider
 from commtel.telemetry._metrics import use_registry
 
 

@@ -26,11 +26,12 @@ from collections.abc import Callable
 from prometheus_client import CollectorRegistry
 
 import commtel
+import commtel.events
 
 from benchmarks._harness import Case
 from benchmarks.bench_retry import _listeners
-from commtel import RateLimiter, SlidingWindow, TokenBucket
-from commtel.backends import RedisBackend
+from commtel import RateLimiter
+from commtel.ratelimit import RedisBackend, SlidingWindow, TokenBucket
 from commtel.telemetry._metrics import use_registry
 
 
@@ -123,11 +124,11 @@ def _busy_cases() -> list[Case]:
     huge = parse("1000000000/hour")
     moving = MovingWindowRateLimiter(MemoryStorage())
     window = RateLimiter(SlidingWindow(10**9, 3600.0), name="bench-busy")
-    commtel.set_listeners([])
+    commtel.events.set_listeners([])
     for _ in range(20_000):
         moving.hit(huge, "busy")
         window.try_acquire("busy")
-    commtel.set_listeners(None)
+    commtel.events.set_listeners(None)
     return [
         Case(_BUSY, "limits moving window", fn=lambda: moving.hit(huge, "busy"), baseline=True),
         _listeners(Case(_BUSY, "commtel sliding window, events off", fn=lambda: window.try_acquire("busy")), on=False),
@@ -150,7 +151,7 @@ class _Interleaved:
 
     def _run(self) -> None:
         samples: dict[str, list[float]] = {name: [] for name in self._fns}
-        commtel.set_listeners([])  # events off for the commtel cases (the others emit none)
+        commtel.events.set_listeners([])  # events off for the commtel cases (the others emit none)
         try:
             for fn in self._fns.values():
                 for _ in range(self._batch):
@@ -163,7 +164,7 @@ class _Interleaved:
                         fn()
                     samples[name].append((time.perf_counter_ns() - start) / self._batch)
         finally:
-            commtel.set_listeners(None)
+            commtel.events.set_listeners(None)
         self._results = {name: statistics.median(values) for name, values in samples.items()}
 
     def measure(self, name: str) -> Callable[[], float]:
@@ -208,7 +209,7 @@ def _redis_cases(url: str) -> list[Case]:
 
 def _bytes_per_idle_key(limit: object, keys: int = 1_000_000) -> Callable[[], float]:
     def measure() -> float:
-        commtel.set_listeners([])
+        commtel.events.set_listeners([])
         try:
             limiter = RateLimiter(limit, name="bench-bytes")  # type: ignore[call-overload]
             names = [f"user-{i}" for i in range(keys)]
@@ -223,7 +224,7 @@ def _bytes_per_idle_key(limit: object, keys: int = 1_000_000) -> Callable[[], fl
             key_bytes = sum(len(n) + 49 for n in names[:1000]) / 1000
             return (after - before) / keys + key_bytes
         finally:
-            commtel.set_listeners(None)
+            commtel.events.set_listeners(None)
 
     return measure
 

@@ -14,6 +14,7 @@ import tenacity
 from prometheus_client import CollectorRegistry
 
 import commtel
+import commtel.events
 
 from benchmarks._harness import Case, measure
 from commtel.telemetry._metrics import use_registry
@@ -24,11 +25,11 @@ def _listeners(case: Case, *, on: bool) -> Case:
     inner = Case(case.group, case.name, fn=case.fn, afn=case.afn)
 
     def run() -> float:
-        commtel.set_listeners(None if on else [])
+        commtel.events.set_listeners(None if on else [])
         try:
             return measure(inner)
         finally:
-            commtel.set_listeners(None)
+            commtel.events.set_listeners(None)
 
     return Case(case.group, case.name, measure=run, note=case.note, target=case.target)
 

@@ -1,8 +1,9 @@
 """commtel: resilience + observability for code that talks to rate-limited, flaky APIs.
 
-Policies (rate limiter, retry, circuit breaker, OAuth, trackers) decide; the
-telemetry layer observes them through typed events and turns those into spans,
-Prometheus metrics and JSON logs.
+Components (rate limiter, retry, circuit breaker, OAuth client, trackers) decide; the
+telemetry layer observes them through typed events (:mod:`commtel.events`) and turns
+those into spans, Prometheus metrics and JSON logs. Errors live in :mod:`commtel.errors`,
+the older utility packages' spellings in :mod:`commtel.compat`.
 """
 
 from __future__ import annotations
@@ -11,232 +12,86 @@ import functools
 
 from typing import Any
 
-from ._events import Event, Listener, get_listeners, set_listeners
 from ._exceptions import (
-    AuthorizationError,
     BackendError,
     CircuitOpenError,
     CommtelError,
     ConfigurationError,
     OAuthError,
-    RateLimitError,
     RateLimitExceeded,
-    RetryBudgetExhausted,
     RetryExhausted,
-    StateTransitionError,
 )
-from .instrumentation import Guard, Policies, Policy, instrument, uninstrument
-from .policies import (
-    RATE_LIMIT_PRESETS,
-    AsyncOAuthClient,
-    AuthorizationRequest,
-    CircuitBreaker,
-    CircuitCallRecorded,
-    CircuitRejected,
-    CircuitStateChanged,
-    Claim,
-    ConversationTracker,
-    EnvTokenStore,
-    ErrorTracker,
-    FileLock,
-    FileTokenStore,
-    GlobalRateLimiter,
-    InvalidClientError,
-    InvalidGrantError,
-    LockTimeoutError,
-    MemoryTokenStore,
-    MessageHeaderError,
-    MessageHeaders,
-    MessageState,
-    MessageStateChanged,
-    NoTokenError,
-    OAuthClient,
-    OAuthManager,
-    OAuthNetworkError,
-    OAuthProvider,
-    OAuthProviderError,
-    OAuthStateError,
-    PlatformContextError,
-    PlatformContextManager,
-    ProgressState,
-    ProgressStatus,
-    ProgressTracker,
-    ProgressUpdated,
-    RateLimitBackendFailed,
-    RateLimitConfig,
-    RateLimitDecided,
-    RateLimitDecision,
-    RateLimiter,
-    RateLimitWaited,
-    RetriesExhausted,
-    RetryBudget,
-    RetryBudgetDenied,
-    RetryCallFinished,
-    RetryConfig,
-    RetryPolicy,
-    RetryScheduled,
-    ServerThrottled,
-    SlidingWindow,
-    TaskFinished,
-    TaskStarted,
-    Token,
-    TokenBucket,
-    TokenInfo,
-    TokenManager,
-    TokenRequestFinished,
-    TokenStore,
-    TokenUpdated,
-    TrackedMessage,
-    UnknownMessageError,
-    async_retry,
-    extract_endpoint_from_url,
-    filter_by_platform,
-    get_rate_limiter,
-    get_retry_stats_detailed,
-    get_retry_stats_summary,
-    progress_bar,
-    rate_limited,
-    retry,
-    retry_with_backoff,
-    retry_with_rate_limit,
-    retrying,
-    split_universal_id,
-    universal_id,
-)
-from .telemetry import (
+from ._redaction import register_secret
+from .breaker import CircuitBreaker
+from .context import (
     ContextExecutor,
-    MetricsCollector,
-    OperationTracker,
     PlatformContext,
-    configure,
-    configure_logging,
     correlation_context,
     get_correlation_id,
-    get_logger,
     get_platform_context,
     inject_headers,
     platform_context,
-    register_secret,
-    run_in_context,
-    set_correlation_id,
+)
+from .instrumentation import Guard, instrument, uninstrument
+from .messages import ConversationTracker, FileLock, MessageHeaders, MessageState
+from .oauth import AsyncOAuthClient, OAuthClient, Token
+from .progress import ErrorTracker, ProgressTracker
+from .ratelimit import GlobalRateLimiter, RateLimitConfig, RateLimiter, rate_limited
+from .retries import RetryBudget, RetryConfig, RetryPolicy, retry, retrying
+from .telemetry import (
+    OperationTracker,
+    configure,
+    configure_logging,
+    get_logger,
     shutdown,
     start_http_server,
 )
 
 
 __all__ = [
-    "RATE_LIMIT_PRESETS",
     "AsyncOAuthClient",
-    "AuthorizationError",
-    "AuthorizationRequest",
     "BackendError",
     "CircuitBreaker",
-    "CircuitCallRecorded",
     "CircuitOpenError",
-    "CircuitRejected",
-    "CircuitStateChanged",
-    "Claim",
     "CommtelError",
     "ConfigurationError",
     "ContextExecutor",
     "ConversationTracker",
-    "EnvTokenStore",
     "ErrorTracker",
-    "Event",
     "FileLock",
-    "FileTokenStore",
     "GlobalRateLimiter",
     "Guard",
-    "InvalidClientError",
-    "InvalidGrantError",
-    "Listener",
-    "LockTimeoutError",
-    "MemoryTokenStore",
-    "MessageHeaderError",
     "MessageHeaders",
     "MessageState",
-    "MessageStateChanged",
-    "MetricsCollector",
-    "NoTokenError",
     "OAuthClient",
     "OAuthError",
-    "OAuthManager",
-    "OAuthNetworkError",
-    "OAuthProvider",
-    "OAuthProviderError",
-    "OAuthStateError",
     "OperationTracker",
     "PlatformContext",
-    "PlatformContextError",
-    "PlatformContextManager",
-    "Policies",
-    "Policy",
-    "ProgressState",
-    "ProgressStatus",
     "ProgressTracker",
-    "ProgressUpdated",
-    "RateLimitBackendFailed",
     "RateLimitConfig",
-    "RateLimitDecided",
-    "RateLimitDecision",
-    "RateLimitError",
     "RateLimitExceeded",
-    "RateLimitWaited",
     "RateLimiter",
-    "RetriesExhausted",
     "RetryBudget",
-    "RetryBudgetDenied",
-    "RetryBudgetExhausted",
-    "RetryCallFinished",
     "RetryConfig",
     "RetryExhausted",
     "RetryPolicy",
-    "RetryScheduled",
-    "ServerThrottled",
-    "SlidingWindow",
-    "StateTransitionError",
-    "TaskFinished",
-    "TaskStarted",
     "Token",
-    "TokenBucket",
-    "TokenInfo",
-    "TokenManager",
-    "TokenRequestFinished",
-    "TokenStore",
-    "TokenUpdated",
-    "TrackedMessage",
-    "UnknownMessageError",
-    "async_retry",
     "configure",
     "configure_logging",
     "correlation_context",
-    "extract_endpoint_from_url",
-    "filter_by_platform",
     "get_correlation_id",
-    "get_listeners",
     "get_logger",
     "get_platform_context",
-    "get_rate_limiter",
-    "get_retry_stats_detailed",
-    "get_retry_stats_summary",
     "inject_headers",
     "instrument",
     "platform_context",
-    "progress_bar",
     "rate_limited",
     "register_secret",
     "retry",
-    "retry_with_backoff",
-    "retry_with_rate_limit",
     "retrying",
-    "run_in_context",
-    "set_correlation_id",
-    "set_listeners",
     "shutdown",
-    "split_universal_id",
     "start_http_server",
     "uninstrument",
-    "universal_id",
 ]
 
 
@@ -247,8 +102,15 @@ def _version() -> str:
     return version("commtel")
 
 
+_SUBMODULES = frozenset({"compat", "errors", "events", "testing"})
+
+
 def __getattr__(name: str) -> Any:
     if name == "__version__":
         return _version()
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
     msg = f"module {__name__!r} has no attribute {name!r}"
     raise AttributeError(msg)

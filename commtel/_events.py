@@ -55,7 +55,7 @@ _generation = 0
 
 
 def _default_listeners() -> tuple[Listener, ...]:
-    from .telemetry._listener import get_telemetry_listener
+    from ._telemetry_handlers import get_telemetry_listener
 
     return (get_telemetry_listener(),)
 

@@ -5,7 +5,7 @@
     CommtelError
     ├── ConfigurationError (also ValueError)   invalid configuration, raised at construction
     ├── RateLimitExceeded                       a limiter refused and the caller chose not to wait
-    │   └── RateLimitError                      a server said 429 (carries its Retry-After)
+    │   └── RateLimitedByServer                 a server said 429 (carries its Retry-After)
     ├── CircuitOpenError                        a breaker is open; says when it retries
     ├── RetryBudgetExhausted                    the retry budget denied a retry
     ├── OAuthError                              provider or flow errors (carry error code)
@@ -28,8 +28,8 @@ __all__ = [
     "CommtelError",
     "ConfigurationError",
     "OAuthError",
-    "RateLimitError",
     "RateLimitExceeded",
+    "RateLimitedByServer",
     "RetryBudgetExhausted",
     "RetryExhausted",
     "StateTransitionError",
@@ -69,7 +69,7 @@ class RateLimitExceeded(CommtelError):
         super().__init__(message)
 
 
-class RateLimitError(RateLimitExceeded):
+class RateLimitedByServer(RateLimitExceeded):
     """A remote platform answered 429 (or equivalent) with an optional Retry-After.
 
     Args:

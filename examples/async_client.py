@@ -29,8 +29,10 @@ from typing import Any
 import httpx
 
 import commtel
+import commtel.retries
 
-from commtel import Guard, RateLimiter, RetryConfig, TokenBucket
+from commtel import Guard, RateLimiter, RetryConfig
+from commtel.ratelimit import TokenBucket
 from commtel.simulator import SimulatedPlatform
 
 
@@ -89,7 +91,7 @@ def main() -> int:
         seen = [(r.path, r.headers.get("X-Correlation-ID"), r.status) for r in platform.requests]
     per_id = Counter(cid for _, cid, _ in seen)
     failed = sum(1 for *_, status in seen if status == 503)
-    retries = commtel.get_retry_stats_detailed()["operations"]["fetch_profile"]["retries"]
+    retries = commtel.retries.get_retry_stats_detailed()["operations"]["fetch_profile"]["retries"]
     mismatched = [(path, cid) for path, cid, _ in seen
                   if cid != f"user-{path.split('/')[3]}"]
 

@@ -30,8 +30,10 @@ from pathlib import Path
 import httpx
 
 import commtel
+import commtel.retries
 
-from commtel import ErrorTracker, ProgressState, ProgressStatus, ProgressTracker, progress_bar
+from commtel import ErrorTracker, ProgressTracker
+from commtel.progress import ProgressState, ProgressStatus, progress_bar
 from commtel.simulator import SimulatedPlatform
 
 
@@ -91,7 +93,7 @@ def main() -> int:
         progress.close()
     elapsed = time.monotonic() - started
     summary = errors.summary()
-    retries = commtel.get_retry_stats_detailed()["operations"]["caption_image"]
+    retries = commtel.retries.get_retry_stats_detailed()["operations"]["caption_image"]
 
     print(f"batch {TASK}: {final.state.value} in {elapsed:.2f}s, "
           f"{summary['successful']}/{summary['total']} items ok ({summary['success_rate']:.0f}%)")

@@ -28,8 +28,10 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import commtel
+import commtel.retries
 
-from commtel import MessageHeaders, MessageState, Policy, RetryConfig
+from commtel import MessageHeaders, MessageState, RetryConfig
+from commtel.instrumentation import HostPolicy
 from commtel.simulator import SimulatedMailServer
 
 
@@ -79,7 +81,7 @@ def send_outbox(tracker: commtel.ConversationTracker, relay: SimulatedMailServer
 def main() -> int:
     commtel.configure_logging("WARNING", json=False)
     commtel.instrument(smtplib.SMTP, methods=["send_message"], operation="send_mail", platform="email",
-                       policy=Policy(retry=RetryConfig(max_attempts=3, base_delay=0.05, on=is_transient)))
+                       policy=HostPolicy(retry=RetryConfig(max_attempts=3, base_delay=0.05, on=is_transient)))
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as state_dir, SimulatedMailServer() as relay:
         tracker = commtel.ConversationTracker(Path(state_dir))  # keeps commtel-tracker.db there
@@ -109,7 +111,7 @@ def main() -> int:
             commtel.uninstrument(smtplib.SMTP)
         delivered = [MessageHeaders.parse_headers(m.as_bytes()) for m in relay.messages]
     elapsed = time.monotonic() - started
-    retries = commtel.get_retry_stats_detailed()["operations"]["send_mail"]["retries"]
+    retries = commtel.retries.get_retry_stats_detailed()["operations"]["send_mail"]["retries"]
 
     subject_line = next(line for line in wire.splitlines() if line.startswith(b"Subject:"))
     print(f"inbound subject decoded: {inbound.subject!r}")

@@ -28,6 +28,9 @@ from typing import Any
 import httpx
 
 import commtel
+import commtel.oauth
+import commtel.ratelimit
+import commtel.retries
 
 from commtel.simulator import SimulatedPlatform
 
@@ -36,9 +39,9 @@ APP = "social-app"  # the server's quota belongs to the app, shared by all its i
 PAGES = 7
 
 
-def provider_for(api: SimulatedPlatform) -> commtel.OAuthProvider:
+def provider_for(api: SimulatedPlatform) -> commtel.oauth.OAuthProvider:
     """The simulated platform's OAuth endpoints."""
-    return commtel.OAuthProvider(name="social", authorize_url=f"{api.url}/authorize",
+    return commtel.oauth.OAuthProvider(name="social", authorize_url=f"{api.url}/authorize",
                                  token_url=f"{api.url}/oauth/token")
 
 
@@ -68,7 +71,7 @@ def make_fetch(http: httpx.Client, limiter: commtel.RateLimiter) -> Callable[[in
 def main() -> int:
     commtel.configure_logging("WARNING", json=False)
     # Locally we would allow 20/s: only the server knows its quota is smaller and shared.
-    limiter = commtel.RateLimiter(commtel.TokenBucket(rate=20.0, burst=10), name="social", platform="social")
+    limiter = commtel.RateLimiter(commtel.ratelimit.TokenBucket(rate=20.0, burst=10), name="social", platform="social")
     started = time.monotonic()
     with SimulatedPlatform("social", limit=5, window_s=2.0, require_auth=True) as api:
         other_instance_spends_quota(api)
@@ -90,7 +93,7 @@ def main() -> int:
     print(f"server answers in order: {' '.join(map(str, statuses))}")
     print(f"429s: {stats.throttled} (the first call; none after the limiter heard the server)")
     print(f"401s: {stats.unauthorized}, token requests: {stats.token_requests} (first token + one renewal)")
-    summary = commtel.get_retry_stats_detailed()["operations"]["fetch_timeline"]
+    summary = commtel.retries.get_retry_stats_detailed()["operations"]["fetch_timeline"]
     print(f"retries: {summary['retries']} (waited {summary['total_backoff_s']:.1f}s as Retry-After asked)")
 
     if stats.throttled != 1 or first_429 != 0:

@@ -13,6 +13,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from prometheus_client import CollectorRegistry
 
 import commtel
+import commtel.events
 
 from commtel.simulator import SimulatedPlatform
 from commtel.telemetry import _metrics
@@ -37,11 +38,11 @@ def registry() -> Iterator[CollectorRegistry]:
     reg = CollectorRegistry()
     previous = _metrics._current
     _metrics.use_registry(reg)
-    commtel.set_listeners(None)
+    commtel.events.set_listeners(None)
     set_testing(on=False)
     _EXPORTER.clear()
     yield reg
-    commtel.set_listeners(None)
+    commtel.events.set_listeners(None)
     set_testing(on=False)
     _metrics._current = previous
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pytest
 
 import commtel
+import commtel.events
 
 from commtel import _events
 from commtel._timing import is_testing, sleep
@@ -16,31 +17,31 @@ from commtel.testing import capture_events, set_testing
 
 
 @dataclass(frozen=True, slots=True)
-class Pinged(commtel.Event):
+class Pinged(commtel.events.Event):
     n: int
 
 
 def test_default_listeners_are_the_telemetry_listener() -> None:
     """set_listeners(None) restores the telemetry listener as the only default."""
-    commtel.set_listeners(None)
-    (listener,) = commtel.get_listeners()
+    commtel.events.set_listeners(None)
+    (listener,) = commtel.events.get_listeners()
     assert type(listener).__name__ == "TelemetryListener"
 
 
 def test_empty_listeners_turn_events_off() -> None:
     """With [] no listener is active, so policies build no events at all."""
-    commtel.set_listeners([])
+    commtel.events.set_listeners([])
     assert _events.active_listeners() == ()
 
 
 def test_failing_listener_is_logged_and_others_still_run(caplog: pytest.LogCaptureFixture) -> None:
     """A listener that raises never reaches the caller and does not stop the next listener."""
-    seen: list[commtel.Event] = []
+    seen: list[commtel.events.Event] = []
 
-    def broken(event: commtel.Event) -> None:
+    def broken(event: commtel.events.Event) -> None:
         raise RuntimeError("listener bug")
 
-    commtel.set_listeners([broken, seen.append])
+    commtel.events.set_listeners([broken, seen.append])
     with caplog.at_level(logging.ERROR, logger="commtel.events"):
         _events.emit(Pinged(1))
     assert seen == [Pinged(1)]
@@ -49,11 +50,11 @@ def test_failing_listener_is_logged_and_others_still_run(caplog: pytest.LogCaptu
 
 def test_capture_events_collects_and_restores() -> None:
     """capture_events adds a collector for the block and restores the previous listeners."""
-    before = commtel.get_listeners()
+    before = commtel.events.get_listeners()
     with capture_events() as events:
         _events.emit(Pinged(2))
     assert events == [Pinged(2)]
-    assert commtel.get_listeners() == before
+    assert commtel.events.get_listeners() == before
 
 
 def test_set_testing_makes_waits_instant_and_restores() -> None:
@@ -67,18 +68,18 @@ def test_set_testing_makes_waits_instant_and_restores() -> None:
 def test_binding_follows_listener_changes_and_isolates_failures(caplog: pytest.LogCaptureFixture) -> None:
     """A Binding delivers to the current listeners, re-resolving after set_listeners."""
     binding = _events.Binding(Pinged(3))
-    first: list[commtel.Event] = []
-    commtel.set_listeners([first.append])
+    first: list[commtel.events.Event] = []
+    commtel.events.set_listeners([first.append])
     binding()
-    second: list[commtel.Event] = []
+    second: list[commtel.events.Event] = []
 
-    def broken(event: commtel.Event) -> None:
+    def broken(event: commtel.events.Event) -> None:
         raise RuntimeError("bound listener bug")
 
-    commtel.set_listeners([broken, second.append])
+    commtel.events.set_listeners([broken, second.append])
     with caplog.at_level(logging.ERROR, logger="commtel.events"):
         binding()
-    commtel.set_listeners([])
+    commtel.events.set_listeners([])
     binding()
     assert first == [Pinged(3)]
     assert second == [Pinged(3)]
@@ -89,7 +90,7 @@ def test_binding_counts_on_the_active_registry(registry) -> None:
     """The telemetry listener binds straight to the metric child of the current registry."""
     from prometheus_client import CollectorRegistry
 
-    from commtel.policies import CircuitCallRecorded
+    from commtel.events import CircuitCallRecorded
     from commtel.telemetry._metrics import use_registry
 
     binding = _events.Binding(CircuitCallRecorded("b", "success"))

@@ -1,9 +1,4 @@
-"""commtel.backends."""
+"""Connections shared by several components: Redis clients, SQL engines, the SQL store.
 
-from __future__ import annotations
-
-from ._memory import MemoryBackend
-from ._redis_ratelimit import RedisBackend
-
-
-__all__ = ["MemoryBackend", "RedisBackend"]
+Private: each component's public package exposes what users configure.
+"""

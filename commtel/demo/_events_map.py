@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .._events import Event
-from ..policies import CircuitStateChanged, RateLimitWaited, RetryScheduled, TokenRequestFinished
+from ..events import CircuitStateChanged, RateLimitWaited, RetryScheduled, TokenRequestFinished
 
 
 if TYPE_CHECKING:

@@ -23,7 +23,8 @@ import httpx
 import requests
 
 from .._exceptions import CircuitOpenError, RateLimitExceeded
-from ..policies import ErrorTracker, MessageHeaders
+from ..messages import MessageHeaders
+from ..progress import ErrorTracker
 from ..telemetry import start_span
 
 

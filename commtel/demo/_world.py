@@ -11,20 +11,16 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..backends import RedisBackend
-from ..instrumentation import Policies, Policy, instrument, uninstrument
-from ..policies import (
-    CircuitBreaker,
-    ConversationTracker,
-    OAuthClient,
-    OAuthProvider,
-    ProgressTracker,
-    RateLimiter,
-    RetryConfig,
-    TokenBucket,
-)
+from ..breaker import CircuitBreaker
+from ..context import correlation_context
+from ..instrumentation import HostPolicies, HostPolicy, instrument, uninstrument
+from ..messages import ConversationTracker
+from ..oauth import OAuthClient, OAuthProvider
+from ..progress import ProgressTracker
+from ..ratelimit import RateLimiter, RedisBackend, TokenBucket
+from ..retries import RetryConfig
 from ..simulator import SimulatedMailServer, SimulatedPlatform
-from ..telemetry import correlation_context, start_http_server
+from ..telemetry import start_http_server
 from ._chaos import Chaos
 from ._scenarios import SCENARIOS
 
@@ -149,12 +145,12 @@ class DemoWorld:
         from ..instrumentation.requests import RequestsInstrumentor
 
         retry = {"max_attempts": 4, "base_delay": 0.05, "max_delay": 2.0, "max_retry_after": 6.0}
-        social = Policies.from_mapping({
+        social = HostPolicies.from_mapping({
             "default": {"retry": retry, "timeout_s": 10, "retry_methods": "*"},
             "hosts": {"127.0.0.1": {"platform": "social", "rate_limit": {"rate": 9, "burst": 4},
                                     "breaker": {"failure_threshold": 8, "recovery_timeout": 3}}},
         })
-        chat = Policies.from_mapping({
+        chat = HostPolicies.from_mapping({
             "default": {"retry": {**retry, "max_attempts": 2}, "timeout_s": 5, "retry_methods": "*"},
             "hosts": {"127.0.0.1": {"platform": "chat",
                                     "breaker": {"failure_threshold": 5, "recovery_timeout": 2.0}}},
@@ -167,7 +163,7 @@ class DemoWorld:
         transient = RetryConfig(max_attempts=4, base_delay=0.05,
                                 on=lambda exc: isinstance(exc, smtplib.SMTPResponseException) and 400 <= exc.smtp_code < 500)
         instrument(smtplib.SMTP, methods=["send_message"], operation="send_mail", platform="email",
-                   policy=Policy(retry=transient, breaker={"failure_threshold": 10, "recovery_timeout": 2}))
+                   policy=HostPolicy(retry=transient, breaker={"failure_threshold": 10, "recovery_timeout": 2}))
 
     def _run(self, n: int) -> None:
         index = n

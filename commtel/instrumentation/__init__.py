@@ -9,7 +9,7 @@ from __future__ import annotations
 from ._guard import Guard
 from ._http import RequestInfo, ResponseInfo, redact_url
 from ._instrument import instrument, is_instrumented, uninstrument
-from ._policies import ENV_POLICIES, ENV_POLICIES_FILE, IDEMPOTENT_METHODS, Policies, Policy
+from ._policies import ENV_POLICIES, ENV_POLICIES_FILE, IDEMPOTENT_METHODS, HostPolicies, HostPolicy
 
 
 __all__ = [
@@ -17,8 +17,8 @@ __all__ = [
     "ENV_POLICIES_FILE",
     "IDEMPOTENT_METHODS",
     "Guard",
-    "Policies",
-    "Policy",
+    "HostPolicies",
+    "HostPolicy",
     "RequestInfo",
     "ResponseInfo",
     "instrument",

@@ -30,15 +30,15 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from .. import _timing
 from .._exceptions import ConfigurationError, RetryExhausted
-from ..policies._retry_config import RetryConfig, seconds
-from ..policies._retry_core import RetryCall, RetryCore
+from ..retries._config import RetryConfig, seconds
+from ..retries._core import RetryCall, RetryCore
 from ..telemetry import _metrics
 from ..telemetry._tracing import _context_attributes, get_tracer
 
 
 if TYPE_CHECKING:
-    from ..policies._breaker import CircuitBreaker
-    from ..policies._ratelimit import RateLimiter
+    from ..breaker._breaker import CircuitBreaker
+    from ..ratelimit._limiter import RateLimiter
 
 
 __all__ = ["Guard"]

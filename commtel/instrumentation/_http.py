@@ -38,7 +38,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from typing_extensions import Self
 
 from .._redaction import is_sensitive_key
-from ..telemetry._context import inject_headers
+from ..context._correlation import inject_headers
 from ..telemetry._tracing import _context_attributes
 
 

@@ -20,7 +20,7 @@ import wrapt
 
 from .._exceptions import ConfigurationError
 from ._guard import _wrapper_async, _wrapper_sync
-from ._policies import Policy, resolve_policy
+from ._policies import HostPolicy, resolve_policy
 
 
 __all__ = ["instrument", "is_instrumented", "uninstrument"]
@@ -62,7 +62,7 @@ def instrument(
     methods: Iterable[str],
     operation: str | Mapping[str, str] | None = None,
     platform: str | None = None,
-    policy: Policy | Mapping[str, Any] | None = None,
+    policy: HostPolicy | Mapping[str, Any] | None = None,
 ) -> _T:
     """Guard *methods* of *target* (an object or a class) with retry, breaker, limiter and a span.
 
@@ -83,7 +83,7 @@ def instrument(
         operation: The ``operation`` label: one name for all *methods*, a mapping per
             method, or ``None`` for ``"ClassName.method"``.
         platform: The ``platform`` label, and which configured platform policy applies.
-        policy: A :class:`~commtel.Policy` (or its mapping form); default: the
+        policy: A :class:`~commtel.HostPolicy` (or its mapping form); default: the
             configured policy of *platform* (``COMMTEL_POLICIES_FILE`` /
             ``COMMTEL_POLICIES``), else the default policy.
 

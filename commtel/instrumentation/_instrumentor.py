@@ -26,7 +26,7 @@ from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
 
 from ._http import HttpAttempt, HttpHooks
-from ._policies import Policies, _Scope, configured_policies
+from ._policies import HostPolicies, _Scope, configured_policies
 
 
 __all__ = ["ENV_METRICS_PORT", "Answer", "HttpCall", "HttpInstrumentation", "HttpInstrumentor"]
@@ -51,7 +51,7 @@ class HttpInstrumentation:
 
     __slots__ = ("hooks", "policies", "tracer")
 
-    def __init__(self, tracer: trace.Tracer, policies: Policies | None, hooks: HttpHooks) -> None:
+    def __init__(self, tracer: trace.Tracer, policies: HostPolicies | None, hooks: HttpHooks) -> None:
         self.tracer = tracer
         # None: read the environment's configuration lazily, at the first request.
         self.policies = policies
@@ -114,12 +114,12 @@ class HttpCall:
             await limiter.afeedback("default", status, headers, platform=self.scope.platform or None)
 
 
-def _resolve_policies(value: Policies | Mapping[str, Any] | str | Path | None) -> Policies | None:
-    if value is None or isinstance(value, Policies):
+def _resolve_policies(value: HostPolicies | Mapping[str, Any] | str | Path | None) -> HostPolicies | None:
+    if value is None or isinstance(value, HostPolicies):
         return value
     if isinstance(value, str | Path):
-        return Policies.from_toml(value)
-    return Policies.from_mapping(value)
+        return HostPolicies.from_toml(value)
+    return HostPolicies.from_mapping(value)
 
 
 _env_lock = threading.Lock()
@@ -158,7 +158,7 @@ class HttpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     ``instrument()`` accepts, besides contrib's ``tracer_provider``:
 
-    * ``policies``: a :class:`~commtel.Policies`, its mapping form, or a TOML file path
+    * ``policies``: a :class:`~commtel.HostPolicies`, its mapping form, or a TOML file path
       (default: ``$COMMTEL_POLICIES_FILE`` / ``$COMMTEL_POLICIES``, else commtel's defaults);
     * ``request_hook(span, RequestInfo)`` and ``response_hook(span, RequestInfo, ResponseInfo)``,
       called for every attempt; a hook that raises is logged, never propagated.

@@ -1,7 +1,7 @@
 """Resilience policies per host or platform: from code, a TOML file or the environment.
 
-A :class:`Policy` says how calls to one host or platform are guarded: rate limiter,
-retry, circuit breaker, per-attempt timeout. :class:`Policies` maps hosts and
+A :class:`HostPolicy` says how calls to one host or platform are guarded: rate limiter,
+retry, circuit breaker, per-attempt timeout. :class:`HostPolicies` maps hosts and
 platforms to policies, with a default for everything else::
 
     [default]                       # every host without an entry of its own
@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .._exceptions import ConfigurationError
-from ..policies._retry_config import RetryConfig, seconds
+from ..retries._config import RetryConfig, seconds
 from ._guard import Guard
 
 
@@ -49,7 +49,7 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 
-__all__ = ["ENV_POLICIES", "ENV_POLICIES_FILE", "IDEMPOTENT_METHODS", "Policies", "Policy", "resolve_policy"]
+__all__ = ["ENV_POLICIES", "ENV_POLICIES_FILE", "IDEMPOTENT_METHODS", "HostPolicies", "HostPolicy", "resolve_policy"]
 
 #: Environment variable naming a TOML policy file.
 ENV_POLICIES_FILE = "COMMTEL_POLICIES_FILE"
@@ -63,7 +63,7 @@ _Component = Literal["retry", "breaker", "rate_limit"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Policy:
+class HostPolicy:
     """How calls to one host or platform are guarded.
 
     Each of *retry*, *breaker* and *rate_limit* takes a configuration (a mapping of
@@ -95,7 +95,7 @@ class Policy:
     def __post_init__(self) -> None:
         _validate(self, "policy")
 
-    def over(self, base: Policy) -> Policy:
+    def over(self, base: HostPolicy) -> HostPolicy:
         """This policy's set fields layered over *base*'s.
 
         .. versionadded:: 0.1.0
@@ -117,10 +117,10 @@ class Policy:
 
     def __repr__(self) -> str:
         given = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if getattr(self, f.name) is not _UNSET)
-        return f"Policy({given})"
+        return f"HostPolicy({given})"
 
 
-def _validate(policy: Policy, where: str) -> None:
+def _validate(policy: HostPolicy, where: str) -> None:
     put = object.__setattr__
     platform: object = policy.platform
     if platform is not _UNSET and platform is not None and not isinstance(platform, str):
@@ -169,8 +169,8 @@ def _prefixed(where: str, name: str, fn: Any, *args: Any) -> Any:
 
 def _limits_from(options: Mapping[str, Any]) -> tuple[list[Any], dict[str, Any]]:
     """TokenBucket/SlidingWindow objects from the mapping form, and the remaining limiter options."""
-    from ..policies._ratelimit_config import TIMEFRAMES, preset_limits
-    from ..policies._ratelimit_core import SlidingWindow, TokenBucket
+    from ..ratelimit._config import TIMEFRAMES, preset_limits
+    from ..ratelimit._core import SlidingWindow, TokenBucket
 
     rest = dict(options)
     limits: list[Any] = []
@@ -202,7 +202,7 @@ def _check_component(kind: _Component, options: Mapping[str, Any]) -> None:
     if kind == "rate_limit":
         _limits_from(options)
         return
-    from ..policies._breaker import CircuitBreaker
+    from ..breaker._breaker import CircuitBreaker
 
     CircuitBreaker.check_options(**options)
 
@@ -210,17 +210,17 @@ def _check_component(kind: _Component, options: Mapping[str, Any]) -> None:
 def _make_component(kind: _Component, name: str, options: Mapping[str, Any]) -> Any:
     """A breaker or limiter named *name* from its *options* (the TOML/mapping form)."""
     if kind == "breaker":
-        from ..policies._breaker import CircuitBreaker
+        from ..breaker._breaker import CircuitBreaker
 
         return CircuitBreaker(name, **options)
-    from ..policies._ratelimit import RateLimiter
+    from ..ratelimit._limiter import RateLimiter
 
     limits, rest = _limits_from(options)
     return RateLimiter(*limits, name=name, platform=name, **rest)
 
 
 # commtel's defaults, under every configured policy.
-_DEFAULT = Policy(
+_DEFAULT = HostPolicy(
     platform=None, retry=RetryConfig(), breaker={}, rate_limit=None, timeout_s=None, retry_methods=IDEMPOTENT_METHODS
 )
 
@@ -230,7 +230,7 @@ class _Scope:
 
     __slots__ = ("_guards", "_lock", "breaker", "limiter", "platform", "policy", "retry_methods")
 
-    def __init__(self, policy: Policy, platform: str, breaker: Any, limiter: Any) -> None:
+    def __init__(self, policy: HostPolicy, platform: str, breaker: Any, limiter: Any) -> None:
         self.policy = policy
         self.platform = platform
         self.breaker = breaker
@@ -273,14 +273,14 @@ def _instance(kind: _Component, name: str, value: Any) -> Any:
     return value
 
 
-def _standalone_scope(policy: Policy, name: str) -> _Scope:
+def _standalone_scope(policy: HostPolicy, name: str) -> _Scope:
     """A scope of its own for *policy*, with fresh component instances named *name*."""
     return _Scope(policy, policy.platform_name(name), _instance("breaker", name, policy.breaker),
                   _instance("rate_limit", name, policy.rate_limit))
 
 
 @dataclass(frozen=True, slots=True)
-class Policies:
+class HostPolicies:
     """Policies by host and by platform, with a default; resolves a host to its live scope.
 
     A breaker or limiter lives where it is configured: one defined for a platform is
@@ -290,21 +290,21 @@ class Policies:
     Args:
         default: The policy of every host and platform without one of its own,
             layered over commtel's defaults (retry 3 attempts, a breaker, no limiter).
-        hosts: Policy per host name; ``"*.example.com"`` patterns match subdomains.
-        platforms: Policy per platform name; a host policy names its platform.
+        hosts: A policy per host name; ``"*.example.com"`` patterns match subdomains.
+        platforms: A policy per platform name; a host policy names its platform.
 
     .. versionadded:: 0.1.0
     """
 
-    default: Policy = field(default_factory=Policy)
-    hosts: Mapping[str, Policy] = field(default_factory=dict)
-    platforms: Mapping[str, Policy] = field(default_factory=dict)
+    default: HostPolicy = field(default_factory=HostPolicy)
+    hosts: Mapping[str, HostPolicy] = field(default_factory=dict)
+    platforms: Mapping[str, HostPolicy] = field(default_factory=dict)
     _scopes: dict[str, _Scope] = field(default_factory=dict, init=False, repr=False, compare=False)
     _instances: dict[tuple[str, str], Any] = field(default_factory=dict, init=False, repr=False, compare=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False, compare=False)
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], *, source: str = "policies") -> Policies:
+    def from_mapping(cls, data: Mapping[str, Any], *, source: str = "policies") -> HostPolicies:
         """Build from the TOML-shaped mapping (``default``, ``hosts``, ``platforms`` tables).
 
         Raises:
@@ -317,7 +317,7 @@ class Policies:
             msg = f"{source}: unknown section(s) {sorted(unknown)}; expected default, hosts, platforms"
             raise ConfigurationError(msg)
         default = _policy_from(data.get("default", {}), f"{source}: default")
-        tables: dict[str, dict[str, Policy]] = {}
+        tables: dict[str, dict[str, HostPolicy]] = {}
         for section in ("hosts", "platforms"):
             entries = data.get(section, {})
             if not isinstance(entries, Mapping):
@@ -330,7 +330,7 @@ class Policies:
         return cls(default=default, hosts=tables["hosts"], platforms=tables["platforms"])
 
     @classmethod
-    def from_toml(cls, path: str | Path) -> Policies:
+    def from_toml(cls, path: str | Path) -> HostPolicies:
         """Load a TOML policy file (see the module documentation for its shape).
 
         Raises:
@@ -342,7 +342,7 @@ class Policies:
         return cls.from_mapping(_parse_toml(text, str(path)), source=str(path))
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Policies:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> HostPolicies:
         """Load ``$COMMTEL_POLICIES_FILE``, then ``$COMMTEL_POLICIES`` (TOML text) over it.
 
         With neither set, commtel's defaults apply.
@@ -359,7 +359,7 @@ class Policies:
             data = _merge(data, _parse_toml(inline, f"${ENV_POLICIES}"))
         return cls.from_mapping(data, source=path or f"${ENV_POLICIES}")
 
-    def _host_entry(self, host: str) -> tuple[str, Policy] | None:
+    def _host_entry(self, host: str) -> tuple[str, HostPolicy] | None:
         found = self.hosts.get(host)
         if found is not None:
             return host, found
@@ -368,10 +368,10 @@ class Policies:
                 return pattern, policy
         return None
 
-    def _build(self, name: str, own: tuple[str, Policy] | None, platform: str | None, extra: Policy | None) -> _Scope:
+    def _build(self, name: str, own: tuple[str, HostPolicy] | None, platform: str | None, extra: HostPolicy | None) -> _Scope:
         # Layers from general to specific; a component's instance is keyed by the layer that set it.
         platform = own[1].platform_name(platform or "") if own is not None else platform
-        layers: list[tuple[str, Policy | None]] = [
+        layers: list[tuple[str, HostPolicy | None]] = [
             ("", self.default),
             (f"platforms.{platform}", self.platforms.get(platform) if platform else None),
             (f"hosts.{own[0]}" if own else "", own[1] if own else None),
@@ -413,7 +413,7 @@ class Policies:
                     scope = self._scopes[host] = self._build(key, self._host_entry(key), None, None)
         return scope
 
-    def for_platform(self, platform: str | None, policy: Policy | None = None) -> _Scope:
+    def for_platform(self, platform: str | None, policy: HostPolicy | None = None) -> _Scope:
         """The live scope of a platform; with *policy*, a new scope with that layered on top.
 
         .. versionadded:: 0.1.0
@@ -432,18 +432,18 @@ class Policies:
         return scope
 
 
-def _policy_from(value: Any, where: str) -> Policy:
-    if isinstance(value, Policy):
+def _policy_from(value: Any, where: str) -> HostPolicy:
+    if isinstance(value, HostPolicy):
         return value
     if not isinstance(value, Mapping):
         msg = f"{where} must be a table of policy fields, got {value!r}"
         raise ConfigurationError(msg)
-    known = {f.name for f in fields(Policy)}
+    known = {f.name for f in fields(HostPolicy)}
     unknown = sorted(set(value) - known)
     if unknown:
         msg = f"{where}: unknown field(s) {unknown}; expected {sorted(known)}"
         raise ConfigurationError(msg)
-    policy = Policy.__new__(Policy)
+    policy = HostPolicy.__new__(HostPolicy)
     for name in known:
         object.__setattr__(policy, name, value.get(name, _UNSET))
     _validate(policy, where)
@@ -466,20 +466,20 @@ def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
 
 
 _lock = threading.Lock()
-_configured: Policies | None = None
+_configured: HostPolicies | None = None
 
 
-def configured_policies() -> Policies:
+def configured_policies() -> HostPolicies:
     """The process-wide policies: from the environment, loaded on first use."""
     global _configured  # noqa: PLW0603
     if _configured is None:
         with _lock:
             if _configured is None:
-                _configured = Policies.from_env()
+                _configured = HostPolicies.from_env()
     return _configured
 
 
-def resolve_policy(policy: Policy | Mapping[str, Any] | None, platform: str | None) -> _Scope:
+def resolve_policy(policy: HostPolicy | Mapping[str, Any] | None, platform: str | None) -> _Scope:
     """The scope :func:`~commtel.instrument` guards with: *policy* layered over the configured one."""
     policies = configured_policies()
     return policies.for_platform(platform, None if policy is None else _policy_from(policy, "policy"))

@@ -1,13 +1,10 @@
 """The telemetry listener: turns policy events into span events, metric samples and logs.
 
-Each component keeps its event handlers in its own ``_on_<component>.py`` module and
+Each component keeps its event handlers in its own ``_telemetry.py`` module and
 registers them with :func:`handles`; this module only dispatches by event type.
 """
 
 from __future__ import annotations
-
-import importlib
-import threading
 
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -15,18 +12,9 @@ from typing import Any, TypeVar
 from .._events import Event
 
 
-__all__ = ["TelemetryListener", "binds", "get_telemetry_listener", "handles"]
+__all__ = ["TelemetryListener", "binds", "handles"]
 
 _E = TypeVar("_E", bound=Event)
-_HANDLER_MODULES = (
-    "_on_operations",
-    "_on_ratelimit",
-    "_on_retry",
-    "_on_breaker",
-    "_on_oauth",
-    "_on_tracker",
-    "_on_progress",
-)
 _handlers: dict[type[Event], Callable[[Any], None]] = {}
 _binders: dict[type[Event], Callable[[Any], Callable[[], None]]] = {}
 
@@ -66,8 +54,6 @@ class TelemetryListener:
     __slots__ = ("_handlers",)
 
     def __init__(self) -> None:
-        for name in _HANDLER_MODULES:
-            importlib.import_module(f"{__package__}.{name}")
         self._handlers = _handlers
 
     def __call__(self, event: Event, /) -> None:
@@ -82,16 +68,3 @@ class TelemetryListener:
 
     def __repr__(self) -> str:
         return f"TelemetryListener(events={len(self._handlers)})"
-
-
-_lock = threading.Lock()
-_listener: TelemetryListener | None = None
-
-
-def get_telemetry_listener() -> TelemetryListener:
-    """Return the process-wide telemetry listener."""
-    global _listener  # noqa: PLW0603
-    with _lock:
-        if _listener is None:
-            _listener = TelemetryListener()
-        return _listener

@@ -21,7 +21,8 @@ from typing import IO, Any
 from opentelemetry import trace
 
 from .._redaction import redact_mapping, redact_text
-from ._context import get_platform_context, peek_correlation_id
+from ..context._correlation import peek_correlation_id
+from ..context._platform import get_platform_context
 
 
 __all__ = ["BoundLogger", "JSONFormatter", "TextFormatter", "configure_logging", "get_logger"]

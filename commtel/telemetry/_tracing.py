@@ -29,7 +29,8 @@ from opentelemetry.trace import Span, SpanKind, Status
 from opentelemetry.util.types import Attributes
 
 from .._redaction import redact_text, redact_value
-from ._context import get_correlation_id, get_platform_context
+from ..context._correlation import get_correlation_id
+from ..context._platform import get_platform_context
 
 
 __all__ = [

@@ -9,6 +9,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 import commtel
+import commtel.events
 
 from commtel import CircuitBreaker, CircuitOpenError, ConfigurationError
 from tests.harness.clock import FakeClock
@@ -60,7 +61,7 @@ def test_closed_success_after_failure_resets_the_count(clock: FakeClock) -> None
 def test_check_options_has_no_side_effects() -> None:
     """check_options validates like the constructor but emits no event (no 'created' breaker)."""
     seen: list[object] = []
-    commtel.set_listeners([seen.append])
+    commtel.events.set_listeners([seen.append])
     try:
         CircuitBreaker.check_options(failure_threshold=3, recovery_timeout=1.5, window_type="time")
         with pytest.raises(ConfigurationError, match="failure_rate_threshold"):
@@ -73,4 +74,4 @@ def test_check_options_has_no_side_effects() -> None:
         CircuitBreaker("built", failure_threshold=3)
         assert len(seen) == 1
     finally:
-        commtel.set_listeners(None)
+        commtel.events.set_listeners(None)

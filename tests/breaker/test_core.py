@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from commtel.policies._breaker_core import (
+from commtel.breaker._core import (
     CLOSED,
     FAILURE,
     HALF_OPEN,

@@ -12,13 +12,13 @@ from aiosmtpd.controller import Controller
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from commtel.policies._headers import (
+from commtel.messages._headers import (
     MessageHeaderError,
     MessageHeaders,
     split_universal_id,
     universal_id,
 )
-from commtel.policies._tracker import ConversationTracker
+from commtel.messages._tracker import ConversationTracker
 from tests.harness.procs import free_port
 
 

@@ -15,8 +15,8 @@ import commtel
 
 from commtel import CircuitBreaker, CircuitOpenError, RetryConfig, RetryExhausted
 from commtel.instrumentation import Guard
-from commtel.policies._ratelimit import RateLimiter
-from commtel.policies._ratelimit_core import TokenBucket
+from commtel.ratelimit._core import TokenBucket
+from commtel.ratelimit._limiter import RateLimiter
 from commtel.testing import set_testing
 
 

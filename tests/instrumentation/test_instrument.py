@@ -15,7 +15,7 @@ from opentelemetry.trace import SpanKind
 import commtel
 
 from commtel import ConfigurationError, RetryConfig
-from commtel.instrumentation import Policy, is_instrumented
+from commtel.instrumentation import HostPolicy, is_instrumented
 
 
 FAST = RetryConfig(max_attempts=3, base_delay=0.0, jitter=False)
@@ -54,7 +54,7 @@ class ChatClient:
 def test_instance_methods_are_guarded_sync_and_async(spans, registry) -> None:
     """Sync and async methods of one object retry, span and count under their operation names."""
     chat = ChatClient()
-    commtel.instrument(chat, methods=["send", "asend"], platform="chat", policy=Policy(retry=FAST))
+    commtel.instrument(chat, methods=["send", "asend"], platform="chat", policy=HostPolicy(retry=FAST))
     chat.failures = 1
     assert chat.send("hi") == "sent:hi"
     chat.failures = 1
@@ -133,7 +133,7 @@ def _transient_smtp(exc: BaseException) -> bool:
 def test_smtp_mail_is_retried_on_a_transient_error(smtp_server, spans, registry) -> None:
     """smtplib.SMTP.send_message through a guard: a 451 is retried, the mail arrives, spans and metrics say so."""
     commtel.instrument(smtplib.SMTP, methods=["send_message"], operation="send_mail", platform="email",
-                       policy=Policy(retry=RetryConfig(max_attempts=3, base_delay=0.0, on=_transient_smtp)))
+                       policy=HostPolicy(retry=RetryConfig(max_attempts=3, base_delay=0.0, on=_transient_smtp)))
     try:
         smtp_server.fail_next(1)
         with smtplib.SMTP(smtp_server.host, smtp_server.port, timeout=5) as smtp:

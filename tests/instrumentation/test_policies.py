@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from commtel import CircuitBreaker, ConfigurationError, RetryConfig
-from commtel.instrumentation import Policies, Policy, redact_url
+from commtel.instrumentation import HostPolicies, HostPolicy, redact_url
 
 
 TOML = """
@@ -36,7 +36,7 @@ def test_toml_file_layers_host_over_platform_over_default(tmp_path) -> None:
     """A host inherits its platform's and the default's fields, overriding its own."""
     path = tmp_path / "policies.toml"
     path.write_text(TOML)
-    policies = Policies.from_toml(path)
+    policies = HostPolicies.from_toml(path)
     api = policies.for_host("api.twitter.com")
     upload = policies.for_host("upload.twitter.com")
     assert api.platform == "twitter"
@@ -53,7 +53,7 @@ def test_environment_inline_toml_overrides_the_file(tmp_path) -> None:
     path = tmp_path / "p.toml"
     path.write_text(TOML)
     env = {"COMMTEL_POLICIES_FILE": str(path), "COMMTEL_POLICIES": "default = { timeout_s = 1 }"}
-    policies = Policies.from_env(env)
+    policies = HostPolicies.from_env(env)
     assert policies.for_host("a.org").policy.timeout_s == 1
     assert policies.for_host("a.org").policy.retry.max_attempts == 4
 
@@ -71,29 +71,29 @@ def test_environment_inline_toml_overrides_the_file(tmp_path) -> None:
 def test_invalid_values_name_the_field(data, field) -> None:
     """Every configuration error says which field is wrong."""
     with pytest.raises(ConfigurationError) as info:
-        Policies.from_mapping(data)
+        HostPolicies.from_mapping(data)
     assert field in str(info.value)
 
 
 def test_bad_toml_is_a_configuration_error() -> None:
     """Unparsable TOML text is reported as a ConfigurationError naming its source."""
     with pytest.raises(ConfigurationError, match="COMMTEL_POLICIES"):
-        Policies.from_env({"COMMTEL_POLICIES": "default = {"})
+        HostPolicies.from_env({"COMMTEL_POLICIES": "default = {"})
 
 
 def test_objects_given_in_code_are_shared() -> None:
     """A breaker instance in a code policy is used as is by every host it applies to."""
     breaker = CircuitBreaker("shared")
-    policies = Policies(default=Policy(breaker=breaker, rate_limit=None))
+    policies = HostPolicies(default=HostPolicy(breaker=breaker, rate_limit=None))
     assert policies.for_host("a.org").breaker is breaker is policies.for_host("b.org").breaker
 
 
 def test_retry_methods_default_to_idempotent_ones() -> None:
     """GET is retried, POST is not, unless retry_methods says so."""
-    scope = Policies().for_host("a.org")
+    scope = HostPolicies().for_host("a.org")
     assert scope.guard("HTTP GET", http_method="GET").retry is not None
     assert scope.guard("HTTP POST", http_method="POST").retry is None
-    everything = Policies(default=Policy(retry_methods="*")).for_host("a.org")
+    everything = HostPolicies(default=HostPolicy(retry_methods="*")).for_host("a.org")
     assert everything.guard("HTTP POST", http_method="POST").retry is not None
 
 

@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 import commtel
 
-from commtel.policies._oauth_providers import OAuthProvider
+from commtel.oauth._providers import OAuthProvider
 from commtel.telemetry import _logging
 from tests.oauth.authserver import REDIRECT_URI, AuthServer
 

@@ -6,8 +6,8 @@ import httpx
 import pytest
 import requests
 
-from commtel.policies._oauth_client import AsyncOAuthClient, OAuthClient
-from commtel.policies._oauth_providers import OAuthProvider
+from commtel.oauth._client import AsyncOAuthClient, OAuthClient
+from commtel.oauth._providers import OAuthProvider
 from commtel.simulator import SimulatedPlatform
 from commtel.telemetry._tracing import start_span
 

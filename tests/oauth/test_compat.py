@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
-from commtel.policies._oauth_compat import OAuthManager, TokenInfo, TokenManager
-from commtel.policies._oauth_errors import InvalidGrantError
+from commtel.oauth._compat import OAuthManager, TokenInfo, TokenManager
+from commtel.oauth._errors import InvalidGrantError
 from tests.oauth.authserver import REDIRECT_URI, approve
 
 

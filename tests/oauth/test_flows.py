@@ -16,8 +16,8 @@ import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from commtel import OAuthError
-from commtel.policies._oauth_client import AsyncOAuthClient, OAuthClient
-from commtel.policies._oauth_errors import (
+from commtel.oauth._client import AsyncOAuthClient, OAuthClient
+from commtel.oauth._errors import (
     InvalidClientError,
     InvalidGrantError,
     NoTokenError,
@@ -25,9 +25,9 @@ from commtel.policies._oauth_errors import (
     OAuthProviderError,
     OAuthStateError,
 )
-from commtel.policies._oauth_providers import OAuthProvider
-from commtel.policies._oauth_tokens import Token
-from commtel.policies._token_store import MemoryTokenStore
+from commtel.oauth._providers import OAuthProvider
+from commtel.oauth._store import MemoryTokenStore
+from commtel.oauth._tokens import Token
 from tests.oauth.authserver import approve
 
 

@@ -7,8 +7,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from commtel import ConfigurationError
-from commtel.policies._oauth_client import OAuthClient
-from commtel.policies._oauth_providers import PROVIDERS, OAuthProvider
+from commtel.oauth._client import OAuthClient
+from commtel.oauth._providers import PROVIDERS, OAuthProvider
 
 
 def test_presets_cover_the_seed_platforms():

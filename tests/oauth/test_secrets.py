@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from commtel import OAuthError
-from commtel.policies._oauth_client import OAuthClient
-from commtel.policies._oauth_providers import OAuthProvider
+from commtel.oauth._client import OAuthClient
+from commtel.oauth._providers import OAuthProvider
 from commtel.simulator import SimulatedPlatform
 from tests.oauth.authserver import REDIRECT_URI, approve
 from tests.oauth.conftest import SEEN

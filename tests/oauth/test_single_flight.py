@@ -7,9 +7,9 @@ import threading
 import anyio
 import pytest
 
-from commtel.policies._oauth_client import AsyncOAuthClient, OAuthClient
-from commtel.policies._oauth_tokens import Token
-from commtel.policies._token_store import FileTokenStore, MemoryTokenStore, TokenStore
+from commtel.oauth._client import AsyncOAuthClient, OAuthClient
+from commtel.oauth._store import FileTokenStore, MemoryTokenStore, TokenStore
+from commtel.oauth._tokens import Token
 from tests.oauth.authserver import REDIRECT_URI, AuthServer, approve
 
 

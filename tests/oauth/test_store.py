@@ -14,21 +14,21 @@ from pathlib import Path
 import pytest
 
 from commtel import BackendError
-from commtel.policies._oauth_tokens import Token
-from commtel.policies._token_store import (
+from commtel.oauth._store import (
     EnvTokenStore,
     FileTokenStore,
     MemoryTokenStore,
     TokenStore,
 )
+from commtel.oauth._tokens import Token
 
 
 ROOT = Path(__file__).resolve().parents[2]
 
 WRITER = """
 import dataclasses, itertools, sys
-from commtel.policies._token_store import FileTokenStore
-from commtel.policies._oauth_tokens import Token
+from commtel.oauth._store import FileTokenStore
+from commtel.oauth._tokens import Token
 store = FileTokenStore(sys.argv[1])
 # A big record keeps the process inside save() (write, fsync, rename) most of the time.
 token = Token("tok-" + sys.argv[2], scope="s" * 4_000_000)
@@ -40,7 +40,7 @@ for i in itertools.count():
 
 HOLDER = """
 import sys, time
-from commtel.policies._token_store import FileTokenStore
+from commtel.oauth._store import FileTokenStore
 with FileTokenStore(sys.argv[1]).lock("k"):
     print("locked", flush=True)
     time.sleep(60)

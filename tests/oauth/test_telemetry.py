@@ -9,9 +9,9 @@ import pytest
 
 from opentelemetry.trace import SpanKind, StatusCode
 
-from commtel.policies._oauth_client import OAuthClient
-from commtel.policies._oauth_errors import InvalidClientError
-from commtel.policies._oauth_events import TokenRequestFinished, TokenUpdated
+from commtel.oauth._client import OAuthClient
+from commtel.oauth._errors import InvalidClientError
+from commtel.oauth._events import TokenRequestFinished, TokenUpdated
 from commtel.testing import capture_events
 from tests.oauth.authserver import REDIRECT_URI, approve
 

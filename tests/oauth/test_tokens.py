@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from commtel.policies._oauth_tokens import Token
+from commtel.oauth._tokens import Token
 
 
 def test_from_response_counts_expiry_from_the_request_time():

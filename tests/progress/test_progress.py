@@ -16,8 +16,8 @@ import pytest
 
 from rich.console import Console
 
-from commtel import AuthorizationError, StateTransitionError
-from commtel.policies._progress import (
+from commtel.errors import AuthorizationError, StateTransitionError
+from commtel.progress._progress import (
     ProgressState,
     ProgressStatus,
     ProgressTracker,
@@ -190,8 +190,9 @@ def test_unregistered_callback_is_not_called(tracker: ProgressTracker) -> None:
 _RESTART_SCRIPT = """
 import sys
 import commtel
-from commtel.policies._progress import ProgressTracker
-commtel.set_listeners([])
+import commtel.events
+from commtel.progress._progress import ProgressTracker
+commtel.events.set_listeners([])
 tracker = ProgressTracker(sys.argv[1], kind="import")
 tracker.create_progress_session("job-7", 101)
 tracker.update_progress("job-7", "Processing images", 40, {"images_processed": 8, "total_images": 20})
@@ -207,7 +208,7 @@ def test_progress_survives_a_process_restart(backend: str, tmp_path: Path, reque
         url = f"sqlite:///{tmp_path / 'progress.db'}"
     else:
         from commtel.backends._sql import make_engine
-        from commtel.backends._sql_tracker import progress_table
+        from commtel.backends._sql_store import progress_table
 
         url = request.getfixturevalue("postgres_url")
         engine = make_engine(url)

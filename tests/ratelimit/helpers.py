@@ -6,8 +6,8 @@ import time
 
 from hypothesis import strategies as st
 
-from commtel.backends import MemoryBackend, RedisBackend
-from commtel.policies._ratelimit_core import Limit, compile_quota
+from commtel.ratelimit import MemoryBackend, RedisBackend
+from commtel.ratelimit._core import Limit, compile_quota
 
 
 #: Arrivals as (ticks of 1/64 s since the previous one, cost, peek only).

@@ -6,14 +6,15 @@ from prometheus_client import CollectorRegistry
 
 import commtel
 
-from commtel import RateLimitDecided, RateLimiter, TokenBucket
-from commtel.telemetry._listener import get_telemetry_listener
+from commtel import RateLimiter
+from commtel.events import RateLimitDecided, get_telemetry_listener
+from commtel.ratelimit import TokenBucket
 
 
 def test_admitted_decisions_are_counted_per_platform_and_reach_user_listeners(registry: CollectorRegistry) -> None:
     """Each platform label gets its own counter; a plain listener sees one reused event per label."""
     seen: list[RateLimitDecided] = []
-    commtel.set_listeners([get_telemetry_listener(), seen.append])
+    commtel.events.set_listeners([get_telemetry_listener(), seen.append])
     try:
         limiter = RateLimiter(TokenBucket(1000.0, 100), name="bound", platform="mastodon")
         for _ in range(3):
@@ -21,7 +22,7 @@ def test_admitted_decisions_are_counted_per_platform_and_reach_user_listeners(re
             limiter.try_acquire("k", platform="bluesky")
         limiter.try_acquire("k", cost=2)
     finally:
-        commtel.set_listeners(None)
+        commtel.events.set_listeners(None)
 
     def allowed(platform: str) -> float | None:
         return registry.get_sample_value("commtel_ratelimit_decisions_total",

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from commtel.backends._memory import MemoryBackend
-from commtel.policies._ratelimit_core import Limit, Quota, SlidingWindow, TokenBucket, compile_quota
+from commtel.ratelimit._core import Limit, Quota, SlidingWindow, TokenBucket, compile_quota
+from commtel.ratelimit._memory import MemoryBackend
 
 
 TICK = 1 / 64

@@ -12,8 +12,8 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from commtel import RateLimiter, TokenBucket
-from commtel.policies import parse_feedback
+from commtel import RateLimiter
+from commtel.ratelimit import TokenBucket, parse_feedback
 from commtel.simulator import SimulatedPlatform
 from tests.harness.clock import FakeClock
 

@@ -9,6 +9,7 @@ import time
 import pytest
 
 import commtel
+import commtel.events
 
 from commtel import (
     ConfigurationError,
@@ -16,13 +17,15 @@ from commtel import (
     RateLimitConfig,
     RateLimiter,
     RateLimitExceeded,
+    rate_limited,
+)
+from commtel.ratelimit import (
+    MemoryBackend,
     SlidingWindow,
     TokenBucket,
     extract_endpoint_from_url,
     get_rate_limiter,
-    rate_limited,
 )
-from commtel.backends import MemoryBackend
 from commtel.testing import set_testing
 from tests.harness.clock import FakeClock
 
@@ -237,7 +240,7 @@ def test_from_env_reads_every_documented_variable() -> None:
 
 def test_get_rate_limiter_is_a_singleton_per_config(monkeypatch: pytest.MonkeyPatch) -> None:
     """get_rate_limiter returns one limiter until a different config replaces it."""
-    from commtel.policies import _ratelimit_global
+    from commtel.ratelimit import _global as _ratelimit_global
 
     monkeypatch.setattr(_ratelimit_global, "_singleton", None)
     first = get_rate_limiter(RateLimitConfig(requests_per_minute=5))
@@ -268,7 +271,7 @@ def test_testing_mode_skips_waits() -> None:
 
 def test_eight_threads_on_one_memory_key_never_over_admit() -> None:
     """8 threads hammering one key get exactly the window's limit and the bucket's bound (real clock)."""
-    commtel.set_listeners([])
+    commtel.events.set_listeners([])
     window = RateLimiter(SlidingWindow(500, 30.0))
     bucket = RateLimiter(TokenBucket(200.0, 50))
     admitted = {"window": 0, "bucket": 0}

@@ -17,9 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
-from commtel import RateLimiter, RateLimitExceeded, SlidingWindow, TokenBucket
-from commtel.backends import RedisBackend
-from commtel.policies import RateLimitConfig
+from commtel import RateLimiter, RateLimitExceeded
+from commtel.ratelimit import RateLimitConfig, RedisBackend, SlidingWindow, TokenBucket
 from tests.harness.procs import RedisServer
 from tests.ratelimit.helpers import assert_lua_decides_like_core, steps
 
@@ -91,8 +90,10 @@ def test_async_acquire_on_redis(redis_url: str) -> None:
 _WORKER = """
 import sys, time
 import commtel
-from commtel import RateLimiter, SlidingWindow, TokenBucket
-commtel.set_listeners([])
+import commtel.events
+from commtel import RateLimiter
+from commtel.ratelimit import SlidingWindow, TokenBucket
+commtel.events.set_listeners([])
 url, start = sys.argv[1], float(sys.argv[2])
 window = RateLimiter(SlidingWindow(300, 60.0), name="procs-window", backend=url)
 bucket = RateLimiter(TokenBucket(100.0, 20), name="procs-bucket", backend=url)

@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
-from commtel import RateLimiter, SlidingWindow, TokenBucket
-from commtel.backends import RedisBackend
-from commtel.policies._ratelimit_core import compile_quota
+from commtel import RateLimiter
+from commtel.ratelimit import RedisBackend, SlidingWindow, TokenBucket
+from commtel.ratelimit._core import compile_quota
 from tests.ratelimit.helpers import assert_lua_decides_like_core, steps
 
 

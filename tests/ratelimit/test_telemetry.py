@@ -7,7 +7,8 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import CollectorRegistry
 
-from commtel import RateLimiter, RateLimitExceeded, SlidingWindow
+from commtel import RateLimiter, RateLimitExceeded
+from commtel.ratelimit import SlidingWindow
 from commtel.telemetry import start_span
 from tests.harness.clock import FakeClock
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from commtel.policies import reset_retry_stats
+from commtel.retries import reset_retry_stats
 from tests.retry.helpers import Driver
 
 

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from commtel import RetryConfig, RetryPolicy
-from commtel.policies._retry_core import compute_backoff
+from commtel.retries._core import compute_backoff
 from tests.retry.helpers import Flaky
 
 

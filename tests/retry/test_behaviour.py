@@ -12,18 +12,11 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 import commtel
+import commtel.events
 
-from commtel import (
-    RateLimitError,
-    RetryBudget,
-    RetryBudgetExhausted,
-    RetryConfig,
-    RetryExhausted,
-    RetryPolicy,
-    get_retry_stats_detailed,
-    get_retry_stats_summary,
-    retry,
-)
+from commtel import RetryBudget, RetryConfig, RetryExhausted, RetryPolicy, retry
+from commtel.errors import RateLimitedByServer, RetryBudgetExhausted
+from commtel.retries import get_retry_stats_detailed, get_retry_stats_summary
 from commtel.telemetry import start_span
 from commtel.testing import capture_events
 from tests.harness.clock import FakeClock
@@ -120,8 +113,8 @@ def test_result_exhaustion_raises_retry_exhausted(driver: Driver, clock: FakeClo
 
 
 def test_rate_limit_error_waits_retry_after(driver: Driver, clock: FakeClock, registry: CollectorRegistry) -> None:
-    """RateLimitError(retry_after) makes the retry wait exactly the server's time (capped)."""
-    body = Flaky(RateLimitError("twitter", retry_after=7), RateLimitError("twitter", retry_after=500))
+    """RateLimitedByServer(retry_after) makes the retry wait exactly the server's time (capped)."""
+    body = Flaky(RateLimitedByServer("twitter", retry_after=7), RateLimitedByServer("twitter", retry_after=500))
     policy = RetryPolicy(operation="t", max_attempts=3, base_delay=1, max_retry_after=60)
     assert driver.call(policy, body) == "ok"
     assert clock.sleeps == [7.0, 60.0]
@@ -160,7 +153,7 @@ def test_budget_stops_retry_storm(driver: Driver, clock: FakeClock) -> None:
     assert info.value.__cause__ is error
     assert budget.denied == 1
     assert len(clock.sleeps) == 2
-    assert any(type(e).__name__ == "RetryBudgetDenied" for e in events)
+    assert any(type(e).__name__ == "RetryDenied" for e in events)
     assert get_retry_stats_summary()["budget_denied"] == 1
 
 
@@ -226,7 +219,7 @@ def test_each_retry_is_a_span_event(driver: Driver, clock: FakeClock, spans) -> 
 
 def test_listeners_off_still_retries_and_counts_stats(driver: Driver, clock: FakeClock, registry: CollectorRegistry) -> None:
     """With set_listeners([]) nothing is emitted, but retries and statistics work."""
-    commtel.set_listeners([])
+    commtel.events.set_listeners([])
     body = Flaky(ConnectionError("a"))
     assert driver.call(RetryPolicy(operation="quiet", base_delay=0), body) == "ok"
     assert _calls(registry, "quiet", "success_after_retry") == 0
@@ -241,16 +234,16 @@ def test_seed_spellings(clock: FakeClock) -> None:
         2.0, 3.0, (KeyError,), frozenset({418}))
     body = Flaky(KeyError("a"), KeyError("b"))
 
-    @commtel.retry_with_backoff(config=config)
+    @commtel.retries.retry_with_backoff(config=config)
     def f() -> str:
         return body()
 
     assert f() == "ok"
     assert clock.sleeps == [2.0, 6.0]
 
-    throttled = Flaky(RateLimitError("x", retry_after=4))
+    throttled = Flaky(RateLimitedByServer("x", retry_after=4))
 
-    @commtel.retry_with_rate_limit(max_attempts=2)
+    @commtel.retries.retry_with_rate_limit(max_attempts=2)
     def g() -> str:
         return throttled()
 

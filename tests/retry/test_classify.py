@@ -8,8 +8,9 @@ import httpx
 import pytest
 import requests
 
-from commtel import CircuitOpenError, RateLimitError, RetryConfig
-from commtel.policies._retry_classify import Classifier, retry_after_s
+from commtel import CircuitOpenError, RetryConfig
+from commtel.errors import RateLimitedByServer
+from commtel.retries._classify import Classifier, retry_after_s
 
 
 def _reason(exc: BaseException, **options: object) -> str | None:
@@ -38,7 +39,7 @@ def test_flags_switch_families_off() -> None:
     """Each retry_on_* flag removes its family."""
     assert _reason(_http_error(503), retry_on_server_error=False) is None
     assert _reason(_http_error(429), retry_on_rate_limit=False) is None
-    assert _reason(RateLimitError("p", 1), retry_on_rate_limit=False) is None
+    assert _reason(RateLimitedByServer("p", 1), retry_on_rate_limit=False) is None
     assert _reason(httpx.ConnectError("x"), retry_on_connection_error=False) is None
 
 
@@ -59,8 +60,8 @@ def test_result_statuses() -> None:
 
 
 def test_retry_after_sources() -> None:
-    """Retry-After comes from RateLimitError, CircuitOpenError, or the header (seconds or date)."""
-    assert retry_after_s(RateLimitError("p", retry_after=12)) == 12
+    """Retry-After comes from RateLimitedByServer, CircuitOpenError, or the header (seconds or date)."""
+    assert retry_after_s(RateLimitedByServer("p", retry_after=12)) == 12
     assert retry_after_s(CircuitOpenError("b", 3.5)) == 3.5
     assert retry_after_s(_http_error(429, {"Retry-After": "9"})) == 9
     date = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 60))

@@ -21,7 +21,8 @@ from tests.harness.procs import free_port
 APP = textwrap.dedent(
     """
     import sys, commtel
-    from commtel.telemetry import start_span, correlation_context
+    from commtel.telemetry import start_span
+    from commtel import correlation_context
     cfg = commtel.configure("svc-under-test")
     assert commtel.configure("other") is cfg, "configure must be idempotent"
     print(cfg.exporting, cfg.endpoint, flush=True)

@@ -17,19 +17,19 @@ from commtel import (
     correlation_context,
     get_correlation_id,
     get_logger,
+    get_platform_context,
     inject_headers,
     platform_context,
     register_secret,
-    run_in_context,
-    set_correlation_id,
 )
-from commtel.telemetry import (
+from commtel.context import (
     ASGICorrelationMiddleware,
     CorrelationMiddleware,
     extract_correlation_id,
-    get_platform_context,
-    start_span,
+    run_in_context,
+    set_correlation_id,
 )
+from commtel.telemetry import start_span
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from commtel.backends._sql import make_engine
-from commtel.backends._sql_tracker import metadata
+from commtel.backends._sql_store import metadata
 
 
 ROOT = Path(__file__).resolve().parents[2]

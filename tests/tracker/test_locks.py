@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from commtel.policies._locks import FileLock, LockTimeoutError
+from commtel.messages._locks import FileLock, LockTimeoutError
 
 
 _INCREMENT = """
 import sys
 from pathlib import Path
-from commtel.policies._locks import FileLock
+from commtel.messages._locks import FileLock
 lock, counter = FileLock(sys.argv[1]), Path(sys.argv[2])
 for _ in range(40):
     with lock.locked():

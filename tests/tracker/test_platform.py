@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Boolean, ForeignKey, Integer, String, create_engine, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from commtel.policies._platform import (
+from commtel.context._platform import (
     PlatformContextError,
     PlatformContextManager,
     filter_by_platform,

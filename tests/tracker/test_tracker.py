@@ -8,10 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import commtel
+import commtel.events
 
-from commtel import StateTransitionError
-from commtel.policies._headers import MessageHeaders
-from commtel.policies._tracker import (
+from commtel.errors import StateTransitionError
+from commtel.messages._headers import MessageHeaders
+from commtel.messages._tracker import (
     TRANSITIONS,
     ConversationTracker,
     MessageState,
@@ -226,7 +227,7 @@ def test_state_change_is_a_span_event_without_ids_in_metric_labels(tracker: Conv
 
 def test_events_are_not_built_without_listeners(tracker: ConversationTracker) -> None:
     """With listeners off the tracker still works (events are skipped)."""
-    commtel.set_listeners([])
+    commtel.events.set_listeners([])
     tracker.track_message("c", "m")
     claim = tracker.claim_next("w")
     assert claim is not None
@@ -240,7 +241,7 @@ def test_transitions_stay_legal_for_any_operation_sequence(ops: list[tuple[str, 
     """Whatever workers do, stored states only move along TRANSITIONS and each message completes at most once."""
     clock = FakeClock(start=1_700_000_000.0)
     tracker = ConversationTracker("sqlite://", lease_s=3.0, clock=clock)
-    commtel.set_listeners([])
+    commtel.events.set_listeners([])
     for i in range(3):
         tracker.track_message("c", f"m{i}")
     claims: dict[int, object] = {}

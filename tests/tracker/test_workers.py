@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from commtel.backends._sql_tracker import TrackerStore
-from commtel.policies._headers import MessageHeaders
-from commtel.policies._tracker import ConversationTracker, MessageState
+from commtel.backends._sql_store import TrackerStore
+from commtel.messages._headers import MessageHeaders
+from commtel.messages._tracker import ConversationTracker, MessageState
 from tests.tracker.conftest import Worker
 
 

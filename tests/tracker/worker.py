@@ -14,16 +14,17 @@ import sys
 import time
 
 import commtel
+import commtel.events
 
-from commtel import StateTransitionError
-from commtel.policies._tracker import ConversationTracker, MessageState
+from commtel.errors import StateTransitionError
+from commtel.messages._tracker import ConversationTracker, MessageState
 
 
 def main() -> None:
     url, worker_id, lease_s = sys.argv[1], sys.argv[2], float(sys.argv[3])
     batch = int(sys.argv[4]) if len(sys.argv) > 4 else 1
     hold = len(sys.argv) > 5 and sys.argv[5] == "hold"
-    commtel.set_listeners([])
+    commtel.events.set_listeners([])
     tracker = ConversationTracker(url, lease_s=lease_s)
     print("ready", flush=True)
     sys.stdin.readline()

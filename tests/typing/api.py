@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import commtel
+import commtel.ratelimit
 
 from commtel.telemetry import TelemetryConfig, start_span
 
@@ -25,7 +26,7 @@ def telemetry() -> None:
 
 
 def resilience() -> None:
-    limiter = commtel.RateLimiter(commtel.TokenBucket(rate=5.0, burst=2), commtel.SlidingWindow(100, 3600.0))
+    limiter = commtel.RateLimiter(commtel.ratelimit.TokenBucket(rate=5.0, burst=2), commtel.ratelimit.SlidingWindow(100, 3600.0))
     decision: commtel.RateLimitDecision = limiter.try_acquire("k", cost=1)
     wait: float = decision.retry_after_s
     _ = wait

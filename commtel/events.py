@@ -1,0 +1,67 @@
+"""Every event commtel's components emit, and the listeners that receive them.
+
+Components decide; listeners observe. Each event is a frozen dataclass handed to
+every listener; the telemetry listener (:func:`get_telemetry_listener`) turns them
+into span events, Prometheus samples and log lines. Add your own::
+
+    commtel.events.set_listeners([commtel.events.get_telemetry_listener(), my_listener])
+
+``set_listeners(None)`` restores the default (telemetry only), ``set_listeners([])``
+turns events off.
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+from ._events import Event, Listener, get_listeners, set_listeners
+from ._telemetry_handlers import get_telemetry_listener
+from .breaker._events import (
+    CircuitBackendFailed,
+    CircuitCallRecorded,
+    CircuitRejected,
+    CircuitStateChanged,
+)
+from .messages._tracker import MessageStateChanged
+from .oauth._events import CallbackRejected, TokenRejected, TokenRequestFinished, TokenUpdated
+from .progress._errors import ErrorRecorded
+from .progress._progress import ProgressUpdated, TaskFinished, TaskStarted
+from .ratelimit._events import (
+    RateLimitBackendFailed,
+    RateLimitDecided,
+    RateLimitWaited,
+    ServerThrottled,
+)
+from .retries._events import RetryCallFinished, RetryDenied, RetryGaveUp, RetryScheduled
+from .telemetry._operations import OperationCompleted
+
+
+__all__ = [
+    "CallbackRejected",
+    "CircuitBackendFailed",
+    "CircuitCallRecorded",
+    "CircuitRejected",
+    "CircuitStateChanged",
+    "ErrorRecorded",
+    "Event",
+    "Listener",
+    "MessageStateChanged",
+    "OperationCompleted",
+    "ProgressUpdated",
+    "RateLimitBackendFailed",
+    "RateLimitDecided",
+    "RateLimitWaited",
+    "RetryCallFinished",
+    "RetryDenied",
+    "RetryGaveUp",
+    "RetryScheduled",
+    "ServerThrottled",
+    "TaskFinished",
+    "TaskStarted",
+    "TokenRejected",
+    "TokenRequestFinished",
+    "TokenUpdated",
+    "get_listeners",
+    "get_telemetry_listener",
+    "set_listeners",
+]

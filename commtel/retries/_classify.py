@@ -1,0 +1,148 @@
+"""Pure helpers deciding *whether* an outcome is retryable and *what the server asked*.
+
+Everything is duck-typed: an HTTP status is read from ``.status_code`` (httpx, requests)
+of a result, an exception, or an exception's ``.response``; headers from ``.headers``.
+No HTTP library is imported.
+"""
+
+from __future__ import annotations
+
+import math
+
+from collections.abc import Callable
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from .._exceptions import RateLimitExceeded
+from .._timing import wall
+from ._config import RetryConfig
+
+
+__all__ = ["Classifier", "retry_after_s", "status_of"]
+
+# Class names (anywhere in the MRO) of connection failures in the stdlib, httpx, requests, aiohttp.
+_CONNECTION_NAMES = frozenset({
+    "ConnectionError", "ConnectError", "NetworkError", "RemoteProtocolError", "ClientConnectionError",
+    "ClientConnectorError", "ServerDisconnectedError", "ClientOSError",
+})
+
+
+def status_of(obj: object) -> int | None:
+    """The HTTP status carried by a response, or an exception or its ``.response``."""
+    status = getattr(obj, "status_code", None)
+    if status is None and isinstance(obj, BaseException):
+        status = getattr(getattr(obj, "response", None), "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def _header(obj: object, name: str) -> str | None:
+    headers = getattr(obj, "headers", None)
+    if headers is None and isinstance(obj, BaseException):
+        headers = getattr(getattr(obj, "response", None), "headers", None)
+    if headers is None:
+        return None
+    try:
+        value = headers.get(name)
+    except Exception:
+        return None
+    return value if isinstance(value, str) else None
+
+
+def retry_after_s(obj: object) -> float | None:
+    """Seconds the server asked to wait, from ``retry_after(_s)`` or a ``Retry-After`` header.
+
+    The header may hold delta-seconds or an HTTP-date; unparsable values give ``None``.
+    """
+    if isinstance(obj, RateLimitExceeded):
+        hint = getattr(obj, "retry_after", None)
+        hint = obj.retry_after_s if hint is None else hint
+        if hint is not None:
+            return max(0.0, float(hint))
+    else:
+        hint = getattr(obj, "retry_after_s", None)
+        if isinstance(hint, int | float) and not isinstance(hint, bool):
+            return max(0.0, float(hint))
+    raw = _header(obj, "Retry-After")
+    if raw is None:
+        return None
+    raw = raw.strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(raw)
+        except (TypeError, ValueError, IndexError):
+            return None
+        return max(0.0, when.timestamp() - wall())
+    return max(0.0, value) if math.isfinite(value) else None
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    return any("Timeout" in cls.__name__ for cls in type(exc).__mro__)
+
+
+def _is_connection(exc: BaseException) -> bool:
+    return any(cls.__name__ in _CONNECTION_NAMES for cls in type(exc).__mro__)
+
+
+class Classifier:
+    """Compiled retry predicates of one :class:`RetryConfig`; returns a *reason* or ``None``.
+
+    A reason is the metric label of a retry: ``"rate_limited"``, the HTTP status as text,
+    the exception class name, or ``"result"``.
+    """
+
+    __slots__ = ("_config", "_on_exc", "_on_types", "_statuses", "checks_results")
+
+    def __init__(self, config: RetryConfig) -> None:
+        self._config = config
+        on = config.on
+        self._on_types: tuple[type[BaseException], ...] = on if isinstance(on, tuple) else ()
+        self._on_exc: Callable[[BaseException], bool] | None = None if isinstance(on, tuple) else on
+        statuses = set(config.retry_status_codes)
+        if config.retry_on_server_error:
+            statuses.update(range(500, 600))
+        if config.retry_on_rate_limit:
+            statuses.add(429)
+        self._statuses = frozenset(statuses)
+        #: Whether results must be inspected at all (keeps the success path short when not).
+        self.checks_results = config.retry_on_result is not None or bool(config.retry_status_codes) or (
+            config.retry_on_server_error or config.retry_on_rate_limit
+        )
+
+    def _status_reason(self, status: int | None) -> str | None:
+        if status is None or status not in self._statuses:
+            return None
+        return "rate_limited" if status == 429 else str(status)
+
+    def error(self, exc: BaseException) -> str | None:  # noqa: PLR0911 - one exit per rule reads best
+        """The retry reason for *exc*, or ``None`` when it must not be retried."""
+        config = self._config
+        if not isinstance(exc, Exception):
+            return None
+        if isinstance(exc, RateLimitExceeded):
+            return "rate_limited" if config.retry_on_rate_limit or isinstance(exc, self._on_types) else None
+        if (self._on_types and isinstance(exc, self._on_types)) or (self._on_exc is not None and self._on_exc(exc)):
+            return self._status_reason(status_of(exc)) or type(exc).__name__
+        reason = self._status_reason(status_of(exc))
+        if reason is not None:
+            return reason
+        if (config.retry_on_timeout and _is_timeout(exc)) or (
+            config.retry_on_connection_error and _is_connection(exc)
+        ):
+            return type(exc).__name__
+        if config.retry_on_specific_errors:
+            text = str(exc)
+            if any(part in text for part in config.retry_on_specific_errors):
+                return type(exc).__name__
+        return None
+
+    def result(self, value: Any) -> str | None:
+        """The retry reason for a returned *value*, or ``None`` when it is accepted."""
+        predicate = self._config.retry_on_result
+        if predicate is not None and predicate(value):
+            return self._status_reason(status_of(value)) or "result"
+        status = getattr(value, "status_code", None)
+        if status is None or not self._statuses:  # the common case: not an HTTP response
+            return None
+        return self._status_reason(status if isinstance(status, int) else None)

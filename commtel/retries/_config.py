@@ -1,0 +1,152 @@
+"""``RetryConfig``: every retry option of the seed packages, validated once.
+
+The seeds spelled some options twice (``base_delay``/``initial_delay``,
+``backoff_factor``/``exponential_base``, ``retry_exceptions``/``on``); both
+spellings are accepted here and stored under the first name.
+"""
+
+from __future__ import annotations
+
+import math
+
+from collections.abc import Callable, Iterable
+from dataclasses import InitVar, dataclass, field, replace
+from datetime import timedelta
+from typing import Any, Literal
+
+from .._exceptions import ConfigurationError
+
+
+__all__ = ["Jitter", "RetryConfig", "seconds"]
+
+#: ``"none"``: the exponential delay as is; ``"proportional"``: ± ``jitter_factor`` of it
+#: (the seeds' ``jitter=True``); ``"full"``: uniform in [0, delay]; ``"equal"``: half the
+#: delay plus uniform in [0, delay/2]; ``"decorrelated"``: uniform in
+#: [``base_delay``, 3 x previous delay], capped (AWS architecture blog).
+Jitter = Literal["none", "proportional", "full", "equal", "decorrelated"]
+_JITTERS = ("none", "proportional", "full", "equal", "decorrelated")
+
+
+def seconds(value: float | timedelta | None, name: str) -> float | None:
+    """*value* as float seconds (``timedelta`` accepted); negative or NaN is a configuration error."""
+    if value is None:
+        return None
+    out = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if math.isnan(out) or out < 0:
+        msg = f"{name} must be >= 0 seconds, got {value!r}"
+        raise ConfigurationError(msg)
+    return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryConfig:
+    """How to retry: how often, how long to wait, and on what.
+
+    An attempt is retried when its exception or result matches any of: *on* (exception
+    types or a predicate), *retry_on_result*, *retry_status_codes*, the message substrings
+    in *retry_on_specific_errors*, or one of the four on/off families (timeouts, connection
+    errors, HTTP 5xx, HTTP 429 / :class:`~commtel.RateLimitedByServer`). HTTP statuses are read
+    duck-typed from ``.status_code`` (httpx, requests) on results and on exceptions or their
+    ``.response``, so no HTTP library is imported.
+
+    Args:
+        max_attempts: Attempts in total, the first included (1 = no retries).
+        base_delay: Delay before the first retry, seconds (alias ``initial_delay``).
+        max_delay: Upper bound of one backoff delay, seconds.
+        backoff_factor: Growth per retry (alias ``exponential_base``).
+        jitter: A :data:`Jitter` name, or ``True`` (= ``"proportional"``) / ``False`` (= ``"none"``).
+        jitter_factor: Spread of ``"proportional"`` jitter (0.1 = ±10 %).
+        on: Exception types (or a predicate on the exception) that are retried (alias
+            ``retry_exceptions``).
+        retry_status_codes: HTTP statuses retried, on results and on exceptions.
+        retry_on_result: Predicate on a returned value; true means "retry".
+        retry_on_timeout: Retry timeouts (``TimeoutError`` and any ``*Timeout*`` class).
+        retry_on_connection_error: Retry connection failures (``ConnectionError``, httpx's
+            ``ConnectError``/``NetworkError``, aiohttp's ``ClientConnectionError`` …).
+        retry_on_server_error: Retry HTTP 5xx.
+        retry_on_rate_limit: Retry HTTP 429 and :class:`~commtel.RateLimitExceeded`.
+        retry_on_specific_errors: Retry exceptions whose message contains one of these.
+        deadline: Total time budget of the call, retries and waits included; no retry
+            starts after it.
+        respect_retry_after: Wait what the server asked (``Retry-After`` header, seconds or
+            HTTP-date, or ``retry_after`` of the exception) instead of the backoff.
+        max_retry_after: Cap on such a server-requested wait, seconds.
+
+    .. versionadded:: 0.1.0
+    """
+
+    max_attempts: int = 3
+    base_delay: float = 1.0
+    max_delay: float = 30.0
+    backoff_factor: float = 2.0
+    jitter: Jitter | bool = True
+    jitter_factor: float = 0.1
+    on: tuple[type[BaseException], ...] | Callable[[BaseException], bool] = ()
+    retry_status_codes: frozenset[int] = frozenset()
+    retry_on_result: Callable[[Any], bool] | None = None
+    retry_on_timeout: bool = True
+    retry_on_connection_error: bool = True
+    retry_on_server_error: bool = True
+    retry_on_rate_limit: bool = True
+    retry_on_specific_errors: tuple[str, ...] = ()
+    deadline: float | None = None
+    respect_retry_after: bool = True
+    max_retry_after: float = 120.0
+    # Seed spellings; folded into the fields above.
+    initial_delay: InitVar[float | timedelta | None] = None
+    exponential_base: InitVar[float | None] = None
+    retry_exceptions: InitVar[Iterable[type[BaseException]] | None] = None
+    _jitter_mode: str = field(init=False, repr=False, compare=False, default="proportional")
+
+    def __post_init__(
+        self,
+        initial_delay: float | timedelta | None,
+        exponential_base: float | None,
+        retry_exceptions: Iterable[type[BaseException]] | None,
+    ) -> None:
+        put = object.__setattr__
+        if initial_delay is not None:
+            put(self, "base_delay", initial_delay)
+        if exponential_base is not None:
+            put(self, "backoff_factor", exponential_base)
+        if retry_exceptions is not None:
+            put(self, "on", tuple(retry_exceptions))
+        on: Any = self.on
+        if isinstance(on, type):
+            put(self, "on", (on,))
+        elif isinstance(on, list | set | frozenset):
+            put(self, "on", tuple(on))
+        put(self, "base_delay", seconds(self.base_delay, "base_delay"))
+        put(self, "max_delay", seconds(self.max_delay, "max_delay"))
+        put(self, "deadline", seconds(self.deadline, "deadline"))
+        put(self, "max_retry_after", seconds(self.max_retry_after, "max_retry_after"))
+        put(self, "retry_status_codes", frozenset(self.retry_status_codes))
+        put(self, "retry_on_specific_errors", tuple(self.retry_on_specific_errors))
+        if self.max_attempts < 1:
+            msg = f"max_attempts must be >= 1 (1 = no retries), got {self.max_attempts}"
+            raise ConfigurationError(msg)
+        if self.backoff_factor < 1:
+            msg = f"backoff_factor must be >= 1, got {self.backoff_factor}"
+            raise ConfigurationError(msg)
+        if not 0 <= self.jitter_factor <= 1:
+            msg = f"jitter_factor must be within [0, 1], got {self.jitter_factor}"
+            raise ConfigurationError(msg)
+        jitter: Any = self.jitter
+        mode = {True: "proportional", False: "none"}.get(jitter, jitter)
+        if mode not in _JITTERS:
+            msg = f"jitter must be a bool or one of {_JITTERS}, got {self.jitter!r}"
+            raise ConfigurationError(msg)
+        put(self, "_jitter_mode", mode)
+
+    @property
+    def jitter_mode(self) -> str:
+        """The jitter as one of the :data:`Jitter` names."""
+        return self._jitter_mode
+
+    def merge(self, **overrides: Any) -> RetryConfig:
+        """A copy with the given options replaced; ``None`` values are ignored (seed overrides).
+
+        .. versionadded:: 0.1.0
+        """
+        given = {key: value for key, value in overrides.items() if value is not None}
+        return replace(self, **given) if given else self

@@ -1,0 +1,254 @@
+"""Public retry API: :class:`RetryPolicy`, the ``retry`` decorator and its seed aliases.
+
+``retry`` decorates sync and async functions and methods alike (wrapt; the driver is
+chosen once, at decoration); ``retrying`` retries a block of code::
+
+    for attempt in retrying(operation="sync", max_attempts=5):
+        with attempt:
+            sync_once()
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, ParamSpec, TypedDict, TypeVar, overload
+
+import wrapt
+
+from typing_extensions import Unpack
+
+from ._budget import RetryBudget
+from ._config import Jitter, RetryConfig
+from ._core import RetryCore
+from ._drivers import RetryingBlock, call_async, call_sync
+
+
+__all__ = [
+    "RetryOptions",
+    "RetryPolicy",
+    "async_retry",
+    "retry",
+    "retry_with_backoff",
+    "retry_with_rate_limit",
+    "retrying",
+]
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class RetryOptions(TypedDict, total=False):
+    """Keyword options accepted wherever a :class:`RetryConfig` is (each overrides it).
+
+    .. versionadded:: 0.1.0
+    """
+
+    max_attempts: int
+    base_delay: float | timedelta
+    initial_delay: float | timedelta
+    max_delay: float | timedelta
+    backoff_factor: float
+    exponential_base: float
+    jitter: Jitter | bool
+    jitter_factor: float
+    on: type[BaseException] | tuple[type[BaseException], ...] | Callable[[BaseException], bool]
+    retry_exceptions: list[type[BaseException]] | tuple[type[BaseException], ...]
+    retry_status_codes: list[int] | tuple[int, ...] | frozenset[int]
+    retry_on_result: Callable[[Any], bool]
+    retry_on_timeout: bool
+    retry_on_connection_error: bool
+    retry_on_server_error: bool
+    retry_on_rate_limit: bool
+    retry_on_specific_errors: list[str] | tuple[str, ...]
+    deadline: float | timedelta
+    respect_retry_after: bool
+    max_retry_after: float | timedelta
+
+
+class RetryPolicy(RetryCore):
+    """A retry configuration bound to an operation name: call through it, or decorate with it.
+
+    Args:
+        config: The :class:`RetryConfig` (default: ``RetryConfig()``), overridden by *options*.
+        operation: The ``operation`` label of metrics and events.
+        platform: The ``platform`` label ("" when not platform-specific).
+        budget: A shared :class:`RetryBudget` every retry must draw from.
+        **options: Any :class:`RetryConfig` field.
+
+    Example::
+
+        policy = RetryPolicy(operation="fetch", platform="github", max_attempts=4)
+        body = policy.call(fetch, url)          # sync
+        body = await policy.acall(afetch, url)  # async
+
+    .. versionadded:: 0.1.0
+    """
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        config: RetryConfig | None = None,
+        *,
+        operation: str = "retry",
+        platform: str = "",
+        budget: RetryBudget | None = None,
+        **options: Unpack[RetryOptions],
+    ) -> None:
+        config = (config or RetryConfig()).merge(**options)
+        super().__init__(config, operation=operation, platform=platform, budget=budget)
+
+    def call(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        """Call ``fn(*args, **kwargs)``, retrying per this policy.
+
+        Returns:
+            What *fn* returned on the first accepted attempt.
+
+        Raises:
+            Exception: The last original exception when retries run out or it is not retryable.
+            RetryExhausted: Retries ran out on a rejected *result*.
+            RetryBudgetExhausted: The retry budget denied a retry.
+
+        .. versionadded:: 0.1.0
+        """
+        return call_sync(self, fn, None, args, kwargs)
+
+    async def acall(self, fn: Callable[_P, Awaitable[_T]], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        """Await ``fn(*args, **kwargs)``, retrying per this policy (see :meth:`call`).
+
+        .. versionadded:: 0.1.0
+        """
+        return await call_async(self, fn, None, args, kwargs)
+
+    def attempts(self) -> RetryingBlock:
+        """Retry a block: ``for attempt in policy.attempts(): with attempt: ...`` (or ``async for``).
+
+        .. versionadded:: 0.1.0
+        """
+        return RetryingBlock(self)
+
+    def __call__(self, fn: _F, /) -> _F:
+        """Decorate a sync or async function or method (chosen once, here).
+
+        .. versionadded:: 0.1.0
+        """
+        driver = call_async if inspect.iscoroutinefunction(fn) else call_sync
+        return wrapt.FunctionWrapper(fn, functools.partial(driver, self))  # type: ignore[return-value]
+
+
+@overload
+def retry(fn: _F, /) -> _F: ...
+
+
+@overload
+def retry(
+    *,
+    config: RetryConfig | None = None,
+    operation: str | None = None,
+    platform: str = "",
+    budget: RetryBudget | None = None,
+    **options: Unpack[RetryOptions],
+) -> Callable[[_F], _F]: ...
+
+
+def retry(
+    fn: _F | None = None,
+    /,
+    *,
+    config: RetryConfig | None = None,
+    operation: str | None = None,
+    platform: str = "",
+    budget: RetryBudget | None = None,
+    **options: Unpack[RetryOptions],
+) -> _F | Callable[[_F], _F]:
+    """Retry a sync or async function or method with exponential backoff and jitter.
+
+    Usable bare (``@retry``) or configured (``@retry(max_attempts=5, on=httpx.HTTPError)``).
+    Without *on*, timeouts, connection errors, HTTP 5xx and 429 are retried (see
+    :class:`RetryConfig` for every option and the seed spellings it accepts).
+
+    Args:
+        fn: The function, when used bare.
+        config: Base configuration, overridden by *options*.
+        operation: ``operation`` label; default the function's qualified name.
+        platform: ``platform`` label.
+        budget: A :class:`RetryBudget` every retry must draw from.
+        **options: Any :class:`RetryConfig` field.
+
+    Returns:
+        The decorated function (same signature; a coroutine function stays one).
+
+    .. versionadded:: 0.1.0
+    """
+    def decorate(func: _F) -> _F:
+        name = operation or getattr(func, "__qualname__", None) or "retry"
+        return RetryPolicy(config, operation=name, platform=platform, budget=budget, **options)(func)
+
+    return decorate if fn is None else decorate(fn)
+
+
+def async_retry(
+    config: RetryConfig | None = None,
+    *,
+    operation: str | None = None,
+    platform: str = "",
+    budget: RetryBudget | None = None,
+    **options: Unpack[RetryOptions],
+) -> Callable[[_F], _F]:
+    """The seeds' spellings of configured :func:`retry`: ``@async_retry(max_attempts=5)``
+    and ``@retry_with_backoff(config=RetryConfig(...))`` (``retry`` handles sync and async).
+
+    .. versionadded:: 0.1.0
+    """
+    return retry(config=config, operation=operation, platform=platform, budget=budget, **options)
+
+
+retry_with_backoff = async_retry
+
+
+def retry_with_rate_limit(
+    config: RetryConfig | None = None,
+    *,
+    operation: str | None = None,
+    platform: str = "",
+    budget: RetryBudget | None = None,
+    **options: Unpack[RetryOptions],
+) -> Callable[[_F], _F]:
+    """:func:`retry` that waits what a throttling server asked for.
+
+    Retries :class:`~commtel.RateLimitedByServer` (and HTTP 429) after its ``retry_after`` /
+    ``Retry-After`` (capped by ``max_retry_after``), other retryable failures with the
+    usual backoff. Same as ``retry(retry_on_rate_limit=True, respect_retry_after=True)``.
+
+    .. versionadded:: 0.1.0
+    """
+    options.setdefault("retry_on_rate_limit", True)
+    options.setdefault("respect_retry_after", True)
+    return retry(config=config, operation=operation, platform=platform, budget=budget, **options)
+
+
+def retrying(
+    config: RetryConfig | None = None,
+    *,
+    operation: str = "retry",
+    platform: str = "",
+    budget: RetryBudget | None = None,
+    **options: Unpack[RetryOptions],
+) -> RetryingBlock:
+    """Retry a block of code that is not a function::
+
+        for attempt in retrying(operation="sync", max_attempts=5):
+            with attempt:
+                ...
+
+    ``async for attempt in retrying(...)`` awaits the waits instead. When retries run
+    out the last original exception propagates out of the ``with``.
+
+    .. versionadded:: 0.1.0
+    """
+    return RetryPolicy(config, operation=operation, platform=platform, budget=budget, **options).attempts()
