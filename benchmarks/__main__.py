@@ -23,8 +23,10 @@ def main() -> int:
         if info.name.startswith("bench_"):
             module = importlib.import_module(f"benchmarks.{info.name}")
             cases.extend(module.cases())
-    print(f"# commtel benchmarks: Python {platform.python_version()} on {platform.machine()}, "
-          f"{platform.processor() or 'cpu'}; median ns/call")
+    print(
+        f"# commtel benchmarks: Python {platform.python_version()} on {platform.machine()}, "
+        f"{platform.processor() or 'cpu'}; median ns/call"
+    )
     print(f"| {'group':<48} | {'case':<34} | {'ns/call':>11} | {'ratio':>7} | target |")
     print(f"|{'-' * 50}|{'-' * 36}|{'-' * 13}:|{'-' * 8}:|--------|")
     groups: dict[str, list[Case]] = {}
@@ -42,8 +44,10 @@ def main() -> int:
                 ok = ns / base <= case.target
                 failed |= not ok
                 target = f"<={case.target:g} {'ok' if ok else 'MISS'}"
-            print(f"| {group:<48} | {case.name + (' ' + case.note if case.note else ''):<34} | "
-                  f"{ns:>11,.0f} | {ratio:>7} | {target} |")
+            print(
+                f"| {group:<48} | {case.name + (' ' + case.note if case.note else ''):<34} | "
+                f"{ns:>11,.0f} | {ratio:>7} | {target} |"
+            )
         sys.stdout.flush()
     return 0
 

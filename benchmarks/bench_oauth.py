@@ -44,9 +44,16 @@ def cases() -> list[Case]:
     ours = httpx.Client(auth=oauth.httpx_auth(), transport=transport)
 
     theirs = OAuth2Client(
-        "bench-id", "bench-secret", token_endpoint="http://auth.bench/t", transport=transport,
-        token={"access_token": "bench-access-token", "token_type": "Bearer", "expires_at": int(expires_at),
-               "refresh_token": "bench-refresh"},
+        "bench-id",
+        "bench-secret",
+        token_endpoint="http://auth.bench/t",
+        transport=transport,
+        token={
+            "access_token": "bench-access-token",
+            "token_type": "Bearer",
+            "expires_at": int(expires_at),
+            "refresh_token": "bench-refresh",
+        },
     )
     static = httpx.Client(headers={"Authorization": "Bearer bench-access-token"}, transport=transport)
 

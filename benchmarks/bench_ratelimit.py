@@ -52,8 +52,11 @@ def _redis_url() -> str | None:
     if binary is None:
         return None
     port = _free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     atexit.register(proc.terminate)
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
@@ -107,10 +110,24 @@ def _memory_cases() -> list[Case]:
         tag = "events on" if on else "events off"
         target = None if on else 0.3
         out += [
-            _listeners(Case(_MEMORY, f"commtel token bucket try_acquire, {tag}", fn=lambda: bucket.try_acquire("hot"),
-                            target=target), on=on),
-            _listeners(Case(_MEMORY, f"commtel sliding window try_acquire, {tag}",
-                            fn=lambda: window.try_acquire("hot"), target=target), on=on),
+            _listeners(
+                Case(
+                    _MEMORY,
+                    f"commtel token bucket try_acquire, {tag}",
+                    fn=lambda: bucket.try_acquire("hot"),
+                    target=target,
+                ),
+                on=on,
+            ),
+            _listeners(
+                Case(
+                    _MEMORY,
+                    f"commtel sliding window try_acquire, {tag}",
+                    fn=lambda: window.try_acquire("hot"),
+                    target=target,
+                ),
+                on=on,
+            ),
         ]
     out.append(_listeners(Case(_MEMORY, "commtel token bucket aacquire, events off", afn=bucket_async), on=False))
     return out
@@ -203,8 +220,10 @@ def _redis_cases(url: str) -> list[Case]:
     }
     session = _Interleaved(fns)
     targets = {"commtel token bucket on Redis, events off": 1.2, "commtel sliding window on Redis, events off": 1.2}
-    return [Case(_REDIS, name, measure=session.measure(name), baseline=name == "redis-py PING",
-                 target=targets.get(name)) for name in fns]
+    return [
+        Case(_REDIS, name, measure=session.measure(name), baseline=name == "redis-py PING", target=targets.get(name))
+        for name in fns
+    ]
 
 
 def _bytes_per_idle_key(limit: object, keys: int = 1_000_000) -> Callable[[], float]:
@@ -236,9 +255,12 @@ def cases() -> list[Case]:
     if url is not None:
         out += _redis_cases(url)
     out += [
-        Case(_BYTES, "commtel token bucket", measure=_bytes_per_idle_key(TokenBucket(1.0, 10)),
-             note="(bytes, not ns)"),
-        Case(_BYTES, "commtel sliding window", measure=_bytes_per_idle_key(SlidingWindow(10, 60.0)),
-             note="(bytes, not ns)"),
+        Case(_BYTES, "commtel token bucket", measure=_bytes_per_idle_key(TokenBucket(1.0, 10)), note="(bytes, not ns)"),
+        Case(
+            _BYTES,
+            "commtel sliding window",
+            measure=_bytes_per_idle_key(SlidingWindow(10, 60.0)),
+            note="(bytes, not ns)",
+        ),
     ]
     return out

@@ -51,8 +51,12 @@ def cases() -> list[Case]:
 
     return [
         Case("operation tracker vs recording span", "OTel SDK span (batch processor)", bare_span, baseline=True),
-        Case("operation tracker vs recording span", "commtel OperationTracker", tracked,
-             note="(span + histogram + exemplar)"),
+        Case(
+            "operation tracker vs recording span",
+            "commtel OperationTracker",
+            tracked,
+            note="(span + histogram + exemplar)",
+        ),
         Case("metric sample", "prometheus_client labels(a,b).inc()", labels_inc, baseline=True),
         Case("metric sample", "commtel Metrics.child(...).inc()", child_inc),
         Case("event dispatch (unhandled type)", "commtel emit to telemetry listener", emit_default),

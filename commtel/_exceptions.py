@@ -82,8 +82,13 @@ class RateLimitedByServer(RateLimitExceeded):
     def __init__(self, platform: str, retry_after: float | None = None, message: str = "") -> None:
         self.platform = platform
         self.retry_after = retry_after
-        super().__init__(platform, retry_after, message or f"{platform} rate limited the request"
-                         + ("" if retry_after is None else f"; retry after {retry_after:g}s"))
+        super().__init__(
+            platform,
+            retry_after,
+            message
+            or f"{platform} rate limited the request"
+            + ("" if retry_after is None else f"; retry after {retry_after:g}s"),
+        )
 
 
 class CircuitOpenError(CommtelError):

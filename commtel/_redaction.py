@@ -16,7 +16,15 @@ from collections.abc import Mapping
 from typing import Any
 
 
-__all__ = ["MAX_SECRETS", "REDACTED", "is_sensitive_key", "redact_mapping", "redact_text", "redact_value", "register_secret"]
+__all__ = [
+    "MAX_SECRETS",
+    "REDACTED",
+    "is_sensitive_key",
+    "redact_mapping",
+    "redact_text",
+    "redact_value",
+    "register_secret",
+]
 
 REDACTED = "[REDACTED]"
 _MIN_SECRET_LENGTH = 4

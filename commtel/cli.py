@@ -21,8 +21,15 @@ def _version(_args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(duration_s=args.duration, metrics_port=args.metrics_port, metrics_addr=args.metrics_addr,
-                    workers=args.workers, spans_file=args.spans_file, live=args.live, log_file=args.log_file)
+    return run_demo(
+        duration_s=args.duration,
+        metrics_port=args.metrics_port,
+        metrics_addr=args.metrics_addr,
+        workers=args.workers,
+        spans_file=args.spans_file,
+        live=args.live,
+        log_file=args.log_file,
+    )
 
 
 def _dashboards_export(args: argparse.Namespace) -> int:
@@ -51,19 +58,42 @@ def build_parser() -> argparse.ArgumentParser:
         "component, serving Prometheus metrics and exporting traces (OTLP if OTEL_EXPORTER_OTLP_* is "
         "set, else a local JSON-lines file).",
     )
-    demo.add_argument("--duration", type=float, default=None, metavar="SECONDS",
-                      help="stop after this many seconds (default: run until Ctrl-C)")
-    demo.add_argument("--metrics-port", type=int, default=9464, metavar="PORT",
-                      help="serve /metrics on this port (default 9464; 0 picks a free one)")
-    demo.add_argument("--metrics-addr", default="127.0.0.1", metavar="ADDR",
-                      help="address /metrics listens on (default 127.0.0.1; 0.0.0.0 inside a container)")
+    demo.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop after this many seconds (default: run until Ctrl-C)",
+    )
+    demo.add_argument(
+        "--metrics-port",
+        type=int,
+        default=9464,
+        metavar="PORT",
+        help="serve /metrics on this port (default 9464; 0 picks a free one)",
+    )
+    demo.add_argument(
+        "--metrics-addr",
+        default="127.0.0.1",
+        metavar="ADDR",
+        help="address /metrics listens on (default 127.0.0.1; 0.0.0.0 inside a container)",
+    )
     demo.add_argument("--workers", type=int, default=4, metavar="N", help="concurrent workers (default 4)")
-    demo.add_argument("--spans-file", default="commtel-demo-spans.jsonl", metavar="PATH",
-                      help="where spans go when no OTLP endpoint is configured")
-    demo.add_argument("--log-file", default="commtel-demo.log", metavar="PATH",
-                      help="where the JSON log lines go (default commtel-demo.log)")
-    demo.add_argument("--live", choices=("auto", "on", "off"), default="auto",
-                      help="live terminal view (auto: only on a TTY)")
+    demo.add_argument(
+        "--spans-file",
+        default="commtel-demo-spans.jsonl",
+        metavar="PATH",
+        help="where spans go when no OTLP endpoint is configured",
+    )
+    demo.add_argument(
+        "--log-file",
+        default="commtel-demo.log",
+        metavar="PATH",
+        help="where the JSON log lines go (default commtel-demo.log)",
+    )
+    demo.add_argument(
+        "--live", choices=("auto", "on", "off"), default="auto", help="live terminal view (auto: only on a TTY)"
+    )
     demo.set_defaults(run=_demo)
 
     dashboards = sub.add_parser("dashboards", help="Grafana dashboards, Prometheus rules, collector config")

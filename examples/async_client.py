@@ -74,10 +74,12 @@ async def handle_user(client: httpx.AsyncClient, limiter: RateLimiter, guard: Gu
 async def run(platform: SimulatedPlatform) -> list[tuple[str, str]]:
     """Handle every user concurrently; returns the correlation ids the server echoed per user."""
     limiter = RateLimiter(TokenBucket(rate=RATE, burst=10), name="feed", platform="feed")
-    guard = Guard("post_notification", platform="feed", limiter=limiter,
-                  retry=RetryConfig(max_attempts=3, base_delay=0.02))
-    async with httpx.AsyncClient(base_url=platform.url, timeout=5,
-                                 event_hooks={"request": [add_correlation_headers]}) as client:
+    guard = Guard(
+        "post_notification", platform="feed", limiter=limiter, retry=RetryConfig(max_attempts=3, base_delay=0.02)
+    )
+    async with httpx.AsyncClient(
+        base_url=platform.url, timeout=5, event_hooks={"request": [add_correlation_headers]}
+    ) as client:
         return await asyncio.gather(*(handle_user(client, limiter, guard, n) for n in range(USERS)))
 
 
@@ -92,14 +94,16 @@ def main() -> int:
     per_id = Counter(cid for _, cid, _ in seen)
     failed = sum(1 for *_, status in seen if status == 503)
     retries = commtel.retries.get_retry_stats_detailed()["operations"]["fetch_profile"]["retries"]
-    mismatched = [(path, cid) for path, cid, _ in seen
-                  if cid != f"user-{path.split('/')[3]}"]
+    mismatched = [(path, cid) for path, cid, _ in seen if cid != f"user-{path.split('/')[3]}"]
 
-    print(f"{USERS} users handled concurrently: {len(seen)} requests in {elapsed:.2f}s "
-          f"(limiter: {RATE:.0f}/s, burst 10)")
+    print(
+        f"{USERS} users handled concurrently: {len(seen)} requests in {elapsed:.2f}s (limiter: {RATE:.0f}/s, burst 10)"
+    )
     print(f"503s retried: {failed} (fetch_profile retries: {retries})")
-    print(f"correlation ids at the server: {len(per_id)} distinct, e.g. "
-          f"{', '.join(f'{cid} x{n}' for cid, n in sorted(per_id.items())[:3])}")
+    print(
+        f"correlation ids at the server: {len(per_id)} distinct, e.g. "
+        f"{', '.join(f'{cid} x{n}' for cid, n in sorted(per_id.items())[:3])}"
+    )
 
     if any(profile != f"user-{n}" or receipt != f"user-{n}" for n, (profile, receipt) in enumerate(echoed)):
         msg = f"a task's correlation id leaked into another's request: {echoed}"

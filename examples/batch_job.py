@@ -63,16 +63,21 @@ def print_line(status: ProgressStatus) -> None:
         print(f"  task {status.task_id} {status.state.value}")
         return
     eta = "?" if status.eta_s is None else f"{status.eta_s:.1f}s"
-    print(f"  [{status.progress_percent:5.1f}%] {status.current_step} (failed so far: "
-          f"{status.details.get('failed', 0)}, eta {eta})")
+    print(
+        f"  [{status.progress_percent:5.1f}%] {status.current_step} (failed so far: "
+        f"{status.details.get('failed', 0)}, eta {eta})"
+    )
 
 
 def main() -> int:
     commtel.configure_logging("ERROR", json=False)
     errors = ErrorTracker("caption_batch")
     started = time.monotonic()
-    with tempfile.TemporaryDirectory() as state_dir, SimulatedPlatform("vision") as api, \
-            httpx.Client(base_url=api.url, timeout=5) as client:
+    with (
+        tempfile.TemporaryDirectory() as state_dir,
+        SimulatedPlatform("vision") as api,
+        httpx.Client(base_url=api.url, timeout=5) as client,
+    ):
         progress = ProgressTracker(Path(state_dir), kind="caption_batch")
         progress.create_progress_session(TASK, user_id="operator-7")
         on_tty = sys.stdout.isatty()
@@ -86,8 +91,12 @@ def main() -> int:
                     api.fail_next(OUTAGES[index], 503)
                 with errors.track(name, step="caption"):
                     caption(client, retrying, name)
-                progress.update_progress(TASK, f"captioned {index + 1}/{len(ITEMS)}",
-                                         100 * (index + 1) / len(ITEMS), {"failed": errors.failed})
+                progress.update_progress(
+                    TASK,
+                    f"captioned {index + 1}/{len(ITEMS)}",
+                    100 * (index + 1) / len(ITEMS),
+                    {"failed": errors.failed},
+                )
         final = progress.finish_task(TASK)
         stored = progress.get_progress(TASK, user_id="operator-7")  # what another process would read
         progress.close()
@@ -95,13 +104,17 @@ def main() -> int:
     summary = errors.summary()
     retries = commtel.retries.get_retry_stats_detailed()["operations"]["caption_image"]
 
-    print(f"batch {TASK}: {final.state.value} in {elapsed:.2f}s, "
-          f"{summary['successful']}/{summary['total']} items ok ({summary['success_rate']:.0f}%)")
+    print(
+        f"batch {TASK}: {final.state.value} in {elapsed:.2f}s, "
+        f"{summary['successful']}/{summary['total']} items ok ({summary['success_rate']:.0f}%)"
+    )
     print(f"errors by type: {summary['errors_by_type']}")
     for error in summary["errors"]:
         print(f"  {error['item']}: {error['type']}: {error['message'].splitlines()[0]}")
-    print(f"retries: {retries['retries']} ({retries['success_after_retry']} item saved by retrying, "
-          f"{retries['exhausted']} outlasted the retries)")
+    print(
+        f"retries: {retries['retries']} ({retries['success_after_retry']} item saved by retrying, "
+        f"{retries['exhausted']} outlasted the retries)"
+    )
 
     if summary["successful"] != 10 or summary["errors_by_type"] != {"ValueError": 1, "HTTPStatusError": 1}:
         msg = f"unexpected batch summary: {summary}"

@@ -33,8 +33,9 @@ from commtel.simulator import SimulatedPlatform
 MESSAGES = [f"message {n}" for n in range(1, 11)]
 
 
-def deliver(breaker: CircuitBreaker, chat: httpx.Client, outbox: list[str],
-            rejections: list[float]) -> tuple[list[str], float]:
+def deliver(
+    breaker: CircuitBreaker, chat: httpx.Client, outbox: list[str], rejections: list[float]
+) -> tuple[list[str], float]:
     """One round over the outbox; returns what is still undelivered and how long to wait before the next round."""
 
     @breaker
@@ -66,7 +67,10 @@ def main() -> int:
 
     with SimulatedPlatform("chat") as api, httpx.Client(base_url=api.url, timeout=5) as chat:
         breaker = CircuitBreaker(
-            "chat-api", failure_threshold=3, recovery_timeout=0.3, half_open_max_calls=1,
+            "chat-api",
+            failure_threshold=3,
+            recovery_timeout=0.3,
+            half_open_max_calls=1,
             health_check=lambda: chat.get("/api/health").status_code == 200,
             listeners=[on_transition],
         )
@@ -85,12 +89,19 @@ def main() -> int:
 
     delivered = sum(1 for r in posted if r.status == 200)
     print(f"delivered {delivered}/{len(MESSAGES)} messages in {rounds} rounds, {elapsed:.2f}s")
-    print(f"server saw {len(posted)} posts ({len(posted) - delivered} failed); "
-          f"{len(rejections)} calls rejected by the open breaker, "
-          f"median {statistics.median(rejections) * 1e6:.0f} µs each")
+    print(
+        f"server saw {len(posted)} posts ({len(posted) - delivered} failed); "
+        f"{len(rejections)} calls rejected by the open breaker, "
+        f"median {statistics.median(rejections) * 1e6:.0f} µs each"
+    )
 
-    expected = [("closed", "open"), ("open", "half_open"), ("half_open", "open"),
-                ("open", "half_open"), ("half_open", "closed")]
+    expected = [
+        ("closed", "open"),
+        ("open", "half_open"),
+        ("half_open", "open"),
+        ("open", "half_open"),
+        ("half_open", "closed"),
+    ]
     if transitions != expected:
         msg = f"unexpected breaker transitions: {transitions}"
         raise SystemExit(msg)

@@ -62,8 +62,9 @@ def to_email(headers: MessageHeaders, to: str, body: str) -> EmailMessage:
     return message
 
 
-def send_outbox(tracker: commtel.ConversationTracker, relay: SimulatedMailServer,
-                outbox: dict[str, EmailMessage]) -> int:
+def send_outbox(
+    tracker: commtel.ConversationTracker, relay: SimulatedMailServer, outbox: dict[str, EmailMessage]
+) -> int:
     """Claim pending messages one by one, send each, complete (or fail) its claim; returns how many were sent."""
     sent = 0
     with smtplib.SMTP(relay.host, relay.port, timeout=5) as smtp:
@@ -80,8 +81,13 @@ def send_outbox(tracker: commtel.ConversationTracker, relay: SimulatedMailServer
 
 def main() -> int:
     commtel.configure_logging("WARNING", json=False)
-    commtel.instrument(smtplib.SMTP, methods=["send_message"], operation="send_mail", platform="email",
-                       policy=HostPolicy(retry=RetryConfig(max_attempts=3, base_delay=0.05, on=is_transient)))
+    commtel.instrument(
+        smtplib.SMTP,
+        methods=["send_message"],
+        operation="send_mail",
+        platform="email",
+        policy=HostPolicy(retry=RetryConfig(max_attempts=3, base_delay=0.05, on=is_transient)),
+    )
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as state_dir, SimulatedMailServer() as relay:
         tracker = commtel.ConversationTracker(Path(state_dir))  # keeps commtel-tracker.db there
@@ -132,8 +138,11 @@ def main() -> int:
     if got[follow_up.message_id].references != (*inbound.references, inbound.message_id, answer.message_id):
         msg = f"reply chain lost in transit: {got[follow_up.message_id]}"
         raise SystemExit(msg)
-    if b"=?utf-8?" not in subject_line or got[answer.message_id].subject != "Re: Café order ☕ not delivered" or \
-            got[follow_up.message_id].subject != got[answer.message_id].subject:
+    if (
+        b"=?utf-8?" not in subject_line
+        or got[answer.message_id].subject != "Re: Café order ☕ not delivered"
+        or got[follow_up.message_id].subject != got[answer.message_id].subject
+    ):
         msg = f"subject did not survive encoding: {got[answer.message_id].subject!r}"
         raise SystemExit(msg)
     if [e.depth for e in thread] != [0, 1, 2] or counts[MessageState.COMPLETED] != 4:

@@ -54,24 +54,33 @@ def print_trace(spans: Sequence[ReadableSpan]) -> None:
     """The first guarded request as a tree: the operation span, its events, one child per attempt."""
     operation = next(s for s in spans if s.name == "HTTP GET")
     assert operation.context is not None  # finished SDK spans always have one
-    print(f"  {operation.name} [{operation.kind.name}] correlation_id="
-          f"{(operation.attributes or {}).get('commtel.correlation_id')}")
+    print(
+        f"  {operation.name} [{operation.kind.name}] correlation_id="
+        f"{(operation.attributes or {}).get('commtel.correlation_id')}"
+    )
     for event in operation.events:
         attrs = event.attributes or {}
-        print(f"    event {event.name}: attempt={attrs.get('commtel.retry.attempt')} "
-              f"reason={attrs.get('commtel.retry.reason')} delay={attrs.get('commtel.retry.delay_s', 0):.3f}s")
+        print(
+            f"    event {event.name}: attempt={attrs.get('commtel.retry.attempt')} "
+            f"reason={attrs.get('commtel.retry.reason')} delay={attrs.get('commtel.retry.delay_s', 0):.3f}s"
+        )
     for child in spans:
         if child.parent is not None and child.parent.span_id == operation.context.span_id:
             attrs = child.attributes or {}
-            print(f"    {child.name} [{child.kind.name}] status={attrs.get('http.response.status_code')} "
-                  f"resend_count={attrs.get('http.request.resend_count', 0)}")
+            print(
+                f"    {child.name} [{child.kind.name}] status={attrs.get('http.response.status_code')} "
+                f"resend_count={attrs.get('http.request.resend_count', 0)}"
+            )
 
 
 def contract_lines(*prefixes: str) -> list[str]:
     """Samples of the commtel metrics with these name prefixes (no buckets, no _created)."""
     text = generate_latest().decode()
-    return [line for line in text.splitlines()
-            if line.startswith(prefixes) and "_bucket" not in line and "_created" not in line]
+    return [
+        line
+        for line in text.splitlines()
+        if line.startswith(prefixes) and "_bucket" not in line and "_created" not in line
+    ]
 
 
 def main() -> int:
@@ -93,8 +102,7 @@ def main() -> int:
         elapsed = time.monotonic() - started
         sent = shop.stats.requests - calls_before
         seen_ids = {r.headers.get("X-Correlation-ID") for r in list(shop.requests)[-sent:]}
-        print(f"instrumented, same burst:            {after} "
-              f"({sent} requests sent, {elapsed:.2f}s)")
+        print(f"instrumented, same burst:            {after} ({sent} requests sent, {elapsed:.2f}s)")
 
         instrumentor.uninstrument()
         shop.fail_next(1, 503)
@@ -109,8 +117,9 @@ def main() -> int:
     else:
         print(f"spans went to {telemetry.endpoint} (OTEL_EXPORTER_OTLP_* is set); not shown here")
     print("metrics:")
-    for line in contract_lines("commtel_retry_calls_total", "commtel_retry_attempts_total",
-                               "commtel_operation_duration_seconds_count"):
+    for line in contract_lines(
+        "commtel_retry_calls_total", "commtel_retry_attempts_total", "commtel_operation_duration_seconds_count"
+    ):
         print(f"  {line}")
 
     if before != [503, 503, 200, 200, 200] or plain_again != [503, 200, 200, 200, 200]:
@@ -125,12 +134,17 @@ def main() -> int:
     if telemetry.exporting == "custom":
         attempts = [s for s in spans if s.name == "GET"]
         operations = [s for s in spans if s.name == "HTTP GET"]
-        if len(attempts) != 7 or len(operations) != 5 or \
-                {(s.attributes or {}).get("commtel.correlation_id") for s in operations} != {"orders-sync-42"}:
+        if (
+            len(attempts) != 7
+            or len(operations) != 5
+            or {(s.attributes or {}).get("commtel.correlation_id") for s in operations} != {"orders-sync-42"}
+        ):
             msg = f"unexpected spans: {[s.name for s in spans]}"
             raise SystemExit(msg)
-    if not any('result="success_after_retry"' in line and line.endswith(" 1.0")
-               for line in contract_lines("commtel_retry_calls_total")):
+    if not any(
+        'result="success_after_retry"' in line and line.endswith(" 1.0")
+        for line in contract_lines("commtel_retry_calls_total")
+    ):
         msg = "commtel_retry_calls_total has no success_after_retry sample"
         raise SystemExit(msg)
     print("OK: the unchanged program rode out the 503 burst, with spans and metrics")

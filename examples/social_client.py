@@ -41,8 +41,9 @@ PAGES = 7
 
 def provider_for(api: SimulatedPlatform) -> commtel.oauth.OAuthProvider:
     """The simulated platform's OAuth endpoints."""
-    return commtel.oauth.OAuthProvider(name="social", authorize_url=f"{api.url}/authorize",
-                                 token_url=f"{api.url}/oauth/token")
+    return commtel.oauth.OAuthProvider(
+        name="social", authorize_url=f"{api.url}/authorize", token_url=f"{api.url}/oauth/token"
+    )
 
 
 def other_instance_spends_quota(api: SimulatedPlatform) -> None:
@@ -76,9 +77,12 @@ def main() -> int:
     with SimulatedPlatform("social", limit=5, window_s=2.0, require_auth=True) as api:
         other_instance_spends_quota(api)
         seen_before = len(api.requests)  # count only this process's calls from here on
-        with commtel.OAuthClient(provider_for(api), api.client_id, api.client_secret,
-                                 grant_type="client_credentials") as oauth, \
-                httpx.Client(base_url=api.url, auth=oauth.httpx_auth(), headers={"X-Client-ID": APP}) as http:
+        with (
+            commtel.OAuthClient(
+                provider_for(api), api.client_id, api.client_secret, grant_type="client_credentials"
+            ) as oauth,
+            httpx.Client(base_url=api.url, auth=oauth.httpx_auth(), headers={"X-Client-ID": APP}) as http,
+        ):
             fetch_page = make_fetch(http, limiter)
             for page in range(1, PAGES + 1):
                 if page == PAGES // 2:
@@ -99,7 +103,7 @@ def main() -> int:
     if stats.throttled != 1 or first_429 != 0:
         msg = f"expected exactly one 429, on the first call; got {statuses}"
         raise SystemExit(msg)
-    if 429 in statuses[first_429 + 1:]:
+    if 429 in statuses[first_429 + 1 :]:
         msg = "a 429 came after the limiter had the server's feedback"
         raise SystemExit(msg)
     if stats.unauthorized != 1 or stats.token_requests != 2:

@@ -124,9 +124,25 @@ class RunningDemo:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "PROMETHEUS_MULTIPROC"))}
         env.update({"OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint, "OTEL_SERVICE_NAME": "commtel-demo-test"})
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "commtel", "demo", "--duration", "600", "--metrics-port", str(self.port),
-             "--live", "off", "--workers", "4"],
-            cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [
+                sys.executable,
+                "-m",
+                "commtel",
+                "demo",
+                "--duration",
+                "600",
+                "--metrics-port",
+                str(self.port),
+                "--live",
+                "off",
+                "--workers",
+                "4",
+            ],
+            cwd=workdir,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
 
     @property

@@ -42,6 +42,7 @@ def test_docs_have_examples() -> None:
 def test_code_block_runs(where: str, code: str, tmp_path: Path) -> None:
     """The block exits 0 when run as a script."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "PROMETHEUS_MULTIPROC"))}
-    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
-                            timeout=90, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=90, check=False
+    )
     assert result.returncode == 0, f"{where} failed:\n{result.stdout}\n{result.stderr}"

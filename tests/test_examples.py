@@ -33,8 +33,9 @@ def test_examples_exist() -> None:
 def test_example_runs(path: Path, tmp_path: Path) -> None:
     """The example exits 0 and reports that its checks passed."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "PROMETHEUS_MULTIPROC", "COMMTEL_"))}
-    result = subprocess.run([sys.executable, str(path)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                            timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, str(path)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
     assert result.returncode == 0, f"{path.name} failed:\n{result.stdout}\n{result.stderr}"
     assert "OK: " in result.stdout, result.stdout
     assert PHRASES.get(path.name, "OK: ") in result.stdout, result.stdout

@@ -17,8 +17,15 @@ from .._exceptions import BackendError, ConfigurationError
 
 
 __all__ = [
-    "LuaScript", "ScriptRunner", "arun_script", "backend_error", "hash_tagged", "map_redis_errors", "redis_client",
-    "redis_errors", "resp_bulk",
+    "LuaScript",
+    "ScriptRunner",
+    "arun_script",
+    "backend_error",
+    "hash_tagged",
+    "map_redis_errors",
+    "redis_client",
+    "redis_errors",
+    "resp_bulk",
 ]
 
 
@@ -39,7 +46,10 @@ def redis_client(target: str | Any, *, timeout_s: float = 0.25) -> Any:
         msg = "the Redis backend needs redis-py: pip install 'commtel[redis]'"
         raise ConfigurationError(msg) from exc
     return redis_lib.Redis.from_url(
-        target, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, retry_on_timeout=False,
+        target,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        retry_on_timeout=False,
         health_check_interval=0,
     )
 

@@ -96,9 +96,22 @@ class CircuitBreaker:
     """
 
     __slots__ = (
-        "__weakref__", "_core", "_events", "_excluded", "_failure_on", "_failure_on_result",
-        "_health_check", "_listeners", "_local", "_lock", "_on_backend_error", "_shared", "_slow_s", "_success",
-        "_timed", "name",
+        "__weakref__",
+        "_core",
+        "_events",
+        "_excluded",
+        "_failure_on",
+        "_failure_on_result",
+        "_health_check",
+        "_listeners",
+        "_local",
+        "_lock",
+        "_on_backend_error",
+        "_shared",
+        "_slow_s",
+        "_success",
+        "_timed",
+        "name",
     )
 
     def __init__(
@@ -122,10 +135,15 @@ class CircuitBreaker:
         on_backend_error: Literal["local", "reject"] = "local",
     ) -> None:
         recovery_s, slow_s = _checked(
-            failure_threshold=failure_threshold, failure_rate_threshold=failure_rate_threshold,
-            window_size=window_size, window_type=window_type, minimum_calls=minimum_calls,
-            slow_call_duration=slow_call_duration, recovery_timeout=recovery_timeout,
-            half_open_max_calls=half_open_max_calls, on_backend_error=on_backend_error,
+            failure_threshold=failure_threshold,
+            failure_rate_threshold=failure_rate_threshold,
+            window_size=window_size,
+            window_type=window_type,
+            minimum_calls=minimum_calls,
+            slow_call_duration=slow_call_duration,
+            recovery_timeout=recovery_timeout,
+            half_open_max_calls=half_open_max_calls,
+            on_backend_error=on_backend_error,
         )
         self.name = name
         self._failure_on = failure_on
@@ -148,7 +166,9 @@ class CircuitBreaker:
             half_open_max_calls=half_open_max_calls,
             has_health_check=health_check is not None,
         )
-        self._events = {result: _events.Binding(CircuitCallRecorded(name, result)) for result in (SUCCESS, FAILURE, SLOW)}
+        self._events = {
+            result: _events.Binding(CircuitCallRecorded(name, result)) for result in (SUCCESS, FAILURE, SLOW)
+        }
         self._success = self._events[SUCCESS]
         # Whether a call needs its start time (slow-call threshold); admission reads the clock itself.
         self._timed = self._slow_s is not None
@@ -261,8 +281,13 @@ class CircuitBreaker:
         """Count a shared-state failure; fail closed when so configured, else go local."""
         if listeners := _events.active_listeners():
             _events.emit(CircuitBackendFailed(self.name, "redis", operation, self._on_backend_error), listeners)
-        _log.warning("breaker %r: redis %s failed (%s); deciding %s", self.name, operation, exc.__cause__ or exc,
-                     "by rejecting" if self._on_backend_error == "reject" and may_reject else "locally")
+        _log.warning(
+            "breaker %r: redis %s failed (%s); deciding %s",
+            self.name,
+            operation,
+            exc.__cause__ or exc,
+            "by rejecting" if self._on_backend_error == "reject" and may_reject else "locally",
+        )
         if may_reject and self._on_backend_error == "reject":
             raise CircuitOpenError(self.name, self._core.recovery_s) from exc
 
@@ -553,7 +578,13 @@ def _call_sync(breaker: CircuitBreaker, fn: Callable[..., _T], instance: object,
     return result
 
 
-async def _call_async(breaker: CircuitBreaker, fn: Callable[..., Awaitable[_T]], instance: object, args: Any, kwargs: Any) -> _T:  # noqa: ARG001
+async def _call_async(
+    breaker: CircuitBreaker,
+    fn: Callable[..., Awaitable[_T]],
+    _instance: object,
+    args: Any,
+    kwargs: Any,
+) -> _T:
     core = breaker._core
     started = _timing.monotonic() if breaker._timed else 0.0
     ticket = core.generation

@@ -14,8 +14,17 @@ from typing import Final
 
 
 __all__ = [
-    "CLOSED", "FAILURE", "HALF_OPEN", "IGNORED", "OPEN", "REJECTED", "SLOW", "SUCCESS",
-    "BreakerCore", "CountWindow", "TimeWindow",
+    "CLOSED",
+    "FAILURE",
+    "HALF_OPEN",
+    "IGNORED",
+    "OPEN",
+    "REJECTED",
+    "SLOW",
+    "SUCCESS",
+    "BreakerCore",
+    "CountWindow",
+    "TimeWindow",
 ]
 
 CLOSED: Final = "closed"
@@ -107,9 +116,22 @@ class BreakerCore:
     """
 
     __slots__ = (
-        "_probes", "_probes_ok", "changes", "checking", "consecutive", "failure_rate_threshold",
-        "failure_threshold", "forced", "generation", "half_open_max_calls", "has_health_check",
-        "minimum_calls", "opened_at", "recovery_s", "state", "window",
+        "_probes",
+        "_probes_ok",
+        "changes",
+        "checking",
+        "consecutive",
+        "failure_rate_threshold",
+        "failure_threshold",
+        "forced",
+        "generation",
+        "half_open_max_calls",
+        "has_health_check",
+        "minimum_calls",
+        "opened_at",
+        "recovery_s",
+        "state",
+        "window",
     )
 
     def __init__(

@@ -32,7 +32,9 @@ end
 """
 
 # ARGV: recovery_s, half_open_max -> {ticket, state, retry_after_s, reason}
-_ADMIT = _PRELUDE + """
+_ADMIT = (
+    _PRELUDE
+    + """
 local state = get('state', 'closed')
 if state == 'closed' then return {tonumber(get('gen', '0')), state, '0', get('reason', '')} end
 if state == 'open' then
@@ -48,10 +50,13 @@ end
 redis.call('HINCRBY', K, 'probes', 1)
 return {tonumber(get('gen', '0')), state, '0', get('reason', '')}
 """
+)
 
 # ARGV: ticket, outcome, failure_threshold|-1, rate|-1, minimum_calls, window kind, window size,
 #       half_open_max, has_health_check -> {check (0/1), state, reason}
-_RECORD = _PRELUDE + """
+_RECORD = (
+    _PRELUDE
+    + """
 local state = get('state', 'closed')
 if tonumber(ARGV[1]) ~= tonumber(get('gen', '0')) then return {0, state, get('reason', '')} end
 local outcome = ARGV[2]
@@ -115,17 +120,23 @@ end
 move('closed', 'probes succeeded')
 return {0, 'closed', get('reason', '')}
 """
+)
 
 # ARGV: ticket, healthy (0/1) -> {0, state, reason}
-_HEALTH = _PRELUDE + """
+_HEALTH = (
+    _PRELUDE
+    + """
 if tonumber(ARGV[1]) == tonumber(get('gen', '0')) and get('state', 'closed') == 'half_open' and get('checking', '0') == '1' then
   if ARGV[2] == '1' then move('closed', 'health check passed') else move('open', 'health check failed') end
 end
 return {0, get('state', 'closed'), get('reason', '')}
 """
+)
 
 # ARGV: 'open' | 'closed' | 'read' -> {0, state, reason}
-_FORCE = _PRELUDE + """
+_FORCE = (
+    _PRELUDE
+    + """
 if ARGV[1] == 'open' then
   if get('state', 'closed') ~= 'open' then move('open', 'forced open') end
   redis.call('HSET', K, 'forced', 1)
@@ -137,6 +148,7 @@ elseif ARGV[1] == 'closed' then
 end
 return {0, get('state', 'closed'), get('reason', '')}
 """
+)
 
 
 def _text(value: Any) -> str:
@@ -150,7 +162,20 @@ class RedisBreakerState:
     ``core.changes`` so the breaker publishes them like local ones.
     """
 
-    __slots__ = ("_aclient", "_aloop", "_ascripts", "_client", "_core", "_keys", "_scripts", "_target", "_window", "last_state", "name", "retry_after")
+    __slots__ = (
+        "_aclient",
+        "_aloop",
+        "_ascripts",
+        "_client",
+        "_core",
+        "_keys",
+        "_scripts",
+        "_target",
+        "_window",
+        "last_state",
+        "name",
+        "retry_after",
+    )
 
     def __init__(self, name: str, redis: str | Any, core: BreakerCore, *, window_type: str, window_size: float) -> None:
         self.name = name
@@ -196,10 +221,15 @@ class RedisBreakerState:
         core = self._core
         kind, size = self._window
         return [
-            ticket, outcome,
+            ticket,
+            outcome,
             -1 if core.failure_threshold is None else core.failure_threshold,
             -1 if core.failure_rate_threshold is None else core.failure_rate_threshold,
-            core.minimum_calls, kind, size, core.half_open_max_calls, int(core.has_health_check),
+            core.minimum_calls,
+            kind,
+            size,
+            core.half_open_max_calls,
+            int(core.has_health_check),
         ]
 
     def _admitted(self, reply: Any) -> int:

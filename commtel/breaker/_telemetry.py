@@ -40,15 +40,27 @@ def _on_state_changed(event: CircuitStateChanged) -> None:
         return
     metrics.child(metrics.circuit_transitions, event.breaker, event.from_state, event.to_state).inc()
     if span := recording_span():
-        span.add_event("commtel.circuit.state_changed", {
-            "commtel.circuit.breaker": event.breaker,
-            "commtel.circuit.from_state": event.from_state,
-            "commtel.circuit.to_state": event.to_state,
-            "commtel.circuit.reason": event.reason,
-        })
+        span.add_event(
+            "commtel.circuit.state_changed",
+            {
+                "commtel.circuit.breaker": event.breaker,
+                "commtel.circuit.from_state": event.from_state,
+                "commtel.circuit.to_state": event.to_state,
+                "commtel.circuit.reason": event.reason,
+            },
+        )
     log = _log.warning if event.to_state == "open" else _log.info
-    log("circuit %s: %s -> %s (%s)", event.breaker, event.from_state, event.to_state, event.reason,
-        breaker=event.breaker, from_state=event.from_state, to_state=event.to_state, reason=event.reason)
+    log(
+        "circuit %s: %s -> %s (%s)",
+        event.breaker,
+        event.from_state,
+        event.to_state,
+        event.reason,
+        breaker=event.breaker,
+        from_state=event.from_state,
+        to_state=event.to_state,
+        reason=event.reason,
+    )
 
 
 @handles(CircuitRejected)
@@ -56,11 +68,14 @@ def _on_rejected(event: CircuitRejected) -> None:
     metrics = get_metrics()
     metrics.child(metrics.circuit_calls, event.breaker, "rejected").inc()
     if span := recording_span():
-        span.add_event("commtel.circuit.rejected", {
-            "commtel.circuit.breaker": event.breaker,
-            "commtel.circuit.state": event.state,
-            "commtel.circuit.retry_after_s": event.retry_after_s,
-        })
+        span.add_event(
+            "commtel.circuit.rejected",
+            {
+                "commtel.circuit.breaker": event.breaker,
+                "commtel.circuit.state": event.state,
+                "commtel.circuit.retry_after_s": event.retry_after_s,
+            },
+        )
 
 
 @handles(CircuitBackendFailed)
@@ -68,9 +83,12 @@ def _on_backend_failed(event: CircuitBackendFailed) -> None:
     metrics = get_metrics()
     metrics.child(metrics.circuit_backend_errors, event.breaker, event.backend).inc()
     if span := recording_span():
-        span.add_event("commtel.circuit.backend_failed", {
-            "commtel.circuit.breaker": event.breaker,
-            "commtel.circuit.backend": event.backend,
-            "commtel.circuit.operation": event.operation,
-            "commtel.circuit.fallback": event.fallback,
-        })
+        span.add_event(
+            "commtel.circuit.backend_failed",
+            {
+                "commtel.circuit.breaker": event.breaker,
+                "commtel.circuit.backend": event.backend,
+                "commtel.circuit.operation": event.operation,
+                "commtel.circuit.fallback": event.fallback,
+            },
+        )

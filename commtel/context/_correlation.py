@@ -42,9 +42,7 @@ _MAX_ID_LENGTH = 128
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
-_correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "commtel_correlation_id", default=None
-)
+_correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("commtel_correlation_id", default=None)
 
 
 def new_correlation_id() -> str:
@@ -212,8 +210,10 @@ class ASGICorrelationMiddleware:
 
             async def send_with_id(message: dict[str, Any]) -> None:
                 if message.get("type") == "http.response.start":
-                    message = {**message, "headers": [*message.get("headers", []),
-                                                      (CORRELATION_HEADER.lower().encode(), cid.encode())]}
+                    message = {
+                        **message,
+                        "headers": [*message.get("headers", []), (CORRELATION_HEADER.lower().encode(), cid.encode())],
+                    }
                 await send(message)
 
             await self.app(scope, receive, send_with_id)

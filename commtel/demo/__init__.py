@@ -47,7 +47,9 @@ def run_demo(
     world = DemoWorld(stats, metrics_port=metrics_port, metrics_addr=metrics_addr, workers=workers)
     world.start()
     where = f"{config.exporting} -> {config.endpoint}" if config.exporting else "not exported (an app provider is set)"
-    console.print(f"[bold]commtel demo[/bold]: metrics on http://{metrics_addr}:{world.metrics_port}/metrics; spans {where}")
+    console.print(
+        f"[bold]commtel demo[/bold]: metrics on http://{metrics_addr}:{world.metrics_port}/metrics; spans {where}"
+    )
     for name, url in world.urls().items():
         console.print(f"  {name}: {url}")
     use_live = live == "on" or (live == "auto" and sys.stdout.isatty())

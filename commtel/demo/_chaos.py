@@ -13,14 +13,14 @@ if TYPE_CHECKING:
 __all__ = ["Chaos"]
 
 # (period in seconds, phase) of each drill: all of them happen within the first minute.
-_CHAT_BURST = (20.0, 4.0)       # 30 x 503: the chat breaker opens, probes, recovers
-_SOCIAL_BURST = (30.0, 12.0)    # 12 x 502 on the social API: retries, some exhausted
-_TOKEN_FAILURE = (25.0, 8.0)    # the token endpoint fails twice: OAuth errors
-_TOKEN_REVOKE = (15.0, 6.0)     # every token forgotten: 401 -> refresh -> replay
-_MAIL_FAILURE = (10.0, 3.0)     # the relay answers 451 twice: SMTP retries
-_REDIS_OUTAGE = (40.0, 16.0)    # redis-server stopped for 5 s: the limiter fails open
+_CHAT_BURST = (20.0, 4.0)  # 30 x 503: the chat breaker opens, probes, recovers
+_SOCIAL_BURST = (30.0, 12.0)  # 12 x 502 on the social API: retries, some exhausted
+_TOKEN_FAILURE = (25.0, 8.0)  # the token endpoint fails twice: OAuth errors
+_TOKEN_REVOKE = (15.0, 6.0)  # every token forgotten: 401 -> refresh -> replay
+_MAIL_FAILURE = (10.0, 3.0)  # the relay answers 451 twice: SMTP retries
+_REDIS_OUTAGE = (40.0, 16.0)  # redis-server stopped for 5 s: the limiter fails open
 _REDIS_DOWN_S = 5.0
-_CHAT_SQUEEZE = (20.0, 2.0)     # the chat quota drops to 3/s for 3 s: server-side 429s, retried
+_CHAT_SQUEEZE = (20.0, 2.0)  # the chat quota drops to 3/s for 3 s: server-side 429s, retried
 _CHAT_SQUEEZE_S = 3.0
 
 

@@ -79,15 +79,25 @@ class DemoStats:
             table.add_column(column, justify="left" if column == "platform" else "right")
         with self._lock:
             for name, t in sorted(self.platforms.items()):
-                table.add_row(name, str(t.calls), str(t.errors), str(t.throttled), str(t.retries),
-                              str(t.breaker_trips), f"{t.percentile(0.5) * 1000:.1f}", f"{t.percentile(0.99) * 1000:.1f}")
+                table.add_row(
+                    name,
+                    str(t.calls),
+                    str(t.errors),
+                    str(t.throttled),
+                    str(t.retries),
+                    str(t.breaker_trips),
+                    f"{t.percentile(0.5) * 1000:.1f}",
+                    f"{t.percentile(0.99) * 1000:.1f}",
+                )
         return table
 
     def line(self) -> str:
         """One plain progress line (non-TTY output)."""
         with self._lock:
-            parts = [f"{n}: {t.calls} calls/{t.throttled} thr/{t.retries} rty/{t.breaker_trips} trips"
-                     for n, t in sorted(self.platforms.items())]
+            parts = [
+                f"{n}: {t.calls} calls/{t.throttled} thr/{t.retries} rty/{t.breaker_trips} trips"
+                for n, t in sorted(self.platforms.items())
+            ]
             extra = [f"{k}={v}" for k, v in sorted(self.counters.items())]
         return " | ".join(parts + extra)
 

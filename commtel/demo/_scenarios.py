@@ -144,10 +144,17 @@ def _batch(world: DemoWorld) -> None:
             response = session.get(f"{world.chat.url}/api/items/{i}", timeout=5)
             ok[0] = response.status_code < 400
             response.raise_for_status()
-        world.progress.update_progress(task_id, f"item {i + 1}/{len(items)}", int(100 * (i + 1) / len(items)),
-                                       {"failed": errors.summary()["failed"]})
-    final = world.progress.finish_task(task_id, "failed" if errors.has_errors else "completed",
-                                       error=f"{errors.summary()['failed']} items failed" if errors.has_errors else None)
+        world.progress.update_progress(
+            task_id,
+            f"item {i + 1}/{len(items)}",
+            int(100 * (i + 1) / len(items)),
+            {"failed": errors.summary()["failed"]},
+        )
+    final = world.progress.finish_task(
+        task_id,
+        "failed" if errors.has_errors else "completed",
+        error=f"{errors.summary()['failed']} items failed" if errors.has_errors else None,
+    )
     world.stats.bump(f"batches {final.state.value}")
 
 
@@ -187,4 +194,3 @@ def shared_quota(world: DemoWorld) -> None:
 
 
 SCENARIOS: list[Scenario] = [social_post, chat_send, mail_worker, batch_job, async_reader, shared_quota, chat_send]
-

@@ -56,7 +56,8 @@ class _LocalRedis:
             return False
         self.proc = subprocess.Popen(  # noqa: S603 - our own redis-server binary, fixed arguments
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         return True
 
@@ -110,7 +111,9 @@ class DemoWorld:
             "social API (OAuth, 40 req/5 s)": self.social.url,
             "chat API (5xx bursts, 40 req/s the client does not know of)": self.chat.url,
             "SMTP relay": f"smtp://{self.mail.host}:{self.mail.port}",
-            "distributed limiter": self.redis.url if self.redis.proc is not None else "redis unreachable (fail-open drill)",
+            "distributed limiter": self.redis.url
+            if self.redis.proc is not None
+            else "redis unreachable (fail-open drill)",
             "state (SQLite)": str(self.state_dir),
         }
 
@@ -122,12 +125,18 @@ class DemoWorld:
         redis_url = self.redis.url if self.redis.start() else f"redis://127.0.0.1:{_free_port()}/0"
         self.tracker = ConversationTracker(f"sqlite:///{self.state_dir / 'state.db'}", lease_s=5.0)
         self.progress = ProgressTracker(self.tracker.store, kind="batch")
-        provider = OAuthProvider(name="social", authorize_url=f"{self.social.url}/authorize",
-                                 token_url=f"{self.social.url}/oauth/token")
-        self.oauth = OAuthClient(provider, self.social.client_id, self.social.client_secret,
-                                 grant_type="client_credentials")
-        self.shared_limiter = RateLimiter(TokenBucket(rate=200, burst=50), name="shared-quota", platform="social",
-                                          backend=RedisBackend(redis_url, fail_open=True, timeout_s=0.1))
+        provider = OAuthProvider(
+            name="social", authorize_url=f"{self.social.url}/authorize", token_url=f"{self.social.url}/oauth/token"
+        )
+        self.oauth = OAuthClient(
+            provider, self.social.client_id, self.social.client_secret, grant_type="client_credentials"
+        )
+        self.shared_limiter = RateLimiter(
+            TokenBucket(rate=200, burst=50),
+            name="shared-quota",
+            platform="social",
+            backend=RedisBackend(redis_url, fail_open=True, timeout_s=0.1),
+        )
         self.shared_breaker = CircuitBreaker("shared-tenant", failure_threshold=5, redis=redis_url)
         self._instrument()
         server, _thread = start_http_server(self.requested_metrics_port, self.metrics_addr)
@@ -145,25 +154,46 @@ class DemoWorld:
         from ..instrumentation.requests import RequestsInstrumentor
 
         retry = {"max_attempts": 4, "base_delay": 0.05, "max_delay": 2.0, "max_retry_after": 6.0}
-        social = HostPolicies.from_mapping({
-            "default": {"retry": retry, "timeout_s": 10, "retry_methods": "*"},
-            "hosts": {"127.0.0.1": {"platform": "social", "rate_limit": {"rate": 9, "burst": 4},
-                                    "breaker": {"failure_threshold": 8, "recovery_timeout": 3}}},
-        })
-        chat = HostPolicies.from_mapping({
-            "default": {"retry": {**retry, "max_attempts": 2}, "timeout_s": 5, "retry_methods": "*"},
-            "hosts": {"127.0.0.1": {"platform": "chat",
-                                    "breaker": {"failure_threshold": 5, "recovery_timeout": 2.0}}},
-        })
-        for instrumentor, policies in ((HTTPXInstrumentor(), social), (AioHttpInstrumentor(), social),
-                                       (RequestsInstrumentor(), chat)):
+        social = HostPolicies.from_mapping(
+            {
+                "default": {"retry": retry, "timeout_s": 10, "retry_methods": "*"},
+                "hosts": {
+                    "127.0.0.1": {
+                        "platform": "social",
+                        "rate_limit": {"rate": 9, "burst": 4},
+                        "breaker": {"failure_threshold": 8, "recovery_timeout": 3},
+                    }
+                },
+            }
+        )
+        chat = HostPolicies.from_mapping(
+            {
+                "default": {"retry": {**retry, "max_attempts": 2}, "timeout_s": 5, "retry_methods": "*"},
+                "hosts": {
+                    "127.0.0.1": {"platform": "chat", "breaker": {"failure_threshold": 5, "recovery_timeout": 2.0}}
+                },
+            }
+        )
+        for instrumentor, policies in (
+            (HTTPXInstrumentor(), social),
+            (AioHttpInstrumentor(), social),
+            (RequestsInstrumentor(), chat),
+        ):
             instrumentor.instrument(policies=policies)
             self.instrumentors.append(instrumentor)
         # smtplib is nobody's instrumentor: commtel.instrument wraps the method in place.
-        transient = RetryConfig(max_attempts=4, base_delay=0.05,
-                                on=lambda exc: isinstance(exc, smtplib.SMTPResponseException) and 400 <= exc.smtp_code < 500)
-        instrument(smtplib.SMTP, methods=["send_message"], operation="send_mail", platform="email",
-                   policy=HostPolicy(retry=transient, breaker={"failure_threshold": 10, "recovery_timeout": 2}))
+        transient = RetryConfig(
+            max_attempts=4,
+            base_delay=0.05,
+            on=lambda exc: isinstance(exc, smtplib.SMTPResponseException) and 400 <= exc.smtp_code < 500,
+        )
+        instrument(
+            smtplib.SMTP,
+            methods=["send_message"],
+            operation="send_mail",
+            platform="email",
+            policy=HostPolicy(retry=transient, breaker={"failure_threshold": 10, "recovery_timeout": 2}),
+        )
 
     def _run(self, n: int) -> None:
         index = n

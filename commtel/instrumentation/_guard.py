@@ -97,8 +97,20 @@ class Guard:
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_attributes", "_durations", "_limiter_platform", "breaker", "exhausted_result", "limiter",
-                 "limiter_key", "operation", "platform", "retry", "span", "timeout_s")
+    __slots__ = (
+        "_attributes",
+        "_durations",
+        "_limiter_platform",
+        "breaker",
+        "exhausted_result",
+        "limiter",
+        "limiter_key",
+        "operation",
+        "platform",
+        "retry",
+        "span",
+        "timeout_s",
+    )
 
     def __init__(
         self,
@@ -151,8 +163,9 @@ class Guard:
         Not ``start_as_current_span``: its two generator context managers cost ~3 µs a
         call, and :meth:`_finished` records the error and status itself.
         """
-        span = get_tracer().start_span(self.operation, kind=SpanKind.INTERNAL,
-                                       attributes=_context_attributes(self._attributes))
+        span = get_tracer().start_span(
+            self.operation, kind=SpanKind.INTERNAL, attributes=_context_attributes(self._attributes)
+        )
         return span, otel_context.attach(trace.set_span_in_context(span))
 
     def _finished(self, started: float, span: Span, error: BaseException | None) -> None:
@@ -162,8 +175,11 @@ class Guard:
         bound = self._durations
         if bound is None or bound[0] is not metrics:
             histogram = metrics.operation_duration
-            bound = self._durations = (metrics, metrics.child(histogram, self.operation, self.platform, "success"),
-                                       metrics.child(histogram, self.operation, self.platform, "error"))
+            bound = self._durations = (
+                metrics,
+                metrics.child(histogram, self.operation, self.platform, "success"),
+                metrics.child(histogram, self.operation, self.platform, "error"),
+            )
         child = bound[1] if error is None else bound[2]
         if not span.is_recording():
             child.observe(duration)
@@ -251,7 +267,13 @@ def _wrapper_sync(guard: Guard, wrapped: Callable[..., _T], instance: object, ar
     return guard.call(wrapped, *args, **kwargs)
 
 
-async def _wrapper_async(guard: Guard, wrapped: Callable[..., Awaitable[_T]], instance: object, args: Any, kwargs: Any) -> _T:  # noqa: ARG001 - wrapt's signature
+async def _wrapper_async(
+    guard: Guard,
+    wrapped: Callable[..., Awaitable[_T]],
+    _instance: object,
+    args: Any,
+    kwargs: Any,
+) -> _T:
     return await guard.acall(wrapped, *args, **kwargs)
 
 

@@ -57,8 +57,17 @@ _log = logging.getLogger("commtel.instrumentation")
 _KNOWN_METHODS = frozenset({"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY", "TRACE"})
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 # Pre-signed URL parameters OpenTelemetry redacts besides our sensitive-key rule.
-_SIGNED_QUERY_KEYS = frozenset({"awsaccesskeyid", "signature", "sig", "x-goog-signature", "x-amz-signature",
-                                "x-amz-credential", "x-amz-security-token"})
+_SIGNED_QUERY_KEYS = frozenset(
+    {
+        "awsaccesskeyid",
+        "signature",
+        "sig",
+        "x-goog-signature",
+        "x-amz-signature",
+        "x-amz-credential",
+        "x-amz-security-token",
+    }
+)
 _REDACTED = "REDACTED"
 
 
@@ -222,7 +231,9 @@ class HttpAttempt:
         if self._hooks.response is not None:
             _run_hook(self._hooks.response, span, self._info, ResponseInfo(status_code, headers))
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         span = self._span
         try:
             if exc is not None and span.is_recording():

@@ -42,8 +42,10 @@ def _own_attributes(target: object) -> dict[str, Any]:
     try:
         return vars(target)  # a class's mappingproxy or an instance's __dict__
     except TypeError:
-        msg = (f"cannot instrument {type(target).__name__!r} instances: they have no __dict__ "
-               "(__slots__); instrument the class instead")
+        msg = (
+            f"cannot instrument {type(target).__name__!r} instances: they have no __dict__ "
+            "(__slots__); instrument the class instead"
+        )
         raise ConfigurationError(msg) from None
 
 

@@ -83,8 +83,9 @@ class HttpCall:
 
     def attempt(self, headers: MutableMapping[str, str]) -> HttpAttempt:
         """The next attempt's span context manager; injects propagation headers into *headers*."""
-        attempt = HttpAttempt(self._http.tracer, self._http.hooks, self.method, self.url, headers,
-                              resend_count=self.resends)
+        attempt = HttpAttempt(
+            self._http.tracer, self._http.hooks, self.method, self.url, headers, resend_count=self.resends
+        )
         self.resends += 1
         return attempt
 
@@ -181,8 +182,9 @@ class HttpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         importlib.import_module(self._library)
         from .. import __version__
 
-        tracer = trace.get_tracer(type(self).__module__, __version__, kwargs.get("tracer_provider"),
-                                  schema_url=_SCHEMA_URL)
+        tracer = trace.get_tracer(
+            type(self).__module__, __version__, kwargs.get("tracer_provider"), schema_url=_SCHEMA_URL
+        )
         http = HttpInstrumentation(
             tracer,
             _resolve_policies(kwargs.get("policies")),

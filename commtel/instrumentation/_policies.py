@@ -116,7 +116,9 @@ class HostPolicy:
         return fallback if value is _UNSET or value is None else value
 
     def __repr__(self) -> str:
-        given = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if getattr(self, f.name) is not _UNSET)
+        given = ", ".join(
+            f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if getattr(self, f.name) is not _UNSET
+        )
         return f"HostPolicy({given})"
 
 
@@ -178,7 +180,9 @@ def _limits_from(options: Mapping[str, Any]) -> tuple[list[Any], dict[str, Any]]
         limits.extend(preset_limits(str(rest.pop("preset"))))
     if "rate" in rest:
         rate = rest.pop("rate")
-        limits.append(TokenBucket(rate, rest.pop("burst", max(1, int(rate)) if isinstance(rate, int | float) else rate)))
+        limits.append(
+            TokenBucket(rate, rest.pop("burst", max(1, int(rate)) if isinstance(rate, int | float) else rate))
+        )
     if "limit" in rest or "window_s" in rest:
         limits.append(SlidingWindow(rest.pop("limit", None), rest.pop("window_s", None)))
     for timeframe, length in TIMEFRAMES.items():
@@ -187,8 +191,10 @@ def _limits_from(options: Mapping[str, Any]) -> tuple[list[Any], dict[str, Any]]
             limits.append(SlidingWindow(per, length))
     limits.extend(SlidingWindow(**window) for window in rest.pop("windows", ()))
     if not limits:
-        msg = ("needs limits: rate (+ burst), limit + window_s, per_second/per_minute/per_hour/per_day, "
-               "windows = [{limit, window_s}], or preset")
+        msg = (
+            "needs limits: rate (+ burst), limit + window_s, per_second/per_minute/per_hour/per_day, "
+            "windows = [{limit, window_s}], or preset"
+        )
         raise ConfigurationError(msg)
     unknown = sorted(set(rest) - {"max_server_wait_s", "burst"})
     if unknown or "burst" in rest:
@@ -275,8 +281,12 @@ def _instance(kind: _Component, name: str, value: Any) -> Any:
 
 def _standalone_scope(policy: HostPolicy, name: str) -> _Scope:
     """A scope of its own for *policy*, with fresh component instances named *name*."""
-    return _Scope(policy, policy.platform_name(name), _instance("breaker", name, policy.breaker),
-                  _instance("rate_limit", name, policy.rate_limit))
+    return _Scope(
+        policy,
+        policy.platform_name(name),
+        _instance("breaker", name, policy.breaker),
+        _instance("rate_limit", name, policy.rate_limit),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,7 +334,9 @@ class HostPolicies:
                 msg = f"{source}: {section} must be a table of policies, got {entries!r}"
                 raise ConfigurationError(msg)
             tables[section] = {
-                str(key).lower() if section == "hosts" else str(key): _policy_from(value, f'{source}: {section}."{key}"')
+                str(key).lower() if section == "hosts" else str(key): _policy_from(
+                    value, f'{source}: {section}."{key}"'
+                )
                 for key, value in entries.items()
             }
         return cls(default=default, hosts=tables["hosts"], platforms=tables["platforms"])
@@ -368,7 +380,9 @@ class HostPolicies:
                 return pattern, policy
         return None
 
-    def _build(self, name: str, own: tuple[str, HostPolicy] | None, platform: str | None, extra: HostPolicy | None) -> _Scope:
+    def _build(
+        self, name: str, own: tuple[str, HostPolicy] | None, platform: str | None, extra: HostPolicy | None
+    ) -> _Scope:
         # Layers from general to specific; a component's instance is keyed by the layer that set it.
         platform = own[1].platform_name(platform or "") if own is not None else platform
         layers: list[tuple[str, HostPolicy | None]] = [
@@ -461,7 +475,9 @@ def _parse_toml(text: str, source: str) -> dict[str, Any]:
 def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in over.items():
-        out[key] = _merge(out[key], value) if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) else value
+        out[key] = (
+            _merge(out[key], value) if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) else value
+        )
     return out
 
 

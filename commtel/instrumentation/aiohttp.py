@@ -37,7 +37,9 @@ if TYPE_CHECKING:
 __all__ = ["AioHttpInstrumentor"]
 
 
-async def _request(wrapped: Any, instance: aiohttp.ClientSession, args: Any, kwargs: Any, *, http: HttpInstrumentation) -> Any:
+async def _request(
+    wrapped: Any, instance: aiohttp.ClientSession, args: Any, kwargs: Any, *, http: HttpInstrumentation
+) -> Any:
     if not is_http_instrumentation_enabled():
         return await wrapped(*args, **kwargs)
     import aiohttp

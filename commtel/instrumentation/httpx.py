@@ -72,7 +72,14 @@ def _send(wrapped: Any, instance: httpx.Client, args: Any, kwargs: Any, *, http:
     return call.guard.call(attempt).response
 
 
-async def _send_async(wrapped: Any, instance: httpx.AsyncClient, args: Any, kwargs: Any, *, http: HttpInstrumentation) -> Any:  # noqa: ARG001 - wrapt's signature
+async def _send_async(
+    wrapped: Any,
+    _instance: httpx.AsyncClient,
+    args: Any,
+    kwargs: Any,
+    *,
+    http: HttpInstrumentation,
+) -> Any:
     if not is_http_instrumentation_enabled():
         return await wrapped(*args, **kwargs)
     request: httpx.Request = args[0] if args else kwargs["request"]

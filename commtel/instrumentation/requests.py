@@ -38,8 +38,22 @@ if TYPE_CHECKING:
 __all__ = ["RequestsInstrumentor"]
 
 # Session.request's parameters after method and url, in positional order.
-_POSITIONAL = ("params", "data", "headers", "cookies", "files", "auth", "timeout", "allow_redirects", "proxies",
-               "hooks", "stream", "verify", "cert", "json")
+_POSITIONAL = (
+    "params",
+    "data",
+    "headers",
+    "cookies",
+    "files",
+    "auth",
+    "timeout",
+    "allow_redirects",
+    "proxies",
+    "hooks",
+    "stream",
+    "verify",
+    "cert",
+    "json",
+)
 
 
 def _arguments(method: str, url: Any, *args: Any, **kwargs: Any) -> tuple[str, str, dict[str, Any]]:

@@ -29,8 +29,19 @@ def _on_state_changed(event: MessageStateChanged) -> None:
             attributes["commtel.worker_id"] = event.worker_id
         span.add_event("commtel.message.state_changed", attributes)
     if event.state == "failed":
-        _log.warning("message %s failed", event.message_id, message_id=event.message_id,
-                     conversation_id=event.conversation_id, worker_id=event.worker_id)
+        _log.warning(
+            "message %s failed",
+            event.message_id,
+            message_id=event.message_id,
+            conversation_id=event.conversation_id,
+            worker_id=event.worker_id,
+        )
     elif event.previous == event.state == "in_progress":
-        _log.info("message %s reclaimed by %s after its lease expired", event.message_id, event.worker_id,
-                  message_id=event.message_id, conversation_id=event.conversation_id, worker_id=event.worker_id)
+        _log.info(
+            "message %s reclaimed by %s after its lease expired",
+            event.message_id,
+            event.worker_id,
+            message_id=event.message_id,
+            conversation_id=event.conversation_id,
+            worker_id=event.worker_id,
+        )

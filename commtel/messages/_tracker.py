@@ -291,8 +291,9 @@ class ConversationTracker(StoreOwner):
         .. versionadded:: 0.1.0
         """
         chains = [[ref for ref in (*h.references, h.in_reply_to) if ref] for h in headers]
-        known = self.store.conversations_of([*(ref for chain in chains for ref in chain),
-                                             *(h.message_id for h in headers)])
+        known = self.store.conversations_of(
+            [*(ref for chain in chains for ref in chain), *(h.message_id for h in headers)]
+        )
         now = self._clock()
         rows, keys = [], []
         for h, chain in zip(headers, chains, strict=True):
@@ -301,15 +302,22 @@ class ConversationTracker(StoreOwner):
                 continue
             conversation = next((known[ref] for ref in chain if ref in known), h.conversation_id)
             known[h.message_id] = conversation
-            rows.append(_new_row(conversation, h.message_id, h.in_reply_to, platform=h.platform, subject=h.subject,
-                                 now=now))
+            rows.append(
+                _new_row(conversation, h.message_id, h.in_reply_to, platform=h.platform, subject=h.subject, now=now)
+            )
             keys.append((conversation, h.message_id))
         self.store.insert_messages(rows)
         if rows and (listeners := _events.active_listeners()):
             for row in rows:
                 _events.emit(
-                    MessageStateChanged(row["conversation_id"], row["message_id"], row["platform"], None,
-                                        MessageState.PENDING.value, None),
+                    MessageStateChanged(
+                        row["conversation_id"],
+                        row["message_id"],
+                        row["platform"],
+                        None,
+                        MessageState.PENDING.value,
+                        None,
+                    ),
                     listeners,
                 )
         stored = {(r["conversation_id"], r["message_id"]): r for r in self.store.messages_by_id(m for _, m in keys)}
@@ -333,7 +341,9 @@ class ConversationTracker(StoreOwner):
         message = self.get_message(conversation_id, message_id)
         return None if message is None else message.state
 
-    def get_pending_messages(self, conversation_id: str | None = None, *, limit: int | None = None) -> list[TrackedMessage]:
+    def get_pending_messages(
+        self, conversation_id: str | None = None, *, limit: int | None = None
+    ) -> list[TrackedMessage]:
         """Pending messages, oldest first, of one conversation or of all.
 
         .. versionadded:: 0.1.0
@@ -400,8 +410,13 @@ class ConversationTracker(StoreOwner):
             previous = MessageState(row["state"])
             check_transition(previous, new)
             now = self._clock()
-            values: dict[str, Any] = {"state": new.value, "previous_state": previous.value, "updated_at": now,
-                                      "error": error, "lease_expires_at": None}
+            values: dict[str, Any] = {
+                "state": new.value,
+                "previous_state": previous.value,
+                "updated_at": now,
+                "error": error,
+                "lease_expires_at": None,
+            }
             if new is MessageState.IN_PROGRESS:
                 values.update(lease_owner=None, lease_expires_at=now + self.lease_s, attempts=row["attempts"] + 1)
             expected = {"state": previous.value, "attempts": row["attempts"]}
@@ -465,15 +480,30 @@ class ConversationTracker(StoreOwner):
             return []
         now = self._clock()
         expires = now + (self.lease_s if lease_s is None else lease_s)
-        rows = self.store.claim(worker_id, now=now, lease_expires_at=expires, limit=limit,
-                                conversation_id=conversation_id, platform=platform)
-        claims = [Claim(TrackedMessage._from_row(row), worker_id, int(row["attempts"]), expires, row["id"])
-                  for row in rows]
+        rows = self.store.claim(
+            worker_id,
+            now=now,
+            lease_expires_at=expires,
+            limit=limit,
+            conversation_id=conversation_id,
+            platform=platform,
+        )
+        claims = [
+            Claim(TrackedMessage._from_row(row), worker_id, int(row["attempts"]), expires, row["id"]) for row in rows
+        ]
         if claims and (listeners := _events.active_listeners()):
             for claim, row in zip(claims, rows, strict=True):
-                _events.emit(MessageStateChanged(claim.conversation_id, claim.message_id, claim.message.platform,
-                                                 row["previous_state"], MessageState.IN_PROGRESS.value, worker_id),
-                             listeners)
+                _events.emit(
+                    MessageStateChanged(
+                        claim.conversation_id,
+                        claim.message_id,
+                        claim.message.platform,
+                        row["previous_state"],
+                        MessageState.IN_PROGRESS.value,
+                        worker_id,
+                    ),
+                    listeners,
+                )
         return claims
 
     def renew(self, claim: Claim, *, lease_s: float | None = None) -> Claim:
@@ -527,13 +557,24 @@ class ConversationTracker(StoreOwner):
 
     def _finish(self, claim: Claim, new: MessageState, error: str | None) -> TrackedMessage:
         expected = {"state": MessageState.IN_PROGRESS.value, "attempts": claim.attempt, "lease_owner": claim.worker_id}
-        values = {"state": new.value, "previous_state": MessageState.IN_PROGRESS.value, "lease_expires_at": None,
-                  "updated_at": self._clock(), "error": error}
+        values = {
+            "state": new.value,
+            "previous_state": MessageState.IN_PROGRESS.value,
+            "lease_expires_at": None,
+            "updated_at": self._clock(),
+            "error": error,
+        }
         changed = self.store.compare_and_set(claim._row_id, expected, values)
         if changed is None:
             raise _lease_lost(claim)
-        _emit_changed(claim.conversation_id, claim.message_id, claim.message.platform,
-                      MessageState.IN_PROGRESS, new, worker_id=claim.worker_id)
+        _emit_changed(
+            claim.conversation_id,
+            claim.message_id,
+            claim.message.platform,
+            MessageState.IN_PROGRESS,
+            new,
+            worker_id=claim.worker_id,
+        )
         return TrackedMessage._from_row(changed)
 
     def _get(self, conversation_id: str, message_id: str) -> TrackedMessage:
@@ -565,8 +606,10 @@ def _new_row(
 
 
 def _lease_lost(claim: Claim) -> StateTransitionError:
-    msg = (f"lease of worker {claim.worker_id!r} on message {claim.message_id!r} (attempt {claim.attempt}) "
-           "was lost: it expired and another worker claimed the message, or it was already finished")
+    msg = (
+        f"lease of worker {claim.worker_id!r} on message {claim.message_id!r} (attempt {claim.attempt}) "
+        "was lost: it expired and another worker claimed the message, or it was already finished"
+    )
     return StateTransitionError(msg)
 
 
@@ -581,7 +624,13 @@ def _emit_changed(
 ) -> None:
     if listeners := _events.active_listeners():
         _events.emit(
-            MessageStateChanged(conversation_id, message_id, platform,
-                                None if previous is None else previous.value, new.value, worker_id),
+            MessageStateChanged(
+                conversation_id,
+                message_id,
+                platform,
+                None if previous is None else previous.value,
+                new.value,
+                worker_id,
+            ),
             listeners,
         )

@@ -184,12 +184,21 @@ class _BaseOAuthClient:
         state = state or secrets.token_urlsafe(32)
         verifier = generate_token(64) if self.provider.pkce else None
         seen(verifier)
-        pkce = {} if verifier is None else {
-            "code_challenge": create_s256_code_challenge(verifier), "code_challenge_method": "S256",
-        }
+        pkce = (
+            {}
+            if verifier is None
+            else {
+                "code_challenge": create_s256_code_challenge(verifier),
+                "code_challenge_method": "S256",
+            }
+        )
         url = prepare_grant_uri(
-            self.provider.authorize_url, self.creds.client_id, "code", self.redirect_uri,
-            list(self.scopes if scopes is None else scopes), state,
+            self.provider.authorize_url,
+            self.creds.client_id,
+            "code",
+            self.redirect_uri,
+            list(self.scopes if scopes is None else scopes),
+            state,
             **{**self.provider.authorize_params, **pkce, **params},
         )
         request = AuthorizationRequest(url, state, verifier, self.redirect_uri, monotonic())
@@ -330,8 +339,16 @@ class OAuthClient(_BaseOAuthClient):
         import httpx
 
         super().__init__(
-            provider, client_id, client_secret, redirect_uri=redirect_uri, scopes=scopes, store=store, key=key,
-            grant_type=grant_type, refresh_margin_s=refresh_margin_s, timeout_s=timeout_s,
+            provider,
+            client_id,
+            client_secret,
+            redirect_uri=redirect_uri,
+            scopes=scopes,
+            store=store,
+            key=key,
+            grant_type=grant_type,
+            refresh_margin_s=refresh_margin_s,
+            timeout_s=timeout_s,
         )
         self._owns_http = http_client is None
         self._http = httpx.Client(timeout=timeout_s) if http_client is None else http_client
@@ -467,7 +484,9 @@ class OAuthClient(_BaseOAuthClient):
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
 
@@ -502,8 +521,16 @@ class AsyncOAuthClient(_BaseOAuthClient):
         import httpx
 
         super().__init__(
-            provider, client_id, client_secret, redirect_uri=redirect_uri, scopes=scopes, store=store, key=key,
-            grant_type=grant_type, refresh_margin_s=refresh_margin_s, timeout_s=timeout_s,
+            provider,
+            client_id,
+            client_secret,
+            redirect_uri=redirect_uri,
+            scopes=scopes,
+            store=store,
+            key=key,
+            grant_type=grant_type,
+            refresh_margin_s=refresh_margin_s,
+            timeout_s=timeout_s,
         )
         self._owns_http = http_client is None
         self._http = httpx.AsyncClient(timeout=timeout_s) if http_client is None else http_client
@@ -548,7 +575,9 @@ class AsyncOAuthClient(_BaseOAuthClient):
 
         .. versionadded:: 0.1.0
         """
-        return await self._save(await self._send(self._code_flow(code, code_verifier, redirect_uri or self.redirect_uri)))
+        return await self._save(
+            await self._send(self._code_flow(code, code_verifier, redirect_uri or self.redirect_uri))
+        )
 
     async def client_credentials(self, *, scopes: tuple[str, ...] | list[str] | None = None) -> Token:
         """Async :meth:`OAuthClient.client_credentials`.

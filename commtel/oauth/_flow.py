@@ -135,8 +135,13 @@ def authorization_code_flow(
 ) -> Flow[Token]:
     """Exchange an authorization *code* (with its PKCE *code_verifier*) for a token."""
     return _token_flow(
-        creds, "authorization_code", now=now, code=code, code_verifier=code_verifier,
-        redirect_uri=redirect_uri, client_id=creds.client_id if creds.auth_method == "none" else None,
+        creds,
+        "authorization_code",
+        now=now,
+        code=code,
+        code_verifier=code_verifier,
+        redirect_uri=redirect_uri,
+        client_id=creds.client_id if creds.auth_method == "none" else None,
     )
 
 
@@ -167,7 +172,9 @@ def revocation_flow(creds: ClientCredentials, *, token: str, token_type_hint: st
     response = yield _endpoint_request(creds, "revocation", url, body)
     if response.status_code != 200:
         raise provider_error(
-            _parse(response), provider=creds.provider.name, status_code=response.status_code,
+            _parse(response),
+            provider=creds.provider.name,
+            status_code=response.status_code,
             sent=(token, creds.client_secret),
         )
 

@@ -142,31 +142,33 @@ _TWITTER = OAuthProvider(
 )
 
 #: The built-in presets by name (Mastodon is per instance: :meth:`OAuthProvider.mastodon`).
-PROVIDERS: Mapping[str, OAuthProvider] = MappingProxyType({
-    "twitter": _TWITTER,
-    "x": _TWITTER,
-    "discord": OAuthProvider(
-        name="discord",
-        authorize_url="https://discord.com/oauth2/authorize",
-        token_url="https://discord.com/api/oauth2/token",  # noqa: S106 - an endpoint URL
-        revocation_url="https://discord.com/api/oauth2/token/revoke",
-        scopes=("identify",),
-    ),
-    # GitHub revokes through its REST API (DELETE /applications/{id}/token), not RFC 7009.
-    "github": OAuthProvider(
-        name="github",
-        authorize_url="https://github.com/login/oauth/authorize",
-        token_url="https://github.com/login/oauth/access_token",  # noqa: S106 - an endpoint URL
-        scopes=("read:user",),
-        client_auth="client_secret_post",
-    ),
-    "google": OAuthProvider(
-        name="google",
-        authorize_url="https://accounts.google.com/o/oauth2/v2/auth",
-        token_url="https://oauth2.googleapis.com/token",  # noqa: S106 - an endpoint URL
-        revocation_url="https://oauth2.googleapis.com/revoke",
-        scopes=("openid", "email"),
-        client_auth="client_secret_post",
-        authorize_params=MappingProxyType({"access_type": "offline", "prompt": "consent"}),
-    ),
-})
+PROVIDERS: Mapping[str, OAuthProvider] = MappingProxyType(
+    {
+        "twitter": _TWITTER,
+        "x": _TWITTER,
+        "discord": OAuthProvider(
+            name="discord",
+            authorize_url="https://discord.com/oauth2/authorize",
+            token_url="https://discord.com/api/oauth2/token",  # noqa: S106 - an endpoint URL
+            revocation_url="https://discord.com/api/oauth2/token/revoke",
+            scopes=("identify",),
+        ),
+        # GitHub revokes through its REST API (DELETE /applications/{id}/token), not RFC 7009.
+        "github": OAuthProvider(
+            name="github",
+            authorize_url="https://github.com/login/oauth/authorize",
+            token_url="https://github.com/login/oauth/access_token",  # noqa: S106 - an endpoint URL
+            scopes=("read:user",),
+            client_auth="client_secret_post",
+        ),
+        "google": OAuthProvider(
+            name="google",
+            authorize_url="https://accounts.google.com/o/oauth2/v2/auth",
+            token_url="https://oauth2.googleapis.com/token",  # noqa: S106 - an endpoint URL
+            revocation_url="https://oauth2.googleapis.com/revoke",
+            scopes=("openid", "email"),
+            client_auth="client_secret_post",
+            authorize_params=MappingProxyType({"access_type": "offline", "prompt": "consent"}),
+        ),
+    }
+)

@@ -14,6 +14,7 @@ from .._redaction import REDACTED, register_secret
 
 __all__ = ["REDACTED", "scrub", "seen"]
 
+
 def seen(*values: str | None) -> None:
     """Register every non-empty *values* as a secret: redacted in logs, spans and exceptions."""
     for value in values:

@@ -51,12 +51,14 @@ def _on_token_request(event: TokenRequestFinished) -> None:
 
 def _request_span(event: TokenRequestFinished) -> None:
     attributes = _context_attributes()
-    attributes.update({
-        "oauth.provider": event.provider,
-        "oauth.grant_type": event.grant_type,
-        "http.request.method": "POST",
-        "server.address": event.server_address,
-    })
+    attributes.update(
+        {
+            "oauth.provider": event.provider,
+            "oauth.grant_type": event.grant_type,
+            "http.request.method": "POST",
+            "server.address": event.server_address,
+        }
+    )
     if event.server_port is not None:
         attributes["server.port"] = event.server_port
     if event.status_code is not None:

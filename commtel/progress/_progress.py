@@ -356,12 +356,22 @@ class ProgressTracker(StoreOwner):
         .. versionadded:: 0.1.0
         """
         now = self._clock()
-        row = self.store.insert_progress({
-            "task_id": task_id, "user_key": _user_key(user_id), "kind": kind or self.kind,
-            "state": ProgressState.RUNNING.value, "current_step": "created", "percent": 0.0,
-            "details": "{}", "eta_s": None, "error": None, "started_at": now, "updated_at": now,
-            "finished_at": None,
-        })
+        row = self.store.insert_progress(
+            {
+                "task_id": task_id,
+                "user_key": _user_key(user_id),
+                "kind": kind or self.kind,
+                "state": ProgressState.RUNNING.value,
+                "current_step": "created",
+                "percent": 0.0,
+                "details": "{}",
+                "eta_s": None,
+                "error": None,
+                "started_at": now,
+                "updated_at": now,
+                "finished_at": None,
+            }
+        )
         _authorize(row, user_id)
         if row["state"] == ProgressState.RUNNING.value:
             self._mark_active(task_id, row["kind"])
@@ -456,8 +466,9 @@ class ProgressTracker(StoreOwner):
 
         .. versionadded:: 0.1.0
         """
-        status = self._store_update(task_id, current_step, progress_percent, details=details, eta_s=eta_s,
-                                    user_id=user_id)
+        status = self._store_update(
+            task_id, current_step, progress_percent, details=details, eta_s=eta_s, user_id=user_id
+        )
         if status is None:
             return False
         for cb in self._callbacks_of(task_id):
@@ -553,8 +564,13 @@ class ProgressTracker(StoreOwner):
             return None
         now = self._clock()
         eta = estimate_eta_s(row["started_at"], now, percent) if eta_s is None else max(0.0, float(eta_s))
-        values: dict[str, Any] = {"current_step": str(step), "percent": percent, "details": json.dumps(dict(details or {}), default=str),
-                  "eta_s": eta, "updated_at": now}
+        values: dict[str, Any] = {
+            "current_step": str(step),
+            "percent": percent,
+            "details": json.dumps(dict(details or {}), default=str),
+            "eta_s": eta,
+            "updated_at": now,
+        }
         if not self.store.update_progress(task_id, ProgressState.RUNNING.value, values):
             return None  # finished concurrently
         self._mark_active(task_id, row["kind"])
@@ -573,8 +589,13 @@ class ProgressTracker(StoreOwner):
             msg = f"task {task_id!r} is unknown or already finished"
             raise StateTransitionError(msg)
         now = self._clock()
-        values: dict[str, Any] = {"state": outcome.value, "finished_at": now, "updated_at": now, "error": error,
-                                  "eta_s": 0.0 if outcome is ProgressState.COMPLETED else None}
+        values: dict[str, Any] = {
+            "state": outcome.value,
+            "finished_at": now,
+            "updated_at": now,
+            "error": error,
+            "eta_s": 0.0 if outcome is ProgressState.COMPLETED else None,
+        }
         if outcome is ProgressState.COMPLETED:
             values["percent"] = 100.0
         if not self.store.update_progress(task_id, ProgressState.RUNNING.value, values):
@@ -584,8 +605,10 @@ class ProgressTracker(StoreOwner):
             was_active = task_id in self._active
             self._active.discard(task_id)
         if listeners := _events.active_listeners():
-            _events.emit(TaskFinished(task_id, row["kind"], outcome.value, max(0.0, now - row["started_at"]),
-                                      was_active), listeners)
+            _events.emit(
+                TaskFinished(task_id, row["kind"], outcome.value, max(0.0, now - row["started_at"]), was_active),
+                listeners,
+            )
         return ProgressStatus._from_row({**row, **values})
 
     def _mark_active(self, task_id: str, kind: str) -> None:
@@ -627,15 +650,18 @@ def progress_bar(
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
     progress = Progress(
-        TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TextColumn("ETA {task.fields[eta]}"),
-        console=console, transient=transient,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("ETA {task.fields[eta]}"),
+        console=console,
+        transient=transient,
     )
     bar = progress.add_task(description or task_id, total=100.0, eta="?")
 
     def follow(status: ProgressStatus) -> None:
         eta = "?" if status.eta_s is None else f"{status.eta_s:.0f}s"
-        progress.update(bar, completed=status.progress_percent, description=description or status.current_step,
-                        eta=eta)
+        progress.update(bar, completed=status.progress_percent, description=description or status.current_step, eta=eta)
 
     tracker.register_callback(task_id, follow)
     try:

@@ -42,23 +42,36 @@ def _on_finished(event: TaskFinished) -> None:
         metrics.child(metrics.tasks_active, event.kind).dec()
     metrics.observe(metrics.task_duration, event.duration_s, event.kind, event.outcome)
     if span := recording_span():
-        span.add_event("commtel.task.finished", {
-            "commtel.task.id": event.task_id,
-            "commtel.task.kind": event.kind,
-            "commtel.task.outcome": event.outcome,
-            "commtel.task.duration_s": event.duration_s,
-        })
+        span.add_event(
+            "commtel.task.finished",
+            {
+                "commtel.task.id": event.task_id,
+                "commtel.task.kind": event.kind,
+                "commtel.task.outcome": event.outcome,
+                "commtel.task.duration_s": event.duration_s,
+            },
+        )
     if event.outcome == "failed":
-        _log.warning("task %s failed after %.1fs", event.task_id, event.duration_s, task_id=event.task_id,
-                     kind=event.kind)
+        _log.warning(
+            "task %s failed after %.1fs", event.task_id, event.duration_s, task_id=event.task_id, kind=event.kind
+        )
 
 
 @handles(ErrorRecorded)
 def _on_error_recorded(event: ErrorRecorded) -> None:
     if span := recording_span():
-        span.add_event("commtel.error_recorded", {
-            "commtel.operation": event.operation,
-            "error.type": event.error_type,
-        })
-    _log.warning("%s: item failed with %s", event.operation, event.error_type,
-                 operation=event.operation, error_type=event.error_type, item=event.item)
+        span.add_event(
+            "commtel.error_recorded",
+            {
+                "commtel.operation": event.operation,
+                "error.type": event.error_type,
+            },
+        )
+    _log.warning(
+        "%s: item failed with %s",
+        event.operation,
+        event.error_type,
+        operation=event.operation,
+        error_type=event.error_type,
+        item=event.item,
+    )

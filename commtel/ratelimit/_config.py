@@ -207,9 +207,9 @@ def _env_int(name: str, value: str) -> int:
 def _env_limit(prefix: str, name: str, value: str) -> tuple[str, str, str, int] | None:
     """``(platform, endpoint, timeframe, limit)`` of one limit variable, ``None`` if it is not one."""
     upper = name.upper()
-    if not upper.startswith(prefix) or upper[len(prefix):].startswith(("REQUESTS_PER_", "MAX_BURST")):
+    if not upper.startswith(prefix) or upper[len(prefix) :].startswith(("REQUESTS_PER_", "MAX_BURST")):
         return None
-    rest, _, timeframe = upper[len(prefix):].rpartition("_")
+    rest, _, timeframe = upper[len(prefix) :].rpartition("_")
     if timeframe.lower() not in TIMEFRAMES or not rest:
         _log.debug("ignoring environment variable %s (no timeframe suffix)", name)
         return None
@@ -221,41 +221,43 @@ def _env_limit(prefix: str, name: str, value: str) -> tuple[str, str, str, int] 
 
 
 # Published platform limits, per key (account, token or bot). Each entry names its source.
-PRESETS: Mapping[str, tuple[Limit, ...]] = MappingProxyType({
-    # X/Twitter API v2 counts requests in 15-minute windows; 300 per 15 min is the app-level
-    # limit of most read endpoints (https://developer.x.com/en/docs/x-api/rate-limits).
-    "twitter": (SlidingWindow(300, 900.0),),
-    "x": (SlidingWindow(300, 900.0),),
-    # Discord: per-route buckets such as 5 messages / 5 s per channel, and a global
-    # 50 requests/s per bot (https://discord.com/developers/docs/topics/rate-limits).
-    "discord": (SlidingWindow(5, 5.0), SlidingWindow(50, 1.0)),
-    # Slack chat.postMessage: about 1 message per second per channel, short bursts tolerated
-    # (https://api.slack.com/apis/rate-limits); the burst of 3 is our conservative choice.
-    "slack": (TokenBucket(1.0, 3),),
-    # Mastodon: 300 requests per 5 minutes per account
-    # (https://docs.joinmastodon.org/api/rate-limits/).
-    "mastodon": (SlidingWindow(300, 300.0),),
-    # GitHub REST: 5,000 requests per hour per user token; secondary limit of 900 points
-    # per minute for REST (https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api).
-    "github": (SlidingWindow(900, 60.0), SlidingWindow(5000, 3600.0)),
-    # Telegram Bot API: no more than 30 messages per second in bulk
-    # (https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this).
-    "telegram": (SlidingWindow(30, 1.0),),
-    # Reddit Data API: 100 queries per minute per OAuth client, averaged over 10 minutes
-    # (https://support.reddithelp.com/hc/en-us/articles/16160319875092-Reddit-Data-API-Wiki).
-    "reddit": (SlidingWindow(1000, 600.0),),
-    # Generic SMTP relay: 1 message per second, as the communication_utils seed's "email" preset.
-    "email": (SlidingWindow(60, 60.0),),
-    # Gmail (consumer) SMTP: 500 recipients per rolling 24 hours
-    # (https://support.google.com/mail/answer/22839).
-    "gmail": (SlidingWindow(500, 86400.0),),
-    # Google Workspace Gmail: 2,000 messages per rolling 24 hours
-    # (https://support.google.com/a/answer/166852).
-    "gmail-workspace": (SlidingWindow(2000, 86400.0),),
-    # Amazon SES sandbox: 1 message per second and 200 per 24 hours
-    # (https://docs.aws.amazon.com/ses/latest/dg/manage-sending-quotas.html).
-    "ses-sandbox": (TokenBucket(1.0, 1), SlidingWindow(200, 86400.0)),
-})
+PRESETS: Mapping[str, tuple[Limit, ...]] = MappingProxyType(
+    {
+        # X/Twitter API v2 counts requests in 15-minute windows; 300 per 15 min is the app-level
+        # limit of most read endpoints (https://developer.x.com/en/docs/x-api/rate-limits).
+        "twitter": (SlidingWindow(300, 900.0),),
+        "x": (SlidingWindow(300, 900.0),),
+        # Discord: per-route buckets such as 5 messages / 5 s per channel, and a global
+        # 50 requests/s per bot (https://discord.com/developers/docs/topics/rate-limits).
+        "discord": (SlidingWindow(5, 5.0), SlidingWindow(50, 1.0)),
+        # Slack chat.postMessage: about 1 message per second per channel, short bursts tolerated
+        # (https://api.slack.com/apis/rate-limits); the burst of 3 is our conservative choice.
+        "slack": (TokenBucket(1.0, 3),),
+        # Mastodon: 300 requests per 5 minutes per account
+        # (https://docs.joinmastodon.org/api/rate-limits/).
+        "mastodon": (SlidingWindow(300, 300.0),),
+        # GitHub REST: 5,000 requests per hour per user token; secondary limit of 900 points
+        # per minute for REST (https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api).
+        "github": (SlidingWindow(900, 60.0), SlidingWindow(5000, 3600.0)),
+        # Telegram Bot API: no more than 30 messages per second in bulk
+        # (https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this).
+        "telegram": (SlidingWindow(30, 1.0),),
+        # Reddit Data API: 100 queries per minute per OAuth client, averaged over 10 minutes
+        # (https://support.reddithelp.com/hc/en-us/articles/16160319875092-Reddit-Data-API-Wiki).
+        "reddit": (SlidingWindow(1000, 600.0),),
+        # Generic SMTP relay: 1 message per second, as the communication_utils seed's "email" preset.
+        "email": (SlidingWindow(60, 60.0),),
+        # Gmail (consumer) SMTP: 500 recipients per rolling 24 hours
+        # (https://support.google.com/mail/answer/22839).
+        "gmail": (SlidingWindow(500, 86400.0),),
+        # Google Workspace Gmail: 2,000 messages per rolling 24 hours
+        # (https://support.google.com/a/answer/166852).
+        "gmail-workspace": (SlidingWindow(2000, 86400.0),),
+        # Amazon SES sandbox: 1 message per second and 200 per 24 hours
+        # (https://docs.aws.amazon.com/ses/latest/dg/manage-sending-quotas.html).
+        "ses-sandbox": (TokenBucket(1.0, 1), SlidingWindow(200, 86400.0)),
+    }
+)
 
 
 def preset_limits(platform: str) -> tuple[Limit, ...]:

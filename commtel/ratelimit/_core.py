@@ -72,8 +72,10 @@ class RateLimitDecision:
         return hash(self._astuple())
 
     def __repr__(self) -> str:
-        return (f"RateLimitDecision(allowed={self.allowed}, retry_after_s={self.retry_after_s:.6g}, "
-                f"remaining={self.remaining}, limit={self.limit}, reset_s={self.reset_s:.6g})")
+        return (
+            f"RateLimitDecision(allowed={self.allowed}, retry_after_s={self.retry_after_s:.6g}, "
+            f"remaining={self.remaining}, limit={self.limit}, reset_s={self.reset_s:.6g})"
+        )
 
     def as_info(self) -> dict[str, Any]:
         """The decision as the plain dict ``RateLimiter.is_allowed`` returns beside the flag.
@@ -216,11 +218,20 @@ class _BucketQuota(Quota):
         new = tat + cost * self._interval
         ahead = new - now
         if ahead > self._admit_ahead:
-            return state, RateLimitDecision(False, ahead - self._tau, max(0, int(self._burst - (tat - now) * self._rate + _EPS)),
-                                   self._burst, tat - now)
+            return state, RateLimitDecision(
+                False,
+                ahead - self._tau,
+                max(0, int(self._burst - (tat - now) * self._rate + _EPS)),
+                self._burst,
+                tat - now,
+            )
         # ahead <= tau + eps, so the remainder is >= -eps * rate and int() truncates it to >= 0.
         return (new if commit else state), RateLimitDecision(
-            True, 0.0, int(self._burst - ahead * self._rate + _EPS), self._burst, ahead,
+            True,
+            0.0,
+            int(self._burst - ahead * self._rate + _EPS),
+            self._burst,
+            ahead,
         )
 
 
@@ -281,7 +292,9 @@ class _WindowQuota(Quota):
             if limit < 0 or free < remaining:
                 remaining, limit = free, window_limit
         if not allowed:
-            return state, RateLimitDecision(False, retry, remaining, limit, times[-1] + longest - now if size > head else 0.0)
+            return state, RateLimitDecision(
+                False, retry, remaining, limit, times[-1] + longest - now if size > head else 0.0
+            )
         # Never store a time before the newest entry: keeps the log sorted when a caller's
         # clock reading is slightly older than another's (and only keeps units longer).
         stamp = times[-1] if size > head and times[-1] > now else now
@@ -320,8 +333,9 @@ class _OneWindowQuota(_WindowQuota):
         if free < 0:
             needed = head - free - 1
             retry = times[needed] + window - now if needed < size else math.inf
-            return state, RateLimitDecision(False, retry, max(0, free + cost), self._limit,
-                                   times[-1] + window - now if size > head else 0.0)
+            return state, RateLimitDecision(
+                False, retry, max(0, free + cost), self._limit, times[-1] + window - now if size > head else 0.0
+            )
         stamp = times[-1] if size > head and times[-1] > now else now
         if commit:
             if cost == 1:

@@ -22,7 +22,9 @@ __all__ = ["extract_endpoint_from_url", "rate_limited"]
 _F = TypeVar("_F", bound=Callable[..., Any])
 _T = TypeVar("_T")
 # Path segments that are not resource names: versions, "api", numbers, UUIDs, hex ids.
-_NOT_RESOURCE = re.compile(r"api|v\d+(\.\d+)*|\d+|[0-9a-f]{8,}|[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", re.IGNORECASE)
+_NOT_RESOURCE = re.compile(
+    r"api|v\d+(\.\d+)*|\d+|[0-9a-f]{8,}|[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", re.IGNORECASE
+)
 
 
 class _Acquire:
@@ -30,8 +32,17 @@ class _Acquire:
 
     __slots__ = ("cost", "endpoint", "key", "key_func", "limiter", "platform", "timeout")
 
-    def __init__(self, limiter: RateLimiter, key: str, key_func: Callable[..., str] | None, *, cost: int,
-                 timeout: float | None, endpoint: str | None, platform: str | None) -> None:
+    def __init__(
+        self,
+        limiter: RateLimiter,
+        key: str,
+        key_func: Callable[..., str] | None,
+        *,
+        cost: int,
+        timeout: float | None,
+        endpoint: str | None,
+        platform: str | None,
+    ) -> None:
         self.limiter = limiter
         self.key = key
         self.key_func = key_func
@@ -45,14 +56,16 @@ class _Acquire:
 
 
 def _call_sync(spec: _Acquire, fn: Callable[..., _T], instance: object, args: Any, kwargs: Any) -> _T:  # noqa: ARG001 - wrapt's signature; fn is already bound
-    spec.limiter.acquire(spec.key_for(args, kwargs), spec.cost, timeout=spec.timeout, endpoint=spec.endpoint,
-                         platform=spec.platform)
+    spec.limiter.acquire(
+        spec.key_for(args, kwargs), spec.cost, timeout=spec.timeout, endpoint=spec.endpoint, platform=spec.platform
+    )
     return fn(*args, **kwargs)
 
 
 async def _call_async(spec: _Acquire, fn: Callable[..., Awaitable[_T]], instance: object, args: Any, kwargs: Any) -> _T:  # noqa: ARG001 - wrapt's signature; fn is already bound
-    await spec.limiter.aacquire(spec.key_for(args, kwargs), spec.cost, timeout=spec.timeout,
-                                endpoint=spec.endpoint, platform=spec.platform)
+    await spec.limiter.aacquire(
+        spec.key_for(args, kwargs), spec.cost, timeout=spec.timeout, endpoint=spec.endpoint, platform=spec.platform
+    )
     return await fn(*args, **kwargs)
 
 

@@ -167,7 +167,9 @@ def parse_feedback(
     policy = _params(get("ratelimit-policy"))
     remaining = reader.count("X-RateLimit-Remaining", get("x-ratelimit-remaining"))
     if remaining is None:
-        remaining = reader.count("RateLimit remaining", ietf.get("r", ietf.get("remaining", get("ratelimit-remaining"))))
+        remaining = reader.count(
+            "RateLimit remaining", ietf.get("r", ietf.get("remaining", get("ratelimit-remaining")))
+        )
     limit = reader.count("X-RateLimit-Limit", get("x-ratelimit-limit"))
     if limit is None:
         limit = reader.count("RateLimit-Policy quota", policy.get("q", ietf.get("limit", get("ratelimit-limit"))))

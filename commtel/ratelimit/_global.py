@@ -112,8 +112,9 @@ class GlobalRateLimiter:
         wait = self.get_limiter(platform).time_until_ready(key)
         return max(wait, self._cap.time_until_ready(key)) if self._cap is not None else wait
 
-    def acquire(self, platform: str, key: str = "default", cost: int = 1, *,
-                timeout: float | None = None) -> RateLimitDecision:
+    def acquire(
+        self, platform: str, key: str = "default", cost: int = 1, *, timeout: float | None = None
+    ) -> RateLimitDecision:
         """Wait (at most *timeout*) until *platform* and the cap admit, then take the units.
 
         Raises:
@@ -127,8 +128,9 @@ class GlobalRateLimiter:
         attempt: Callable[[], RateLimitDecision] = lambda: self.try_acquire(platform, key, cost)  # noqa: E731
         return _wait(self._name(platform), platform, decision, attempt, timeout)
 
-    async def aacquire(self, platform: str, key: str = "default", cost: int = 1, *,
-                       timeout: float | None = None) -> RateLimitDecision:
+    async def aacquire(
+        self, platform: str, key: str = "default", cost: int = 1, *, timeout: float | None = None
+    ) -> RateLimitDecision:
         """:meth:`acquire` for asyncio.
 
         .. versionadded:: 0.1.0

@@ -53,8 +53,13 @@ def _waited(name: str, platform: str, start: float) -> None:
         _events.emit(RateLimitWaited(name, platform, _timing.monotonic() - start), listeners)
 
 
-def _wait(name: str, platform: str, decision: RateLimitDecision, attempt: Callable[[], RateLimitDecision],
-          timeout: float | None) -> RateLimitDecision:
+def _wait(
+    name: str,
+    platform: str,
+    decision: RateLimitDecision,
+    attempt: Callable[[], RateLimitDecision],
+    timeout: float | None,
+) -> RateLimitDecision:
     """Sleep and retry until admitted; raise :class:`RateLimitExceeded` past *timeout*."""
     start = _timing.monotonic()
     deadline = _deadline(timeout)
@@ -65,8 +70,13 @@ def _wait(name: str, platform: str, decision: RateLimitDecision, attempt: Callab
     return decision
 
 
-async def _await(name: str, platform: str, decision: RateLimitDecision, attempt: Callable[[], Awaitable[RateLimitDecision]],
-                 timeout: float | None) -> RateLimitDecision:
+async def _await(
+    name: str,
+    platform: str,
+    decision: RateLimitDecision,
+    attempt: Callable[[], Awaitable[RateLimitDecision]],
+    timeout: float | None,
+) -> RateLimitDecision:
     """:func:`_wait` for asyncio: the same loop with ``await`` on the sleep and the attempt."""
     start = _timing.monotonic()
     deadline = _deadline(timeout)
@@ -105,19 +115,50 @@ class RateLimiter:
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_admitted", "_config", "_default", "_max_server_wait_s", "_plans", "_store", "limits", "name",
-                 "platform")
+    __slots__ = (
+        "_admitted",
+        "_config",
+        "_default",
+        "_max_server_wait_s",
+        "_plans",
+        "_store",
+        "limits",
+        "name",
+        "platform",
+    )
 
     @overload
-    def __init__(self, config: RateLimitConfig, /, *, name: str = "default", platform: str = "",
-                 backend: RateLimitBackend | str | None = None, max_server_wait_s: float = 3600.0) -> None: ...
+    def __init__(
+        self,
+        config: RateLimitConfig,
+        /,
+        *,
+        name: str = "default",
+        platform: str = "",
+        backend: RateLimitBackend | str | None = None,
+        max_server_wait_s: float = 3600.0,
+    ) -> None: ...
 
     @overload
-    def __init__(self, limit: Limit, /, *limits: Limit, name: str = "default", platform: str = "",
-                 backend: RateLimitBackend | str | None = None, max_server_wait_s: float = 3600.0) -> None: ...
+    def __init__(
+        self,
+        limit: Limit,
+        /,
+        *limits: Limit,
+        name: str = "default",
+        platform: str = "",
+        backend: RateLimitBackend | str | None = None,
+        max_server_wait_s: float = 3600.0,
+    ) -> None: ...
 
-    def __init__(self, *limits: Limit | RateLimitConfig, name: str = "default", platform: str = "",
-                 backend: RateLimitBackend | str | None = None, max_server_wait_s: float = 3600.0) -> None:
+    def __init__(
+        self,
+        *limits: Limit | RateLimitConfig,
+        name: str = "default",
+        platform: str = "",
+        backend: RateLimitBackend | str | None = None,
+        max_server_wait_s: float = 3600.0,
+    ) -> None:
         if not (0 < max_server_wait_s < math.inf):
             msg = f"RateLimiter.max_server_wait_s must be a positive finite number, got {max_server_wait_s!r}"
             raise ConfigurationError(msg)
@@ -154,8 +195,9 @@ class RateLimiter:
             self.limits = self._default.scopes[0][1].limits
 
     @classmethod
-    def for_platform(cls, platform: str, *, name: str | None = None,
-                     backend: RateLimitBackend | str | None = None) -> RateLimiter:
+    def for_platform(
+        cls, platform: str, *, name: str | None = None, backend: RateLimitBackend | str | None = None
+    ) -> RateLimiter:
         """A limiter with the published limits of *platform* (see :data:`~commtel.RATE_LIMIT_PRESETS`).
 
         Raises:
@@ -192,8 +234,9 @@ class RateLimiter:
             msg = f"cost must be an integer from 1 to {plan.capacity} (the smallest burst or limit), got {cost!r}"
             raise ConfigurationError(msg)
 
-    def _emit(self, decision: RateLimitDecision, cost: int, platform: str | None,
-              listeners: tuple[_events.Listener, ...]) -> None:
+    def _emit(
+        self, decision: RateLimitDecision, cost: int, platform: str | None, listeners: tuple[_events.Listener, ...]
+    ) -> None:
         label = platform or self.platform
         if decision.allowed and cost == 1:
             admitted = self._admitted.get(label)
@@ -211,8 +254,9 @@ class RateLimiter:
 
     # -- non-blocking ---------------------------------------------------------------------------
 
-    def try_acquire(self, key: str = "default", cost: int = 1, *, endpoint: str | None = None,
-                    platform: str | None = None) -> RateLimitDecision:
+    def try_acquire(
+        self, key: str = "default", cost: int = 1, *, endpoint: str | None = None, platform: str | None = None
+    ) -> RateLimitDecision:
         """Admit *cost* units for *key* now, or say how long to wait; never blocks.
 
         Args:
@@ -241,8 +285,9 @@ class RateLimiter:
             self._emit(decision, cost, platform, listeners)
         return decision
 
-    async def atry_acquire(self, key: str = "default", cost: int = 1, *, endpoint: str | None = None,
-                           platform: str | None = None) -> RateLimitDecision:
+    async def atry_acquire(
+        self, key: str = "default", cost: int = 1, *, endpoint: str | None = None, platform: str | None = None
+    ) -> RateLimitDecision:
         """:meth:`try_acquire` for asyncio (awaits the store, e.g. Redis).
 
         .. versionadded:: 0.1.0
@@ -253,8 +298,9 @@ class RateLimiter:
         decision = await self._store.adecide(plan, key, _timing.monotonic(), cost)
         return self._record(decision, cost, platform)
 
-    def peek(self, key: str = "default", cost: int = 1, *, endpoint: str | None = None,
-             platform: str | None = None) -> RateLimitDecision:
+    def peek(
+        self, key: str = "default", cost: int = 1, *, endpoint: str | None = None, platform: str | None = None
+    ) -> RateLimitDecision:
         """What :meth:`try_acquire` would decide now, without consuming anything.
 
         .. versionadded:: 0.1.0
@@ -278,8 +324,9 @@ class RateLimiter:
         """
         return self.peek(key, cost).retry_after_s
 
-    def is_allowed(self, key: str, endpoint: str | None = None,
-                   platform: str | None = None) -> tuple[bool, dict[str, Any]]:
+    def is_allowed(
+        self, key: str, endpoint: str | None = None, platform: str | None = None
+    ) -> tuple[bool, dict[str, Any]]:
         """Take one unit for *key* if allowed; return the flag and :meth:`RateLimitDecision.as_info`.
 
         .. versionadded:: 0.1.0
@@ -296,8 +343,15 @@ class RateLimiter:
 
     # -- blocking -----------------------------------------------------------------------------
 
-    def acquire(self, key: str = "default", cost: int = 1, *, timeout: float | None = None,
-                endpoint: str | None = None, platform: str | None = None) -> RateLimitDecision:
+    def acquire(
+        self,
+        key: str = "default",
+        cost: int = 1,
+        *,
+        timeout: float | None = None,
+        endpoint: str | None = None,
+        platform: str | None = None,
+    ) -> RateLimitDecision:
         """Wait until *cost* units for *key* are admitted, then take them.
 
         Raises before sleeping when admission would come later than *timeout*
@@ -317,11 +371,23 @@ class RateLimiter:
         decision = self.try_acquire(key, cost, endpoint=endpoint, platform=platform)
         if decision.allowed:
             return decision
-        return _wait(self.name, platform or self.platform, decision,
-                     lambda: self.try_acquire(key, cost, endpoint=endpoint, platform=platform), timeout)
+        return _wait(
+            self.name,
+            platform or self.platform,
+            decision,
+            lambda: self.try_acquire(key, cost, endpoint=endpoint, platform=platform),
+            timeout,
+        )
 
-    async def aacquire(self, key: str = "default", cost: int = 1, *, timeout: float | None = None,
-                       endpoint: str | None = None, platform: str | None = None) -> RateLimitDecision:
+    async def aacquire(
+        self,
+        key: str = "default",
+        cost: int = 1,
+        *,
+        timeout: float | None = None,
+        endpoint: str | None = None,
+        platform: str | None = None,
+    ) -> RateLimitDecision:
         """:meth:`acquire` for asyncio: awaits instead of blocking the event loop.
 
         .. versionadded:: 0.1.0
@@ -329,11 +395,23 @@ class RateLimiter:
         decision = await self.atry_acquire(key, cost, endpoint=endpoint, platform=platform)
         if decision.allowed:
             return decision
-        return await _await(self.name, platform or self.platform, decision,
-                            lambda: self.atry_acquire(key, cost, endpoint=endpoint, platform=platform), timeout)
+        return await _await(
+            self.name,
+            platform or self.platform,
+            decision,
+            lambda: self.atry_acquire(key, cost, endpoint=endpoint, platform=platform),
+            timeout,
+        )
 
-    def limit(self, key: str = "default", cost: int = 1, *, timeout: float | None = None,
-              endpoint: str | None = None, platform: str | None = None) -> RateLimitSlot:
+    def limit(
+        self,
+        key: str = "default",
+        cost: int = 1,
+        *,
+        timeout: float | None = None,
+        endpoint: str | None = None,
+        platform: str | None = None,
+    ) -> RateLimitSlot:
         """A context manager (``with`` or ``async with``) that acquires on entry.
 
         .. versionadded:: 0.1.0
@@ -347,8 +425,12 @@ class RateLimiter:
         for problem in feedback.problems:
             _log.warning("rate limiter %r: server sent a bad rate-limit value: %s", self.name, problem)
         if feedback.delay_s and (listeners := _events.active_listeners()):
-            _events.emit(ServerThrottled(self.name, platform or self.platform, status, feedback.delay_s,
-                                         feedback.source, feedback.clamped), listeners)
+            _events.emit(
+                ServerThrottled(
+                    self.name, platform or self.platform, status, feedback.delay_s, feedback.source, feedback.clamped
+                ),
+                listeners,
+            )
         return feedback
 
     def feedback(self, key: str, status: int, headers: Headers, *, platform: str | None = None) -> float:
@@ -397,8 +479,16 @@ class RateLimitSlot:
 
     __slots__ = ("_cost", "_endpoint", "_key", "_limiter", "_platform", "_timeout")
 
-    def __init__(self, limiter: RateLimiter, key: str, cost: int, *, timeout: float | None,
-                 endpoint: str | None, platform: str | None) -> None:
+    def __init__(
+        self,
+        limiter: RateLimiter,
+        key: str,
+        cost: int,
+        *,
+        timeout: float | None,
+        endpoint: str | None,
+        platform: str | None,
+    ) -> None:
         self._limiter = limiter
         self._key = key
         self._cost = cost
@@ -407,17 +497,21 @@ class RateLimitSlot:
         self._platform = platform
 
     def __enter__(self) -> RateLimitDecision:
-        return self._limiter.acquire(self._key, self._cost, timeout=self._timeout, endpoint=self._endpoint,
-                                     platform=self._platform)
+        return self._limiter.acquire(
+            self._key, self._cost, timeout=self._timeout, endpoint=self._endpoint, platform=self._platform
+        )
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         return None
 
     async def __aenter__(self) -> RateLimitDecision:
-        return await self._limiter.aacquire(self._key, self._cost, timeout=self._timeout, endpoint=self._endpoint,
-                                            platform=self._platform)
+        return await self._limiter.aacquire(
+            self._key, self._cost, timeout=self._timeout, endpoint=self._endpoint, platform=self._platform
+        )
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         return None

@@ -69,7 +69,9 @@ end
 # conversions are what a reply costs). Numbers go to redis.call as numbers: Redis converts them
 # with %.17g (7.2+: shortest round-trip form), exactly and cheaper than Lua strings. Mirrors
 # _ratelimit_core exactly (same float operations, same merge order).
-_DECIDE = _NOW + """local cost, nb = tonumber(ARGV[2]), P[2]
+_DECIDE = (
+    _NOW
+    + """local cost, nb = tonumber(ARGV[2]), P[2]
 local got = redis.call('MGET', unpack(KEYS, 1, nb + 1))
 if got[1] and tonumber(got[1]) > now then
   local wait = tonumber(got[1]) - now
@@ -174,14 +176,18 @@ if allowed and ARGV[3] == '1' then
 end
 return string.format('%d %.17g %d %d %.17g', allowed and 1 or 0, retry, remaining, limit, reset)
 """
+)
 
 # KEYS: block key. ARGV: now ('' = Redis TIME), delay seconds. Keeps the later of two blocks.
-_BLOCK = LuaScript(_NOW + """local delay = tonumber(ARGV[2])
+_BLOCK = LuaScript(
+    _NOW
+    + """local delay = tonumber(ARGV[2])
 local current = redis.call('GET', KEYS[1])
 if current and tonumber(current) >= now + delay then return 0 end
 redis.call('SET', KEYS[1], string.format('%.17g', now + delay), 'PX', math.ceil(delay * 1000) + 1)
 return 1
-""")
+"""
+)
 
 
 def _lua(value: float | bool) -> str:  # noqa: FBT001 - a literal
@@ -193,8 +199,9 @@ def _lua(value: float | bool) -> str:  # noqa: FBT001 - a literal
 
 def _scope_constants(quota: Quota) -> list[float | bool]:
     bucket = next((limit for limit in quota.limits if isinstance(limit, TokenBucket)), None)
-    windows = sorted((limit for limit in quota.limits if isinstance(limit, SlidingWindow)),
-                     key=lambda w: (w.window_s, w.limit))
+    windows = sorted(
+        (limit for limit in quota.limits if isinstance(limit, SlidingWindow)), key=lambda w: (w.window_s, w.limit)
+    )
     out: list[float | bool] = [math.ceil(quota.horizon_s * 1000) + 1000]
     if bucket is None:
         out += [False, 0, 0.0, 0.0]
@@ -256,8 +263,10 @@ class RedisStore:
     def _call(self, plan: Plan, key: str, now: float, cost: int, commit: bool) -> tuple[list[bytes], list[bytes]]:  # noqa: FBT001 - private
         base = self._base(key).encode()
         clock = b"" if self._backend.server_time else repr(now).encode()
-        return ([base + suffix for suffix in cast("_RedisPlan", plan).suffixes],
-                [clock, b"%d" % cost, b"1" if commit else b"0"])
+        return (
+            [base + suffix for suffix in cast("_RedisPlan", plan).suffixes],
+            [clock, b"%d" % cost, b"1" if commit else b"0"],
+        )
 
     def _answer(self, reply: bytes | str) -> RateLimitDecision:
         if self._failing:
@@ -270,8 +279,9 @@ class RedisStore:
         """Log the first failure of a streak and emit :class:`RateLimitBackendFailed`."""
         if not self._failing:
             self._failing = True
-            _log.warning("rate limiter %r: %s; failing %s", self.limiter, error,
-                         "open" if self._backend.fail_open else "closed")
+            _log.warning(
+                "rate limiter %r: %s; failing %s", self.limiter, error, "open" if self._backend.fail_open else "closed"
+            )
         if listeners := _events.active_listeners():
             cause = type(error.__cause__).__name__ if error.__cause__ is not None else type(error).__name__
             _events.emit(RateLimitBackendFailed(self.limiter, "redis", cause, self._backend.fail_open), listeners)
@@ -362,8 +372,16 @@ class RedisBackend:
     .. versionadded:: 0.1.0
     """
 
-    def __init__(self, url_or_client: str | Any, *, prefix: str = "commtel:rl", timeout_s: float = 0.25,
-                 fail_open: bool = True, server_time: bool = True, async_client: Any = None) -> None:
+    def __init__(
+        self,
+        url_or_client: str | Any,
+        *,
+        prefix: str = "commtel:rl",
+        timeout_s: float = 0.25,
+        fail_open: bool = True,
+        server_time: bool = True,
+        async_client: Any = None,
+    ) -> None:
         if not (0 < timeout_s < math.inf):
             msg = f"RedisBackend.timeout_s must be a positive finite number, got {timeout_s!r}"
             raise ConfigurationError(msg)

@@ -38,12 +38,15 @@ def _on_decided(event: RateLimitDecided) -> None:
     if event.allowed:
         return
     if span := recording_span():
-        span.add_event("commtel.ratelimit.throttled", {
-            "commtel.ratelimit.limiter": event.limiter,
-            "commtel.ratelimit.platform": event.platform,
-            "commtel.ratelimit.cost": event.cost,
-            "commtel.ratelimit.retry_after_s": event.retry_after_s,
-        })
+        span.add_event(
+            "commtel.ratelimit.throttled",
+            {
+                "commtel.ratelimit.limiter": event.limiter,
+                "commtel.ratelimit.platform": event.platform,
+                "commtel.ratelimit.cost": event.cost,
+                "commtel.ratelimit.retry_after_s": event.retry_after_s,
+            },
+        )
 
 
 @handles(RateLimitWaited)
@@ -55,17 +58,30 @@ def _on_waited(event: RateLimitWaited) -> None:
 @handles(ServerThrottled)
 def _on_server_throttled(event: ServerThrottled) -> None:
     if span := recording_span():
-        span.add_event("commtel.ratelimit.server_throttled", {
-            "commtel.ratelimit.limiter": event.limiter,
-            "commtel.ratelimit.platform": event.platform,
-            "http.response.status_code": event.status,
-            "commtel.ratelimit.delay_s": event.delay_s,
-            "commtel.ratelimit.source": event.source,
-            "commtel.ratelimit.clamped": event.clamped,
-        })
-    _log.info("server throttled limiter %s for %.3fs (%s, status %d)", event.limiter, event.delay_s, event.source,
-              event.status, limiter=event.limiter, platform=event.platform, delay_s=event.delay_s,
-              source=event.source, status=event.status, clamped=event.clamped)
+        span.add_event(
+            "commtel.ratelimit.server_throttled",
+            {
+                "commtel.ratelimit.limiter": event.limiter,
+                "commtel.ratelimit.platform": event.platform,
+                "http.response.status_code": event.status,
+                "commtel.ratelimit.delay_s": event.delay_s,
+                "commtel.ratelimit.source": event.source,
+                "commtel.ratelimit.clamped": event.clamped,
+            },
+        )
+    _log.info(
+        "server throttled limiter %s for %.3fs (%s, status %d)",
+        event.limiter,
+        event.delay_s,
+        event.source,
+        event.status,
+        limiter=event.limiter,
+        platform=event.platform,
+        delay_s=event.delay_s,
+        source=event.source,
+        status=event.status,
+        clamped=event.clamped,
+    )
 
 
 @handles(RateLimitBackendFailed)
@@ -73,9 +89,12 @@ def _on_backend_failed(event: RateLimitBackendFailed) -> None:
     metrics = get_metrics()
     metrics.child(metrics.ratelimit_backend_errors, event.limiter, event.backend).inc()
     if span := recording_span():
-        span.add_event("commtel.ratelimit.backend_failed", {
-            "commtel.ratelimit.limiter": event.limiter,
-            "commtel.ratelimit.backend": event.backend,
-            "error.type": event.error,
-            "commtel.ratelimit.fail_open": event.fail_open,
-        })
+        span.add_event(
+            "commtel.ratelimit.backend_failed",
+            {
+                "commtel.ratelimit.limiter": event.limiter,
+                "commtel.ratelimit.backend": event.backend,
+                "error.type": event.error,
+                "commtel.ratelimit.fail_open": event.fail_open,
+            },
+        )

@@ -72,8 +72,22 @@ class RetryBudget:
     """
 
     __slots__ = (
-        "_buckets", "_calls", "_epochs", "_last_flush", "_lock", "_pending", "_redis", "_retries",
-        "_script", "_width", "denied", "fail_open", "min_retries", "name", "period_s", "ratio",
+        "_buckets",
+        "_calls",
+        "_epochs",
+        "_last_flush",
+        "_lock",
+        "_pending",
+        "_redis",
+        "_retries",
+        "_script",
+        "_width",
+        "denied",
+        "fail_open",
+        "min_retries",
+        "name",
+        "period_s",
+        "ratio",
     )
 
     def __init__(

@@ -21,10 +21,18 @@ from ._config import RetryConfig
 __all__ = ["Classifier", "retry_after_s", "status_of"]
 
 # Class names (anywhere in the MRO) of connection failures in the stdlib, httpx, requests, aiohttp.
-_CONNECTION_NAMES = frozenset({
-    "ConnectionError", "ConnectError", "NetworkError", "RemoteProtocolError", "ClientConnectionError",
-    "ClientConnectorError", "ServerDisconnectedError", "ClientOSError",
-})
+_CONNECTION_NAMES = frozenset(
+    {
+        "ConnectionError",
+        "ConnectError",
+        "NetworkError",
+        "RemoteProtocolError",
+        "ClientConnectionError",
+        "ClientConnectorError",
+        "ServerDisconnectedError",
+        "ClientOSError",
+    }
+)
 
 
 def status_of(obj: object) -> int | None:
@@ -106,8 +114,10 @@ class Classifier:
             statuses.add(429)
         self._statuses = frozenset(statuses)
         #: Whether results must be inspected at all (keeps the success path short when not).
-        self.checks_results = config.retry_on_result is not None or bool(config.retry_status_codes) or (
-            config.retry_on_server_error or config.retry_on_rate_limit
+        self.checks_results = (
+            config.retry_on_result is not None
+            or bool(config.retry_status_codes)
+            or (config.retry_on_server_error or config.retry_on_rate_limit)
         )
 
     def _status_reason(self, status: int | None) -> str | None:
@@ -127,9 +137,7 @@ class Classifier:
         reason = self._status_reason(status_of(exc))
         if reason is not None:
             return reason
-        if (config.retry_on_timeout and _is_timeout(exc)) or (
-            config.retry_on_connection_error and _is_connection(exc)
-        ):
+        if (config.retry_on_timeout and _is_timeout(exc)) or (config.retry_on_connection_error and _is_connection(exc)):
             return type(exc).__name__
         if config.retry_on_specific_errors:
             text = str(exc)

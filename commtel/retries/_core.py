@@ -57,7 +57,17 @@ class RetryCore:
     Subclassed by :class:`~commtel.RetryPolicy`, which adds the sync and async drivers.
     """
 
-    __slots__ = ("_finished_first_try", "budget", "checks_results", "classifier", "config", "operation", "platform", "stats", "timed")
+    __slots__ = (
+        "_finished_first_try",
+        "budget",
+        "checks_results",
+        "classifier",
+        "config",
+        "operation",
+        "platform",
+        "stats",
+        "timed",
+    )
 
     def __init__(
         self,

@@ -185,6 +185,7 @@ def retry(
 
     .. versionadded:: 0.1.0
     """
+
     def decorate(func: _F) -> _F:
         name = operation or getattr(func, "__qualname__", None) or "retry"
         return RetryPolicy(config, operation=name, platform=platform, budget=budget, **options)(func)

@@ -37,38 +37,69 @@ def _on_scheduled(event: RetryScheduled) -> None:
     metrics.child(metrics.retry_attempts, event.operation, platform, event.reason).inc()
     metrics.observe(metrics.retry_backoff, event.delay_s, event.operation, platform)
     if span := recording_span():
-        span.add_event("commtel.retry", {
-            "commtel.retry.attempt": event.attempt,
-            "commtel.retry.delay_s": event.delay_s,
-            "commtel.retry.reason": event.reason,
-            "commtel.operation": event.operation,
-        })
-    _log.info("retrying %s in %.3fs (retry %d, reason %s)", event.operation, event.delay_s, event.attempt,
-              event.reason, operation=event.operation, retry_attempt=event.attempt, delay_s=event.delay_s,
-              reason=event.reason)
+        span.add_event(
+            "commtel.retry",
+            {
+                "commtel.retry.attempt": event.attempt,
+                "commtel.retry.delay_s": event.delay_s,
+                "commtel.retry.reason": event.reason,
+                "commtel.operation": event.operation,
+            },
+        )
+    _log.info(
+        "retrying %s in %.3fs (retry %d, reason %s)",
+        event.operation,
+        event.delay_s,
+        event.attempt,
+        event.reason,
+        operation=event.operation,
+        retry_attempt=event.attempt,
+        delay_s=event.delay_s,
+        reason=event.reason,
+    )
 
 
 @handles(RetryGaveUp)
 def _on_exhausted(event: RetryGaveUp) -> None:
     if span := recording_span():
-        span.add_event("commtel.retry.exhausted", {
-            "commtel.retry.attempts": event.attempts,
-            "commtel.retry.reason": event.reason,
-            "commtel.retry.stopped_by": event.stopped_by,
-            "commtel.operation": event.operation,
-        })
-    _log.warning("%s failed after %d attempts (reason %s, stopped by %s)", event.operation, event.attempts,
-                 event.reason, event.stopped_by, operation=event.operation, attempts=event.attempts,
-                 reason=event.reason, stopped_by=event.stopped_by)
+        span.add_event(
+            "commtel.retry.exhausted",
+            {
+                "commtel.retry.attempts": event.attempts,
+                "commtel.retry.reason": event.reason,
+                "commtel.retry.stopped_by": event.stopped_by,
+                "commtel.operation": event.operation,
+            },
+        )
+    _log.warning(
+        "%s failed after %d attempts (reason %s, stopped by %s)",
+        event.operation,
+        event.attempts,
+        event.reason,
+        event.stopped_by,
+        operation=event.operation,
+        attempts=event.attempts,
+        reason=event.reason,
+        stopped_by=event.stopped_by,
+    )
 
 
 @handles(RetryDenied)
 def _on_budget_denied(event: RetryDenied) -> None:
     if span := recording_span():
-        span.add_event("commtel.retry.budget_denied", {
-            "commtel.retry.budget": event.budget,
-            "commtel.retry.reason": event.reason,
-            "commtel.operation": event.operation,
-        })
-    _log.warning("retry budget %s denied a retry of %s", event.budget, event.operation,
-                 operation=event.operation, budget=event.budget, reason=event.reason)
+        span.add_event(
+            "commtel.retry.budget_denied",
+            {
+                "commtel.retry.budget": event.budget,
+                "commtel.retry.reason": event.reason,
+                "commtel.operation": event.operation,
+            },
+        )
+    _log.warning(
+        "retry budget %s denied a retry of %s",
+        event.budget,
+        event.operation,
+        operation=event.operation,
+        budget=event.budget,
+        reason=event.reason,
+    )

@@ -68,4 +68,3 @@ def make_asgi_app() -> Callable[..., Any]:
     """
     get_metrics()
     return prometheus_client.make_asgi_app(metrics_registry())
-

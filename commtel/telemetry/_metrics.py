@@ -28,7 +28,22 @@ _M = TypeVar("_M", Counter, Gauge, Histogram)
 
 # Latency buckets from 1 ms to 2 min: API calls, waits and backoffs.
 _SECONDS_BUCKETS = (
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
 )
 _TASK_BUCKETS = (0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 
@@ -72,77 +87,106 @@ class Metrics:
         self.ratelimit_decisions = Counter(
             _base("commtel_ratelimit_decisions_total", "_total"),
             "Rate limiter decisions by outcome.",
-            ("limiter", "platform", "decision"), registry=r,
+            ("limiter", "platform", "decision"),
+            registry=r,
         )
         self.ratelimit_wait = Histogram(
-            "commtel_ratelimit_wait_seconds", "Time callers waited for a rate limiter.",
-            ("limiter", "platform"), buckets=_SECONDS_BUCKETS, registry=r,
+            "commtel_ratelimit_wait_seconds",
+            "Time callers waited for a rate limiter.",
+            ("limiter", "platform"),
+            buckets=_SECONDS_BUCKETS,
+            registry=r,
         )
         self.ratelimit_backend_errors = Counter(
             _base("commtel_ratelimit_backend_errors_total", "_total"),
             "Rate limiter backend (e.g. Redis) failures, answered by the fail-open/closed policy.",
-            ("limiter", "backend"), registry=r,
+            ("limiter", "backend"),
+            registry=r,
         )
         self.retry_calls = Counter(
             _base("commtel_retry_calls_total", "_total"),
             "Calls through a retry policy by final result.",
-            ("operation", "platform", "result"), registry=r,
+            ("operation", "platform", "result"),
+            registry=r,
         )
         self.retry_attempts = Counter(
             _base("commtel_retry_attempts_total", "_total"),
             "Retries scheduled, by the reason the previous attempt failed.",
-            ("operation", "platform", "reason"), registry=r,
+            ("operation", "platform", "reason"),
+            registry=r,
         )
         self.retry_backoff = Histogram(
-            "commtel_retry_backoff_seconds", "Backoff delays slept before retries.",
-            ("operation", "platform"), buckets=_SECONDS_BUCKETS, registry=r,
+            "commtel_retry_backoff_seconds",
+            "Backoff delays slept before retries.",
+            ("operation", "platform"),
+            buckets=_SECONDS_BUCKETS,
+            registry=r,
         )
         self.circuit_state = Gauge(
-            "commtel_circuit_state", "1 on the breaker's current state, 0 on the others.",
-            ("breaker", "state"), registry=r, multiprocess_mode="livemax",
+            "commtel_circuit_state",
+            "1 on the breaker's current state, 0 on the others.",
+            ("breaker", "state"),
+            registry=r,
+            multiprocess_mode="livemax",
         )
         self.circuit_transitions = Counter(
             _base("commtel_circuit_transitions_total", "_total"),
             "Circuit breaker state transitions.",
-            ("breaker", "from_state", "to_state"), registry=r,
+            ("breaker", "from_state", "to_state"),
+            registry=r,
         )
         self.circuit_calls = Counter(
             _base("commtel_circuit_calls_total", "_total"),
             "Calls through a circuit breaker by result.",
-            ("breaker", "result"), registry=r,
+            ("breaker", "result"),
+            registry=r,
         )
         self.circuit_backend_errors = Counter(
             _base("commtel_circuit_backend_errors_total", "_total"),
             "Shared breaker state (e.g. Redis) failures, answered by the on_backend_error policy.",
-            ("breaker", "backend"), registry=r,
+            ("breaker", "backend"),
+            registry=r,
         )
         self.oauth_token_requests = Counter(
             _base("commtel_oauth_token_requests_total", "_total"),
             "Requests to OAuth token endpoints.",
-            ("provider", "grant_type", "result"), registry=r,
+            ("provider", "grant_type", "result"),
+            registry=r,
         )
         self.oauth_token_expiry = Gauge(
-            "commtel_oauth_token_expiry_seconds", "Seconds until the current access token expires.",
-            ("provider",), registry=r, multiprocess_mode="livemin",
+            "commtel_oauth_token_expiry_seconds",
+            "Seconds until the current access token expires.",
+            ("provider",),
+            registry=r,
+            multiprocess_mode="livemin",
         )
         self.operation_duration = Histogram(
-            "commtel_operation_duration_seconds", "Duration of tracked operations.",
-            ("operation", "platform", "outcome"), buckets=_SECONDS_BUCKETS, registry=r,
+            "commtel_operation_duration_seconds",
+            "Duration of tracked operations.",
+            ("operation", "platform", "outcome"),
+            buckets=_SECONDS_BUCKETS,
+            registry=r,
         )
         self.messages = Counter(
             _base("commtel_messages_total", "_total"),
             "Message state changes in conversation trackers.",
-            ("platform", "state"), registry=r,
+            ("platform", "state"),
+            registry=r,
         )
         self.tasks_active = Gauge(
-            "commtel_tasks_active", "Progress-tracked tasks currently running.",
-            ("kind",), registry=r, multiprocess_mode="livesum",
+            "commtel_tasks_active",
+            "Progress-tracked tasks currently running.",
+            ("kind",),
+            registry=r,
+            multiprocess_mode="livesum",
         )
         self.task_duration = Histogram(
-            "commtel_task_duration_seconds", "Duration of progress-tracked tasks.",
-            ("kind", "outcome"), buckets=_TASK_BUCKETS, registry=r,
+            "commtel_task_duration_seconds",
+            "Duration of progress-tracked tasks.",
+            ("kind", "outcome"),
+            buckets=_TASK_BUCKETS,
+            registry=r,
         )
-
 
     def child(self, metric: _M, *labels: str) -> _M:
         """Return the label child of *metric*, bound once and cached (saves ~0.8 µs a sample)."""

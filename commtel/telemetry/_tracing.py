@@ -93,9 +93,7 @@ def _context_attributes(extra: Mapping[str, Any] | None = None) -> dict[str, Any
 
 
 @contextmanager
-def start_span(
-    name: str, *, kind: SpanKind = SpanKind.INTERNAL, attributes: Attributes = None
-) -> Iterator[Span]:
+def start_span(name: str, *, kind: SpanKind = SpanKind.INTERNAL, attributes: Attributes = None) -> Iterator[Span]:
     """Start a span made current for the block, carrying the correlation and platform context.
 
     Exceptions are recorded (redacted) and re-raised.
@@ -127,9 +125,7 @@ def _redact_attributes(attributes: Mapping[str, Any] | None) -> dict[str, Any] |
 
 
 def _redacted(span: ReadableSpan) -> ReadableSpan:
-    events = [
-        SpanEvent(event.name, _redact_attributes(event.attributes), event.timestamp) for event in span.events
-    ]
+    events = [SpanEvent(event.name, _redact_attributes(event.attributes), event.timestamp) for event in span.events]
     status = span.status
     if status.description:
         status = Status(status.status_code, redact_text(status.description))

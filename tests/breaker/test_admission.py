@@ -31,8 +31,10 @@ def test_release_frees_the_probe_slot_and_counts_nothing(clock: FakeClock, regis
     breaker.release(probe)
     breaker.record(breaker.admit(), None, "ok")
     assert breaker.state == "closed"
-    calls = {result: registry.get_sample_value("commtel_circuit_calls_total", {"breaker": "release", "result": result})
-             for result in ("success", "failure")}
+    calls = {
+        result: registry.get_sample_value("commtel_circuit_calls_total", {"breaker": "release", "result": result})
+        for result in ("success", "failure")
+    }
     assert calls == {"success": 1.0, "failure": 1.0}
 
 

@@ -44,7 +44,9 @@ def _sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
     return registry.get_sample_value(name, labels) or 0.0
 
 
-def test_opens_after_consecutive_failures_and_rejects(driver: Driver, clock: FakeClock, registry: CollectorRegistry) -> None:
+def test_opens_after_consecutive_failures_and_rejects(
+    driver: Driver, clock: FakeClock, registry: CollectorRegistry
+) -> None:
     """N consecutive failures open it; then calls fail fast with CircuitOpenError saying when it probes."""
     breaker = CircuitBreaker("api", failure_threshold=3, recovery_timeout=30)
     _trip(driver, breaker, 3)
@@ -60,7 +62,9 @@ def test_opens_after_consecutive_failures_and_rejects(driver: Driver, clock: Fak
     assert _sample(registry, "commtel_circuit_calls_total", breaker="api", result="failure") == 3
     assert _sample(registry, "commtel_circuit_state", breaker="api", state="open") == 1
     assert _sample(registry, "commtel_circuit_state", breaker="api", state="closed") == 0
-    assert _sample(registry, "commtel_circuit_transitions_total", breaker="api", from_state="closed", to_state="open") == 1
+    assert (
+        _sample(registry, "commtel_circuit_transitions_total", breaker="api", from_state="closed", to_state="open") == 1
+    )
 
 
 def test_success_resets_consecutive_count(driver: Driver, clock: FakeClock) -> None:
@@ -86,7 +90,9 @@ def test_half_open_probe_closes_or_reopens(driver: Driver, clock: FakeClock) -> 
 
 def test_failure_rate_count_window_needs_minimum_calls(driver: Driver, clock: FakeClock) -> None:
     """The failure rate trips only once the count window holds minimum_calls."""
-    breaker = CircuitBreaker("rate", failure_threshold=None, failure_rate_threshold=0.5, window_size=10, minimum_calls=4)
+    breaker = CircuitBreaker(
+        "rate", failure_threshold=None, failure_rate_threshold=0.5, window_size=10, minimum_calls=4
+    )
     for fn in (_ok, _fail, _ok):
         try:
             driver.call(breaker, fn)
@@ -99,8 +105,9 @@ def test_failure_rate_count_window_needs_minimum_calls(driver: Driver, clock: Fa
 
 def test_failure_rate_time_window_forgets_old_calls(driver: Driver, clock: FakeClock) -> None:
     """In a time window, failures older than the window no longer count."""
-    breaker = CircuitBreaker("tw", failure_threshold=None, failure_rate_threshold=0.6, window_type="time",
-                             window_size=10, minimum_calls=3)
+    breaker = CircuitBreaker(
+        "tw", failure_threshold=None, failure_rate_threshold=0.6, window_type="time", window_size=10, minimum_calls=3
+    )
     _trip(driver, breaker, 2)
     clock.advance(20)
     driver.call(breaker, _ok)
@@ -201,8 +208,9 @@ def test_force_open_and_reset(driver: Driver, clock: FakeClock) -> None:
 def test_state_listeners_and_span_events(clock: FakeClock, spans) -> None:
     """State listeners hear every transition; transitions and rejections are events on the call's span."""
     heard: list[tuple[str, str]] = []
-    breaker = CircuitBreaker("l", failure_threshold=1, recovery_timeout=1,
-                             listeners=[lambda b, old, new: heard.append((old, new))])
+    breaker = CircuitBreaker(
+        "l", failure_threshold=1, recovery_timeout=1, listeners=[lambda b, old, new: heard.append((old, new))]
+    )
     with start_span("call"):
         _trip(Driver("sync"), breaker, 1)
         with pytest.raises(CircuitOpenError):

@@ -20,7 +20,14 @@ from commtel.breaker._core import (
 )
 
 
-LEGAL = {(CLOSED, OPEN), (OPEN, HALF_OPEN), (HALF_OPEN, OPEN), (HALF_OPEN, CLOSED), (OPEN, CLOSED), (HALF_OPEN, HALF_OPEN)}
+LEGAL = {
+    (CLOSED, OPEN),
+    (OPEN, HALF_OPEN),
+    (HALF_OPEN, OPEN),
+    (HALF_OPEN, CLOSED),
+    (OPEN, CLOSED),
+    (HALF_OPEN, HALF_OPEN),
+}
 steps = st.lists(
     st.tuples(
         st.sampled_from(["admit", "finish", "tick", "force_open", "reset", "health"]),
@@ -35,9 +42,13 @@ steps = st.lists(
 def test_transitions_stay_legal_and_probes_bounded(steps, probes: int, windowed: bool, check: bool) -> None:
     """Only legal transitions happen, and half-open never has more than N probes in flight."""
     core = BreakerCore(
-        failure_threshold=3, failure_rate_threshold=0.5 if windowed else None,
-        window=CountWindow(10) if windowed else None, minimum_calls=4, recovery_s=5.0,
-        half_open_max_calls=probes, has_health_check=check,
+        failure_threshold=3,
+        failure_rate_threshold=0.5 if windowed else None,
+        window=CountWindow(10) if windowed else None,
+        minimum_calls=4,
+        recovery_s=5.0,
+        half_open_max_calls=probes,
+        has_health_check=check,
     )
     now = 0.0
     in_flight: list[int] = []

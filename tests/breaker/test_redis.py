@@ -33,14 +33,17 @@ def _fail() -> None:
 
 def test_two_processes_share_one_state(redis_url: str) -> None:
     """A breaker tripped in another process rejects here; closing it here is seen there."""
-    out = _in_other_process(redis_url, """
+    out = _in_other_process(
+        redis_url,
+        """
         for _ in range(2):
             try:
                 breaker.call(fail)
             except ConnectionError:
                 pass
         print(breaker.state)
-    """)
+    """,
+    )
     assert out == "open"
     breaker = CircuitBreaker("shared", failure_threshold=2, recovery_timeout=0.3, redis=redis_url)
     assert breaker.state == "open"
@@ -55,8 +58,9 @@ def test_two_processes_share_one_state(redis_url: str) -> None:
 
 def test_shared_breaker_admits_exactly_n_probes_under_8_threads(redis_url: str) -> None:
     """Half-open on Redis, 8 racing threads get exactly half_open_max_calls probes."""
-    breaker = CircuitBreaker("probes", failure_threshold=1, recovery_timeout=0.05, half_open_max_calls=2,
-                             redis=redis_url)
+    breaker = CircuitBreaker(
+        "probes", failure_threshold=1, recovery_timeout=0.05, half_open_max_calls=2, redis=redis_url
+    )
     with pytest.raises(ConnectionError):
         breaker.call(_fail)
     time.sleep(0.06)
@@ -68,8 +72,9 @@ def test_shared_breaker_admits_exactly_n_probes_under_8_threads(redis_url: str) 
 def test_shared_health_check_and_force(redis_url: str) -> None:
     """On Redis too, a failing health check reopens; force_open and reset act on the shared state."""
     verdicts = [False, True]
-    breaker = CircuitBreaker("hc", failure_threshold=1, recovery_timeout=0.05, redis=redis_url,
-                             health_check=lambda: verdicts.pop(0))
+    breaker = CircuitBreaker(
+        "hc", failure_threshold=1, recovery_timeout=0.05, redis=redis_url, health_check=lambda: verdicts.pop(0)
+    )
     other = CircuitBreaker("hc", failure_threshold=1, recovery_timeout=0.05, redis=redis_url)
     with pytest.raises(ConnectionError):
         breaker.call(_fail)
@@ -88,8 +93,9 @@ def test_shared_health_check_and_force(redis_url: str) -> None:
 
 def test_shared_failure_rate_window_and_async(redis_url: str) -> None:
     """The async path on Redis counts into the shared failure-rate window."""
-    breaker = CircuitBreaker("rate", failure_threshold=None, failure_rate_threshold=0.5, window_size=4,
-                             minimum_calls=4, redis=redis_url)
+    breaker = CircuitBreaker(
+        "rate", failure_threshold=None, failure_rate_threshold=0.5, window_size=4, minimum_calls=4, redis=redis_url
+    )
 
     async def ok() -> str:
         return "ok"
@@ -129,8 +135,9 @@ def test_redis_down_falls_back_as_configured_and_is_counted(redis_server, redis_
             with pytest.raises(CircuitOpenError):
                 breaker.call(lambda: 2)
         assert time.monotonic() - started < 2.0
-        errors = registry.get_sample_value("commtel_circuit_backend_errors_total",
-                                           {"breaker": f"down-{mode}", "backend": "redis"})
+        errors = registry.get_sample_value(
+            "commtel_circuit_backend_errors_total", {"breaker": f"down-{mode}", "backend": "redis"}
+        )
         assert errors is not None and errors >= 1
     finally:
         redis_server.start()

@@ -46,7 +46,9 @@ def test_demo_serves_every_contract_metric(running_demo) -> None:
 
 def test_demo_exports_spans_with_correlation_ids(running_demo) -> None:
     """Spans of instrumented calls reach the OTLP receiver, each with commtel.correlation_id."""
-    spans = running_demo.otlp.store.wait_for(lambda s: s.resource.get("service.name") == "commtel-demo-test", timeout=30)
+    spans = running_demo.otlp.store.wait_for(
+        lambda s: s.resource.get("service.name") == "commtel-demo-test", timeout=30
+    )
     assert spans
     names = {s.name for s in spans}
     assert {"GET", "POST"} & names, names
@@ -66,9 +68,14 @@ def test_demo_stops_cleanly_on_ctrl_c(tmp_path) -> None:
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "PROMETHEUS_MULTIPROC"))}
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "commtel", "demo", "--metrics-port", str(port), "--live", "off",
-                             "--workers", "2"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "commtel", "demo", "--metrics-port", str(port), "--live", "off", "--workers", "2"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     wait_port(port, 60, proc)  # type: ignore[arg-type]
     time.sleep(6)
     proc.send_signal(signal.SIGINT)

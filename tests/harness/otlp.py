@@ -63,13 +63,21 @@ class Store:
             resource = _attrs(rs.resource.attributes)
             for ss in rs.scope_spans:
                 for s in ss.spans:
-                    out.append(ReceivedSpan(
-                        name=s.name, kind=s.kind, trace_id=s.trace_id.hex(), span_id=s.span_id.hex(),
-                        parent_span_id=s.parent_span_id.hex(), attributes=_attrs(s.attributes),
-                        events=[(e.name, _attrs(e.attributes)) for e in s.events],
-                        status_code=s.status.code, status_message=s.status.message,
-                        resource=resource, scope=ss.scope.name,
-                    ))
+                    out.append(
+                        ReceivedSpan(
+                            name=s.name,
+                            kind=s.kind,
+                            trace_id=s.trace_id.hex(),
+                            span_id=s.span_id.hex(),
+                            parent_span_id=s.parent_span_id.hex(),
+                            attributes=_attrs(s.attributes),
+                            events=[(e.name, _attrs(e.attributes)) for e in s.events],
+                            status_code=s.status.code,
+                            status_message=s.status.message,
+                            resource=resource,
+                            scope=ss.scope.name,
+                        )
+                    )
         with self.lock:
             self.spans.extend(out)
 

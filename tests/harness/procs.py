@@ -64,9 +64,21 @@ class RedisServer:
 
     def start(self) -> RedisServer:
         self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--protected-mode", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         wait_port(self.port, proc=self.proc)
         return self
@@ -107,8 +119,17 @@ class PostgresServer:
         if os.geteuid() == 0:
             shutil.chown(self.dir, "postgres", "postgres")
         self._run(self.initdb, "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
-        self._run(self.pg_ctl, "-D", str(self.data), "-w", "-l", str(self.dir / "log"), "-o",
-                  f"-p {self.port} -h 127.0.0.1 -k {self.dir} -c fsync=off -c max_connections=100", "start")
+        self._run(
+            self.pg_ctl,
+            "-D",
+            str(self.data),
+            "-w",
+            "-l",
+            str(self.dir / "log"),
+            "-o",
+            f"-p {self.port} -h 127.0.0.1 -k {self.dir} -c fsync=off -c max_connections=100",
+            "start",
+        )
         return self
 
     def stop(self) -> None:

@@ -43,10 +43,17 @@ class PrometheusServer:
     def start(self) -> PrometheusServer:
         self._write_config()
         self.proc = subprocess.Popen(
-            [self.binary, f"--config.file={self.config}", f"--storage.tsdb.path={self.dir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-lifecycle",
-             "--storage.tsdb.retention.time=1h", "--enable-feature=exemplar-storage"],
-            stdout=subprocess.DEVNULL, stderr=(self.dir / "log").open("wb"),
+            [
+                self.binary,
+                f"--config.file={self.config}",
+                f"--storage.tsdb.path={self.dir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--web.enable-lifecycle",
+                "--storage.tsdb.retention.time=1h",
+                "--enable-feature=exemplar-storage",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=(self.dir / "log").open("wb"),
         )
         wait_port(self.port, 30, self.proc)
         return self

@@ -24,6 +24,7 @@ from tests.harness.procs import free_port
 
 # -- universal ids -----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("platform", "native", "expected"),
     [
@@ -68,10 +69,12 @@ def test_bad_platform_or_id_raise_clear_errors() -> None:
 
 # -- create / reply / dict -------------------------------------------------------------------
 
+
 def test_create_builds_the_reply_chain() -> None:
     """create appends in_reply_to to references; the conversation is the chain's root."""
-    headers = MessageHeaders.create(subject="Re: Previous discussion", in_reply_to="<message-id-123>",
-                                    references=["<root@x>"], platform="email")
+    headers = MessageHeaders.create(
+        subject="Re: Previous discussion", in_reply_to="<message-id-123>", references=["<root@x>"], platform="email"
+    )
     assert headers.references == ("<root@x>", "<message-id-123>")
     assert headers.conversation_id == "<root@x>"
     assert headers.in_reply_to == "<message-id-123>"
@@ -99,8 +102,14 @@ def test_to_dict_from_dict_round_trip() -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [{}, {"message_id": 5}, {"message_id": "<a@b>", "references": "<c@d>"}, {"message_id": "<a@b>", "date": "x"},
-     {"message_id": "<a@b>", "subject": 3}, {"message_id": "<a@b>", "platform": ""}],
+    [
+        {},
+        {"message_id": 5},
+        {"message_id": "<a@b>", "references": "<c@d>"},
+        {"message_id": "<a@b>", "date": "x"},
+        {"message_id": "<a@b>", "subject": 3},
+        {"message_id": "<a@b>", "platform": ""},
+    ],
 )
 def test_from_dict_rejects_bad_shapes(data: dict) -> None:
     """Malformed dicts raise MessageHeaderError, not KeyError or TypeError."""
@@ -109,6 +118,7 @@ def test_from_dict_rejects_bad_shapes(data: dict) -> None:
 
 
 # -- parsing ---------------------------------------------------------------------------------
+
 
 def test_parse_folded_encoded_multi_reference_headers() -> None:
     """Folded lines, RFC 2047 words (Q and B, two charsets) and many References parse correctly."""
@@ -173,8 +183,10 @@ _ENCODED = st.builds(
     st.sampled_from(["q", "b", "Q", "B", "x"]),
     st.text(alphabet="abcXYZ=_+/0129?", max_size=12),
 )
-_VALUE = st.lists(st.one_of(st.text(max_size=20), _ENCODED, st.just("<a@b>"), st.just("<"), st.just("\r\n "),
-                            st.just("\n\t")), max_size=6).map("".join)
+_VALUE = st.lists(
+    st.one_of(st.text(max_size=20), _ENCODED, st.just("<a@b>"), st.just("<"), st.just("\r\n "), st.just("\n\t")),
+    max_size=6,
+).map("".join)
 _HEADERISH = st.lists(st.tuples(_HEADER_NAMES, _VALUE), max_size=8).map(
     lambda items: "".join(f"{name}: {value}\r\n" for name, value in items) + "\r\nbody"
 )
@@ -200,6 +212,7 @@ def test_parse_headers_never_raises_on_arbitrary_input(raw: str | bytes) -> None
 
 # -- a real email thread over SMTP -----------------------------------------------------------
 
+
 class _Inbox:
     def __init__(self) -> None:
         self.received: list[bytes] = []
@@ -209,7 +222,9 @@ class _Inbox:
         return "250 OK"
 
 
-def _mail(subject: str, message_id: str, *, in_reply_to: str | None = None, references: list[str] | None = None) -> EmailMessage:
+def _mail(
+    subject: str, message_id: str, *, in_reply_to: str | None = None, references: list[str] | None = None
+) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = "Zoë Example <zoe@example.org>"
     msg["To"] = "team@example.org"
@@ -236,8 +251,12 @@ def test_real_email_thread_over_smtp_threads_correctly() -> None:
         _mail("Café — réunion 🚀", root),
         _mail("Re: Café — réunion 🚀", r1, in_reply_to=root, references=[root]),
         _mail("Re: Café — réunion 🚀", r3, in_reply_to=root),  # no References, like some clients
-        _mail("Re: Re: Café — réunion 🚀 et un très long sujet qui sera replié sur plusieurs lignes", r4,
-              in_reply_to=r2, references=[root, r1, r2]),
+        _mail(
+            "Re: Re: Café — réunion 🚀 et un très long sujet qui sera replié sur plusieurs lignes",
+            r4,
+            in_reply_to=r2,
+            references=[root, r1, r2],
+        ),
     ]
     inbox = _Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=free_port())

@@ -21,8 +21,14 @@ def _uninstrument_all() -> Iterator[None]:
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
     from opentelemetry.instrumentation.requests import RequestsInstrumentor as ContribRequests
 
-    for instrumentor in (HTTPXInstrumentor(), RequestsInstrumentor(), AioHttpInstrumentor(),
-                         HTTPXClientInstrumentor(), ContribRequests(), AioHttpClientInstrumentor()):
+    for instrumentor in (
+        HTTPXInstrumentor(),
+        RequestsInstrumentor(),
+        AioHttpInstrumentor(),
+        HTTPXClientInstrumentor(),
+        ContribRequests(),
+        AioHttpClientInstrumentor(),
+    ):
         if instrumentor.is_instrumented_by_opentelemetry:
             instrumentor.uninstrument()
 

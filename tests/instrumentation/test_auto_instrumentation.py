@@ -30,20 +30,28 @@ def _run(tmp_path: Path, platform_url: str, otlp_endpoint: str, **extra: str) ->
     app.write_text(APP)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "COMMTEL_", "PROMETHEUS_MULTIPROC"))}
-    env.update({
-        "OTEL_SERVICE_NAME": "small-app",
-        "OTEL_TRACES_EXPORTER": "otlp",
-        "OTEL_METRICS_EXPORTER": "none",
-        "OTEL_LOGS_EXPORTER": "none",
-        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint,
-        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-        "COMMTEL_METRICS_PORT": str(port),
-        "COMMTEL_POLICIES": "default = { retry = { max_attempts = 3, base_delay = 0.0 } }",
-        **extra,
-    })
-    proc = subprocess.Popen([str(BIN / "opentelemetry-instrument"), sys.executable, str(app), platform_url],
-                            cwd=tmp_path, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    env.update(
+        {
+            "OTEL_SERVICE_NAME": "small-app",
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_METRICS_EXPORTER": "none",
+            "OTEL_LOGS_EXPORTER": "none",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "COMMTEL_METRICS_PORT": str(port),
+            "COMMTEL_POLICIES": "default = { retry = { max_attempts = 3, base_delay = 0.0 } }",
+            **extra,
+        }
+    )
+    proc = subprocess.Popen(
+        [str(BIN / "opentelemetry-instrument"), sys.executable, str(app), platform_url],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     return proc, port
 
 
@@ -71,9 +79,16 @@ def test_spans_and_metrics_arrive_without_commtel_imports(tmp_path, platform, ot
         metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     finally:
         _finish(proc)
-    assert 'commtel_retry_calls_total{operation="HTTP GET",platform="127.0.0.1",result="success_after_retry"} 1.0' in metrics
-    assert 'commtel_retry_calls_total{operation="HTTP GET",platform="127.0.0.1",result="success_first_try"} 1.0' in metrics
-    clients = otlp_http.store.wait_for(lambda s: _ours(s) and s.scope.startswith("commtel.instrumentation") and s.kind == 3)
+    assert (
+        'commtel_retry_calls_total{operation="HTTP GET",platform="127.0.0.1",result="success_after_retry"} 1.0'
+        in metrics
+    )
+    assert (
+        'commtel_retry_calls_total{operation="HTTP GET",platform="127.0.0.1",result="success_first_try"} 1.0' in metrics
+    )
+    clients = otlp_http.store.wait_for(
+        lambda s: _ours(s) and s.scope.startswith("commtel.instrumentation") and s.kind == 3
+    )
     logical = otlp_http.store.wait_for(lambda s: _ours(s) and s.name == "HTTP GET")
     assert {s.scope for s in clients} == {"commtel.instrumentation.httpx", "commtel.instrumentation.requests"}
     assert len(clients) == 3  # one retry: 2 + 1 physical requests, each one CLIENT span (contrib's stay silent)
@@ -85,8 +100,9 @@ def test_spans_and_metrics_arrive_without_commtel_imports(tmp_path, platform, ot
 def test_disabled_instrumentation_is_left_out(tmp_path, platform, otlp_http) -> None:
     """OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=commtel-httpx turns off just commtel's httpx instrumentor."""
     otlp_http.store.clear()
-    proc, _ = _run(tmp_path, platform.url, otlp_http.endpoint,
-                   OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="commtel-httpx,httpx,requests")
+    proc, _ = _run(
+        tmp_path, platform.url, otlp_http.endpoint, OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="commtel-httpx,httpx,requests"
+    )
     _finish(proc)
     clients = otlp_http.store.wait_for(lambda s: _ours(s) and s.kind == 3)
     assert {s.scope for s in clients} == {"commtel.instrumentation.requests"}

@@ -191,8 +191,12 @@ def test_no_span_without_tracing_but_metrics_still_flow(monkeypatch, spans, regi
     monkeypatch.setattr("commtel.instrumentation._guard._tracing_installed", lambda: False)
     Guard("quiet", retry=FAST).call(lambda: 1)
     assert spans.get_finished_spans() == ()
-    assert registry.get_sample_value("commtel_retry_calls_total",
-                                     {"operation": "quiet", "platform": "", "result": "success_first_try"}) == 1
+    assert (
+        registry.get_sample_value(
+            "commtel_retry_calls_total", {"operation": "quiet", "platform": "", "result": "success_first_try"}
+        )
+        == 1
+    )
 
 
 def test_repr_shows_configuration() -> None:
@@ -217,6 +221,6 @@ def test_limiter_key_shares_one_budget_with_manual_acquires() -> None:
     limiter = RateLimiter(TokenBucket(rate=0.001, burst=2))
     guard = Guard("op", limiter=limiter, limiter_key="tenant-a", span=False)
     assert guard.call(lambda: 1) == 1
-    assert limiter.try_acquire("tenant-a")            # the second and last unit of tenant-a
+    assert limiter.try_acquire("tenant-a")  # the second and last unit of tenant-a
     assert not limiter.try_acquire("tenant-a")
-    assert limiter.try_acquire("default")             # other keys are untouched
+    assert limiter.try_acquire("default")  # other keys are untouched

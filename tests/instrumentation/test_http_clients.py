@@ -89,11 +89,16 @@ class Client:
 
 CLIENTS = [
     Client("httpx", _httpx_sync, HTTPXInstrumentor, "opentelemetry.instrumentation.httpx:HTTPXClientInstrumentor"),
-    Client("httpx-async", _httpx_async, HTTPXInstrumentor,
-           "opentelemetry.instrumentation.httpx:HTTPXClientInstrumentor"),
+    Client(
+        "httpx-async", _httpx_async, HTTPXInstrumentor, "opentelemetry.instrumentation.httpx:HTTPXClientInstrumentor"
+    ),
     Client("requests", _requests, RequestsInstrumentor, "opentelemetry.instrumentation.requests:RequestsInstrumentor"),
-    Client("aiohttp", _aiohttp, AioHttpInstrumentor,
-           "opentelemetry.instrumentation.aiohttp_client:AioHttpClientInstrumentor"),
+    Client(
+        "aiohttp",
+        _aiohttp,
+        AioHttpInstrumentor,
+        "opentelemetry.instrumentation.aiohttp_client:AioHttpClientInstrumentor",
+    ),
 ]
 
 
@@ -131,8 +136,7 @@ def test_retries_transient_errors_with_spans_and_metrics(client, platform, spans
     labels = {"operation": "HTTP GET", "platform": "sim"}
     assert registry.get_sample_value("commtel_retry_calls_total", {**labels, "result": "success_after_retry"}) == 1
     assert registry.get_sample_value("commtel_retry_attempts_total", {**labels, "reason": "503"}) == 2
-    assert registry.get_sample_value("commtel_operation_duration_seconds_count",
-                                     {**labels, "outcome": "success"}) == 1
+    assert registry.get_sample_value("commtel_operation_duration_seconds_count", {**labels, "outcome": "success"}) == 1
 
 
 def test_uninstrument_restores_plain_behaviour(client, platform, spans) -> None:
@@ -194,8 +198,12 @@ def test_server_429_is_retried_after_retry_after(client, registry) -> None:
         assert client.get(f"{tiny.url}/api/b")[0] == 200
         assert time.monotonic() - started >= 0.5
         assert tiny.stats.throttled == 1
-    assert registry.get_sample_value("commtel_retry_attempts_total",
-                                     {"operation": "HTTP GET", "platform": "127.0.0.1", "reason": "rate_limited"}) == 1
+    assert (
+        registry.get_sample_value(
+            "commtel_retry_attempts_total", {"operation": "HTTP GET", "platform": "127.0.0.1", "reason": "rate_limited"}
+        )
+        == 1
+    )
 
 
 def test_outgoing_requests_carry_trace_context_and_correlation_id(client, platform, spans) -> None:

@@ -61,8 +61,13 @@ def test_instance_methods_are_guarded_sync_and_async(spans, registry) -> None:
     assert asyncio.run(chat.asend("yo")) == "sent:yo"
     names = [s.name for s in spans.get_finished_spans() if s.kind is SpanKind.INTERNAL]
     assert names == ["ChatClient.send", "ChatClient.asend"]
-    assert registry.get_sample_value("commtel_retry_calls_total", {
-        "operation": "ChatClient.asend", "platform": "chat", "result": "success_after_retry"}) == 1
+    assert (
+        registry.get_sample_value(
+            "commtel_retry_calls_total",
+            {"operation": "ChatClient.asend", "platform": "chat", "result": "success_after_retry"},
+        )
+        == 1
+    )
 
 
 def test_uninstrument_restores_the_exact_originals() -> None:
@@ -132,8 +137,13 @@ def _transient_smtp(exc: BaseException) -> bool:
 
 def test_smtp_mail_is_retried_on_a_transient_error(smtp_server, spans, registry) -> None:
     """smtplib.SMTP.send_message through a guard: a 451 is retried, the mail arrives, spans and metrics say so."""
-    commtel.instrument(smtplib.SMTP, methods=["send_message"], operation="send_mail", platform="email",
-                       policy=HostPolicy(retry=RetryConfig(max_attempts=3, base_delay=0.0, on=_transient_smtp)))
+    commtel.instrument(
+        smtplib.SMTP,
+        methods=["send_message"],
+        operation="send_mail",
+        platform="email",
+        policy=HostPolicy(retry=RetryConfig(max_attempts=3, base_delay=0.0, on=_transient_smtp)),
+    )
     try:
         smtp_server.fail_next(1)
         with smtplib.SMTP(smtp_server.host, smtp_server.port, timeout=5) as smtp:
@@ -143,10 +153,8 @@ def test_smtp_mail_is_retried_on_a_transient_error(smtp_server, spans, registry)
     assert len(smtp_server.messages) == 1
     [span] = [s for s in spans.get_finished_spans() if s.name == "send_mail"]
     assert span.attributes["commtel.platform"] == "email"
-    assert [e.attributes["commtel.retry.reason"] for e in span.events if e.name == "commtel.retry"] == [
-        "SMTPDataError"]
+    assert [e.attributes["commtel.retry.reason"] for e in span.events if e.name == "commtel.retry"] == ["SMTPDataError"]
     labels = {"operation": "send_mail", "platform": "email"}
     assert registry.get_sample_value("commtel_retry_calls_total", {**labels, "result": "success_after_retry"}) == 1
-    assert registry.get_sample_value("commtel_operation_duration_seconds_count",
-                                     {**labels, "outcome": "success"}) == 1
+    assert registry.get_sample_value("commtel_operation_duration_seconds_count", {**labels, "outcome": "success"}) == 1
     assert "send_message" not in vars(smtplib.SMTP) or not is_instrumented(smtplib.SMTP, "send_message")

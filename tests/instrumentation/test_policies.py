@@ -58,16 +58,19 @@ def test_environment_inline_toml_overrides_the_file(tmp_path) -> None:
     assert policies.for_host("a.org").policy.retry.max_attempts == 4
 
 
-@pytest.mark.parametrize(("data", "field"), [
-    ({"default": {"retry": {"max_attempts": 0}}}, "default.retry"),
-    ({"default": {"retry": {"bogus": 1}}}, "default.retry"),
-    ({"hosts": {"x.org": {"timeout_s": "soon"}}}, 'hosts."x.org".timeout_s'),
-    ({"hosts": {"x.org": {"timeout": 3}}}, 'hosts."x.org"'),
-    ({"platforms": {"p": {"breaker": {"failure_treshold": 3}}}}, 'platforms."p".breaker'),
-    ({"platforms": {"p": {"rate_limit": {"rate": -1}}}}, 'platforms."p".rate_limit'),
-    ({"platforms": {"p": {"rate_limit": {}}}}, 'platforms."p".rate_limit'),
-    ({"defaults": {}}, "defaults"),
-])
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"default": {"retry": {"max_attempts": 0}}}, "default.retry"),
+        ({"default": {"retry": {"bogus": 1}}}, "default.retry"),
+        ({"hosts": {"x.org": {"timeout_s": "soon"}}}, 'hosts."x.org".timeout_s'),
+        ({"hosts": {"x.org": {"timeout": 3}}}, 'hosts."x.org"'),
+        ({"platforms": {"p": {"breaker": {"failure_treshold": 3}}}}, 'platforms."p".breaker'),
+        ({"platforms": {"p": {"rate_limit": {"rate": -1}}}}, 'platforms."p".rate_limit'),
+        ({"platforms": {"p": {"rate_limit": {}}}}, 'platforms."p".rate_limit'),
+        ({"defaults": {}}, "defaults"),
+    ],
+)
 def test_invalid_values_name_the_field(data, field) -> None:
     """Every configuration error says which field is wrong."""
     with pytest.raises(ConfigurationError) as info:
@@ -97,8 +100,15 @@ def test_retry_methods_default_to_idempotent_ones() -> None:
     assert everything.guard("HTTP POST", http_method="POST").retry is not None
 
 
-@given(st.lists(st.tuples(st.sampled_from(["page", "q", "token", "api_key", "sig", "password"]),
-                          st.text("abcdef0123456789", min_size=1, max_size=8)), max_size=5))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["page", "q", "token", "api_key", "sig", "password"]),
+            st.text("abcdef0123456789", min_size=1, max_size=8),
+        ),
+        max_size=5,
+    )
+)
 def test_redacted_urls_keep_everything_but_secrets(pairs) -> None:
     """redact_url keeps ordinary query values and never leaves a secret one."""
     query = "&".join(f"{k}={v}" for k, v in pairs)

@@ -151,7 +151,9 @@ class _Request(OAuth2Request):
         if environ.get("CONTENT_TYPE"):
             headers["Content-Type"] = environ["CONTENT_TYPE"]
         # authlib refuses http:// URIs unless AUTHLIB_INSECURE_TRANSPORT is set; the URI is only informative.
-        super().__init__(environ["REQUEST_METHOD"], "https://auth.test" + environ.get("PATH_INFO", "/"), headers=headers)
+        super().__init__(
+            environ["REQUEST_METHOD"], "https://auth.test" + environ.get("PATH_INFO", "/"), headers=headers
+        )
         self._args = dict(query)
         self._form = dict(form)
         self.payload = _Payload(query + form)
@@ -178,8 +180,9 @@ class AuthServer:
         self.secrets: set[str] = set()
         self.lock = threading.Lock()
         self.oauth = self._build()
-        self._httpd = make_server("127.0.0.1", 0, self.wsgi, server_class=_ThreadingWSGIServer,
-                                  handler_class=_QuietHandler)
+        self._httpd = make_server(
+            "127.0.0.1", 0, self.wsgi, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
+        )
         self._thread: threading.Thread | None = None
 
     # -- set-up ------------------------------------------------------------------------
@@ -195,8 +198,13 @@ class AuthServer:
                 with server.lock:
                     server.secrets.add(code)
                     server.codes[code] = AuthCode(
-                        code, request.client.client_id, request.payload.redirect_uri, request.scope, request.user,
-                        request.payload.data.get("code_challenge"), request.payload.data.get("code_challenge_method"),
+                        code,
+                        request.client.client_id,
+                        request.payload.redirect_uri,
+                        request.scope,
+                        request.user,
+                        request.payload.data.get("code_challenge"),
+                        request.payload.data.get("code_challenge_method"),
                     )
 
             def query_authorization_code(self, code, client):
@@ -247,13 +255,19 @@ class AuthServer:
         oauth.register_token_generator(
             "default",
             BearerTokenGenerator(
-                lambda **_: generate_token(42), lambda **_: generate_token(48), lambda client, grant_type: self.access_ttl_s
+                lambda **_: generate_token(42),
+                lambda **_: generate_token(48),
+                lambda client, grant_type: self.access_ttl_s,
             ),
         )
         return oauth
 
     def register_client(
-        self, client_id: str, client_secret: str | None = None, *, auth_method: str | None = None,
+        self,
+        client_id: str,
+        client_secret: str | None = None,
+        *,
+        auth_method: str | None = None,
         grant_types: tuple[str, ...] = ("authorization_code", "refresh_token", "client_credentials"),
     ) -> Client:
         """Register a client (public when *client_secret* is None)."""
@@ -337,10 +351,16 @@ class _Server(AuthorizationServer):
         for name in ("access_token", "refresh_token"):
             if token.get(name):
                 owner.secrets.add(token[name])
-        owner.tokens.append(IssuedToken(
-            request.client, request.user, token["access_token"], token.get("refresh_token"),
-            token.get("scope", ""), token.get("expires_in", 0),
-        ))
+        owner.tokens.append(
+            IssuedToken(
+                request.client,
+                request.user,
+                token["access_token"],
+                token.get("refresh_token"),
+                token.get("scope", ""),
+                token.get("expires_in", 0),
+            )
+        )
 
     def create_oauth2_request(self, request):
         return request

@@ -137,8 +137,11 @@ def provider(authserver: AuthServer) -> OAuthProvider:
     """An OAuthProvider pointing at the test authorization server."""
     base = authserver.url
     return OAuthProvider(
-        name="testauth", authorize_url=f"{base}/authorize", token_url=f"{base}/token",
-        revocation_url=f"{base}/revoke", scopes=("read",),
+        name="testauth",
+        authorize_url=f"{base}/authorize",
+        token_url=f"{base}/token",
+        revocation_url=f"{base}/revoke",
+        scopes=("read",),
     )
 
 

@@ -13,7 +13,9 @@ from commtel.telemetry._tracing import start_span
 
 
 def _provider(platform: SimulatedPlatform) -> OAuthProvider:
-    return OAuthProvider(name="sim", authorize_url=f"{platform.url}/oauth/authorize", token_url=f"{platform.url}/oauth/token")
+    return OAuthProvider(
+        name="sim", authorize_url=f"{platform.url}/oauth/authorize", token_url=f"{platform.url}/oauth/token"
+    )
 
 
 @pytest.fixture(scope="module")

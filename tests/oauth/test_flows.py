@@ -51,6 +51,7 @@ def make(request: pytest.FixtureRequest) -> Iterator[Callable[..., Driven]]:
     """Build an OAuth client of the parametrized flavour, driven synchronously from the test."""
     made: list[Driven] = []
     with start_blocking_portal() as portal:
+
         def factory(*args: Any, **kwargs: Any) -> Driven:
             if request.param == "sync":
                 driven = Driven(OAuthClient(*args, **kwargs), None)
@@ -67,7 +68,9 @@ def make(request: pytest.FixtureRequest) -> Iterator[Callable[..., Driven]]:
                 portal.call(driven.client.aclose)
 
 
-def test_authorization_code_with_pkce_issues_and_stores_a_token(make, provider, client_secret, redirect_uri, authserver):
+def test_authorization_code_with_pkce_issues_and_stores_a_token(
+    make, provider, client_secret, redirect_uri, authserver
+):
     """The authorization URL carries state and an S256 challenge; the callback exchange stores the token."""
     store = MemoryTokenStore()
     client = make(provider, "app", client_secret, redirect_uri=redirect_uri, store=store)
@@ -187,7 +190,9 @@ def test_unreachable_provider_raises_network_error(make, client_secret):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    dead = OAuthProvider(name="dead", authorize_url=f"http://127.0.0.1:{port}/a", token_url=f"http://127.0.0.1:{port}/t")
+    dead = OAuthProvider(
+        name="dead", authorize_url=f"http://127.0.0.1:{port}/a", token_url=f"http://127.0.0.1:{port}/t"
+    )
     client = make(dead, "app", client_secret, grant_type="client_credentials", timeout_s=2)
     with pytest.raises(OAuthNetworkError) as caught:
         client.get_token()

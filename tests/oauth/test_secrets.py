@@ -31,8 +31,10 @@ def test_every_flow_and_failure_leaves_no_secret_in_telemetry(provider, client_s
         client.revoke()
         with pytest.raises(OAuthError):
             client.refresh()
-    with OAuthClient(provider, "app", client_secret + "-wrong", grant_type="client_credentials") as bad, \
-            pytest.raises(OAuthError):
+    with (
+        OAuthClient(provider, "app", client_secret + "-wrong", grant_type="client_credentials") as bad,
+        pytest.raises(OAuthError),
+    ):
         bad.get_token()
     seen_secrets.add(client_secret + "-wrong")
     with SimulatedPlatform("sim", require_auth=True) as api:

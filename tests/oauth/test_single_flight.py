@@ -20,8 +20,12 @@ def _expired_token_in(store: TokenStore, provider, client_secret: str, authserve
     """Get a real token with a refresh token, then store it as already expired."""
     with OAuthClient(provider, "app", client_secret, redirect_uri=REDIRECT_URI, store=store) as client:
         token = client.handle_callback(approve(client.authorization_url().url))
-    expired = Token(token.access_token, expires_at=token.issued_at - 1, refresh_token=token.refresh_token,
-                    issued_at=token.issued_at - 3600)
+    expired = Token(
+        token.access_token,
+        expires_at=token.issued_at - 1,
+        refresh_token=token.refresh_token,
+        issued_at=token.issued_at - 3600,
+    )
     store.save("testauth", expired)
     authserver.counts.clear()
     # The server answers slowly, so every caller arrives while the refresh is in flight.

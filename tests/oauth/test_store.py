@@ -56,8 +56,12 @@ def _spawn(code: str, *args: str) -> subprocess.Popen[str]:
 
 def test_env_store_reads_seed_variables_and_keeps_renewals_in_memory():
     """EnvTokenStore reads <KEY>_ACCESS_TOKEN/_REFRESH_TOKEN/_TOKEN_EXPIRES_AT; saves never touch the environment."""
-    environ = {"TWITTER_ACCESS_TOKEN": "env-access-1", "TWITTER_REFRESH_TOKEN": "env-refresh-1",
-               "TWITTER_TOKEN_EXPIRES_AT": "1700000000", "DISCORD_TOKEN": "env-discord-1"}
+    environ = {
+        "TWITTER_ACCESS_TOKEN": "env-access-1",
+        "TWITTER_REFRESH_TOKEN": "env-refresh-1",
+        "TWITTER_TOKEN_EXPIRES_AT": "1700000000",
+        "DISCORD_TOKEN": "env-discord-1",
+    }
     store = EnvTokenStore(environ)
     token = store.load("twitter")
     assert token is not None

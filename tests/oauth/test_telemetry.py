@@ -25,8 +25,10 @@ def test_token_requests_are_counted_by_grant_and_result(provider, client_secret,
     with OAuthClient(provider, "app", client_secret, redirect_uri=REDIRECT_URI) as client:
         client.handle_callback(approve(client.authorization_url().url))
         client.refresh()
-    with OAuthClient(provider, "app", "not-the-secret", grant_type="client_credentials") as bad, \
-            pytest.raises(InvalidClientError):
+    with (
+        OAuthClient(provider, "app", "not-the-secret", grant_type="client_credentials") as bad,
+        pytest.raises(InvalidClientError),
+    ):
         bad.get_token()
     name = "commtel_oauth_token_requests_total"
     assert _sample(registry, name, provider="testauth", grant_type="authorization_code", result="success") == 1
@@ -51,8 +53,10 @@ def test_each_token_request_is_a_client_span_without_secrets(provider, client_se
     """A token request makes one CLIENT span with provider, grant type, server and status; errors set ERROR."""
     with OAuthClient(provider, "app", client_secret, grant_type="client_credentials") as client:
         client.get_token()
-    with OAuthClient(provider, "app", "not-the-secret", grant_type="client_credentials") as bad, \
-            pytest.raises(InvalidClientError):
+    with (
+        OAuthClient(provider, "app", "not-the-secret", grant_type="client_credentials") as bad,
+        pytest.raises(InvalidClientError),
+    ):
         bad.get_token()
     ok, failed = [s for s in spans.get_finished_spans() if s.name.startswith("oauth ")]
     assert ok.name == "oauth client_credentials" and ok.kind is SpanKind.CLIENT
@@ -79,7 +83,10 @@ def test_token_requests_are_logged_as_json_with_result(provider, client_secret, 
 
 def test_events_carry_no_credentials(provider, client_secret):
     """The OAuth events a listener receives hold names, codes and times, never a credential."""
-    with capture_events() as events, OAuthClient(provider, "app", client_secret, grant_type="client_credentials") as client:
+    with (
+        capture_events() as events,
+        OAuthClient(provider, "app", client_secret, grant_type="client_credentials") as client,
+    ):
         token = client.get_token()
     kinds = {type(event) for event in events}
     assert {TokenRequestFinished, TokenUpdated} <= kinds

@@ -10,7 +10,9 @@ from commtel.oauth._tokens import Token
 
 def test_from_response_counts_expiry_from_the_request_time():
     """expires_in is counted from the time the request was sent; token_type is normalised to Bearer."""
-    token = Token.from_response({"access_token": "resp-access-1", "token_type": "bearer", "expires_in": "3600"}, now=1000.0)
+    token = Token.from_response(
+        {"access_token": "resp-access-1", "token_type": "bearer", "expires_in": "3600"}, now=1000.0
+    )
     assert (token.expires_at, token.token_type, token.issued_at) == (4600.0, "Bearer", 1000.0)
     assert token.bearer_header() == {"Authorization": "Bearer resp-access-1"}
 
@@ -32,8 +34,9 @@ def test_is_expired_honours_the_margin():
 
 def test_repr_and_round_trip_hide_nothing_and_leak_nothing():
     """repr shows no credential; to_dict/from_dict round-trips every field."""
-    token = Token("repr-access-1", expires_at=5.0, refresh_token="repr-refresh-1", scope="a", issued_at=1.0,
-                  id_token="repr-id-1")
+    token = Token(
+        "repr-access-1", expires_at=5.0, refresh_token="repr-refresh-1", scope="a", issued_at=1.0, id_token="repr-id-1"
+    )
     assert "repr-access-1" not in repr(token) and "repr-refresh-1" not in repr(token) and "repr-id-1" not in repr(token)
     assert Token.from_dict(token.to_dict()) == token
     assert token.token == "repr-access-1"  # the seed's TokenInfo.token

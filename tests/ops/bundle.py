@@ -34,6 +34,7 @@ def load_yaml(path: Path) -> Any:
 
 # --------------------------------------------------------------------------- dashboards
 
+
 def dashboards() -> dict[str, dict[str, Any]]:
     """Every dashboard JSON by file name."""
     return {p.name: json.loads(p.read_text()) for p in sorted(GRAFANA.glob("*.json"))}
@@ -87,6 +88,7 @@ def variables_used(expr: str) -> set[str]:
 
 def substitute(expr: str) -> str:
     """The query Grafana would send with every multi-value variable at "All" (``.*``)."""
+
     def repl(match: re.Match[str]) -> str:
         name = next(g for g in match.groups() if g)
         return _GRAFANA_BUILTINS.get(name, ".*")
@@ -105,6 +107,7 @@ def parse_label_values(query: str) -> tuple[str | None, str]:
 
 
 # --------------------------------------------------------------------------- rules
+
 
 def rule_groups() -> list[dict[str, Any]]:
     return [group for path in RULE_FILES for group in load_yaml(path)["groups"]]
@@ -209,6 +212,7 @@ def check_expression(expr: str) -> list[str]:
         else:
             allowed = labels_here
         problems += [f"label {label!r} not on {name or 'selector'}" for label in sorted(matchers.keys() - allowed)]
-    problems += [f"grouping label {label!r} not on any selected metric"
-                 for label in sorted(grouping_labels(expr) - labels_here)]
+    problems += [
+        f"grouping label {label!r} not on any selected metric" for label in sorted(grouping_labels(expr) - labels_here)
+    ]
     return problems

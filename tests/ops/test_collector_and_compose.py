@@ -19,8 +19,10 @@ STACK = load_yaml(COMPOSE)
 SERVICES: dict[str, Any] = STACK["services"]
 KINDS = ("receivers", "processors", "exporters", "connectors")
 # Component types renamed in collector 0.144.0; the old names only load with a warning there.
-RENAMED_IN_0_144 = {"exporters": {"otlp": "otlp_grpc", "otlphttp": "otlp_http", "logging": "debug"},
-                    "connectors": {"spanmetrics": "span_metrics"}}
+RENAMED_IN_0_144 = {
+    "exporters": {"otlp": "otlp_grpc", "otlphttp": "otlp_http", "logging": "debug"},
+    "connectors": {"spanmetrics": "span_metrics"},
+}
 
 
 def _type(component_id: str) -> str:
@@ -168,6 +170,8 @@ def test_demo_service_sends_traces_to_the_collector() -> None:
     try:
         args = build_parser().parse_args(demo_args)
     except SystemExit:
-        pytest.fail(f"`commtel {' '.join(demo_args)}` is not a valid command line: the compose demo must "
-                    "serve /metrics on 0.0.0.0 (`commtel demo --metrics-addr`) for Prometheus to scrape it")
+        pytest.fail(
+            f"`commtel {' '.join(demo_args)}` is not a valid command line: the compose demo must "
+            "serve /metrics on 0.0.0.0 (`commtel demo --metrics-addr`) for Prometheus to scrape it"
+        )
     assert args.metrics_port == 9464

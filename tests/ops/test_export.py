@@ -76,8 +76,15 @@ def test_wheel_layout_reads_the_installed_copy(tmp_path: Path) -> None:
         "import sys; from commtel._bundle import bundle_root, export_bundle;"
         "print(bundle_root()); print(len(export_bundle(sys.argv[1])))"
     )
-    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "out")], capture_output=True, text=True,
-                          cwd=tmp_path, env={"PYTHONPATH": str(site)}, timeout=60, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(site)},
+        timeout=60,
+        check=True,
+    )
     root, count = done.stdout.split()
     assert Path(root) == site / "commtel" / "_bundle"
     assert int(count) == len(_bundle_files(ROOT))

@@ -24,9 +24,15 @@ from tests.ops.bundle import (
 SEVERITIES = {"critical", "warning", "info"}
 RUNBOOK = "https://github.com/commtel/commtel/blob/main/docs/ops.md#"
 REQUIRED_ALERTS = {
-    "CommtelRetryStorm", "CommtelRetriesExhausted", "CommtelSustainedThrottling", "CommtelServerThrottling",
-    "CommtelCircuitOpenTooLong", "CommtelCircuitFlapping", "CommtelOAuthRefreshFailing",
-    "CommtelTokenExpiringWithoutRefresh", "CommtelRateLimitBackendErrors",
+    "CommtelRetryStorm",
+    "CommtelRetriesExhausted",
+    "CommtelSustainedThrottling",
+    "CommtelServerThrottling",
+    "CommtelCircuitOpenTooLong",
+    "CommtelCircuitFlapping",
+    "CommtelOAuthRefreshFailing",
+    "CommtelTokenExpiringWithoutRefresh",
+    "CommtelRateLimitBackendErrors",
 }
 
 

@@ -201,8 +201,9 @@ print("saved")
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_progress_survives_a_process_restart(backend: str, tmp_path: Path, request: pytest.FixtureRequest,
-                                             registry) -> None:
+def test_progress_survives_a_process_restart(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest, registry
+) -> None:
     """A task saved by one process is read, authorized and finished by a new tracker in another."""
     if backend == "sqlite":
         url = f"sqlite:///{tmp_path / 'progress.db'}"
@@ -214,8 +215,15 @@ def test_progress_survives_a_process_restart(backend: str, tmp_path: Path, reque
         engine = make_engine(url)
         progress_table.drop(engine, checkfirst=True)
         engine.dispose()
-    out = subprocess.run([sys.executable, "-c", _RESTART_SCRIPT, url], capture_output=True, text=True, check=True,
-                         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", _RESTART_SCRIPT, url],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
     assert out.stdout.strip() == "saved"
 
     tracker = ProgressTracker(url)
@@ -227,8 +235,10 @@ def test_progress_survives_a_process_restart(backend: str, tmp_path: Path, reque
         tracker.get_progress("job-7", BOB)
     assert tracker.update_progress("job-7", "Resumed", 90) is True
     tracker.finish_task("job-7")
-    assert registry.get_sample_value("commtel_task_duration_seconds_count",
-                                     {"kind": "import", "outcome": "completed"}) == 1
+    assert (
+        registry.get_sample_value("commtel_task_duration_seconds_count", {"kind": "import", "outcome": "completed"})
+        == 1
+    )
     assert registry.get_sample_value("commtel_tasks_active", {"kind": "import"}) == 0
 
 
@@ -242,7 +252,9 @@ def test_telemetry_gauge_histogram_and_span_events(tracker: ProgressTracker, clo
         tracker.update_progress("t1", "half", 50)
         tracker.finish_task("t1", "failed", error="model crashed")
     assert registry.get_sample_value("commtel_tasks_active", {"kind": "caption"}) == 1
-    assert registry.get_sample_value("commtel_task_duration_seconds_sum", {"kind": "caption", "outcome": "failed"}) == 12
+    assert (
+        registry.get_sample_value("commtel_task_duration_seconds_sum", {"kind": "caption", "outcome": "failed"}) == 12
+    )
     [span] = [s for s in spans.get_finished_spans() if s.name == "job"]
     progress = [e for e in span.events if e.name == "commtel.progress"]
     assert progress[0].attributes["commtel.progress.percent"] == 50

@@ -14,7 +14,9 @@ from commtel.ratelimit._core import Limit, compile_quota
 steps = st.lists(st.tuples(st.integers(0, 96), st.integers(1, 2), st.booleans()), max_size=40)
 
 
-def assert_lua_decides_like_core(redis_url: str, scopes: list[tuple[str, list[Limit]]], arrivals: list[tuple[int, int, bool]]) -> None:
+def assert_lua_decides_like_core(
+    redis_url: str, scopes: list[tuple[str, list[Limit]]], arrivals: list[tuple[int, int, bool]]
+) -> None:
     """Feed the same *arrivals* to the Redis store and the memory store; every decision must be equal."""
     backend = RedisBackend(redis_url, server_time=False, prefix=f"eq{time.monotonic_ns()}")
     try:
@@ -24,6 +26,8 @@ def assert_lua_decides_like_core(redis_url: str, scopes: list[tuple[str, list[Li
         now = 1000.0
         for ticks, cost, peek in arrivals:
             now += ticks / 64
-            assert shared.decide(shared_plan, "k", now, cost, not peek) == memory.decide(memory_plan, "k", now, cost, not peek)
+            assert shared.decide(shared_plan, "k", now, cost, not peek) == memory.decide(
+                memory_plan, "k", now, cost, not peek
+            )
     finally:
         backend.close()

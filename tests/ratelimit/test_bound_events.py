@@ -25,8 +25,9 @@ def test_admitted_decisions_are_counted_per_platform_and_reach_user_listeners(re
         commtel.events.set_listeners(None)
 
     def allowed(platform: str) -> float | None:
-        return registry.get_sample_value("commtel_ratelimit_decisions_total",
-                                         {"limiter": "bound", "platform": platform, "decision": "allowed"})
+        return registry.get_sample_value(
+            "commtel_ratelimit_decisions_total", {"limiter": "bound", "platform": platform, "decision": "allowed"}
+        )
 
     assert (allowed("mastodon"), allowed("bluesky")) == (4.0, 3.0)
     assert [event.platform for event in seen] == ["mastodon", "bluesky"] * 3 + ["mastodon"]

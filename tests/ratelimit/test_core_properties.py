@@ -65,14 +65,17 @@ def test_token_bucket_admits_at_most_burst_plus_rate_times_t(bucket: TokenBucket
 
 
 @given(windows, arrivals)
-def test_sliding_window_never_exceeds_its_limit_in_any_window(window: SlidingWindow, steps: list[tuple[int, int]]) -> None:
+def test_sliding_window_never_exceeds_its_limit_in_any_window(
+    window: SlidingWindow, steps: list[tuple[int, int]]
+) -> None:
     """In every window [a, a + W) a sliding window admits at most its limit."""
     _check_window(window, _admitted(_run(compile_quota([window]), steps)))
 
 
 @given(st.lists(windows, min_size=1, max_size=3), st.one_of(st.none(), buckets), arrivals)
-def test_all_limits_hold_at_once(wins: list[SlidingWindow], bucket: TokenBucket | None,
-                                 steps: list[tuple[int, int]]) -> None:
+def test_all_limits_hold_at_once(
+    wins: list[SlidingWindow], bucket: TokenBucket | None, steps: list[tuple[int, int]]
+) -> None:
     """Several windows (and a bucket) on one key all hold simultaneously."""
     limits: list[Limit] = [*wins, *([bucket] if bucket else [])]
     admitted = _admitted(_run(compile_quota(limits), steps))
@@ -83,8 +86,9 @@ def test_all_limits_hold_at_once(wins: list[SlidingWindow], bucket: TokenBucket 
 
 
 @given(st.lists(windows, min_size=1, max_size=2), st.one_of(st.none(), buckets), arrivals)
-def test_a_rejected_request_consumes_nothing(wins: list[SlidingWindow], bucket: TokenBucket | None,
-                                             steps: list[tuple[int, int]]) -> None:
+def test_a_rejected_request_consumes_nothing(
+    wins: list[SlidingWindow], bucket: TokenBucket | None, steps: list[tuple[int, int]]
+) -> None:
     """Dropping the rejected requests from the sequence changes no other decision."""
     quota = compile_quota([*wins, *([bucket] if bucket else [])])
     results = _run(quota, steps)
@@ -100,8 +104,9 @@ def test_a_rejected_request_consumes_nothing(wins: list[SlidingWindow], bucket: 
 
 
 @given(st.lists(windows, min_size=1, max_size=2), st.one_of(st.none(), buckets), arrivals)
-def test_retry_after_is_exact(wins: list[SlidingWindow], bucket: TokenBucket | None,
-                              steps: list[tuple[int, int]]) -> None:
+def test_retry_after_is_exact(
+    wins: list[SlidingWindow], bucket: TokenBucket | None, steps: list[tuple[int, int]]
+) -> None:
     """A rejected request is admitted exactly retry_after_s later, and not noticeably sooner."""
     quota = compile_quota([*wins, *([bucket] if bucket else [])])
     state = None
@@ -120,10 +125,11 @@ def test_retry_after_is_exact(wins: list[SlidingWindow], bucket: TokenBucket | N
 
 
 @settings(max_examples=50)
-@given(st.one_of(windows.map(lambda w: [w]), buckets.map(lambda b: [b])),
-       st.lists(st.tuples(st.integers(0, 2000), st.sampled_from(["a", "b", "c"])), max_size=60))
-def test_expiring_idle_keys_never_changes_a_decision(limits: list[Limit],
-                                                     steps: list[tuple[int, str]]) -> None:
+@given(
+    st.one_of(windows.map(lambda w: [w]), buckets.map(lambda b: [b])),
+    st.lists(st.tuples(st.integers(0, 2000), st.sampled_from(["a", "b", "c"])), max_size=60),
+)
+def test_expiring_idle_keys_never_changes_a_decision(limits: list[Limit], steps: list[tuple[int, str]]) -> None:
     """The memory store (which drops idle keys) decides exactly like a store that keeps everything."""
     quota = compile_quota(limits)
     store = MemoryBackend().bind("prop")

@@ -70,14 +70,16 @@ def test_hostile_values_are_rejected_or_clamped() -> None:
     assert garbage.delay_s == 1.0 and len(garbage.problems) == 2
     year = _parse(429, {"Retry-After": str(365 * 86400)}, max_wait_s=900.0)
     assert (year.delay_s, year.clamped) == (900.0, True)
-    far_date = _parse(200, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(NOW) + 400 * 86400)},
-                      max_wait_s=900.0)
+    far_date = _parse(
+        200, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(NOW) + 400 * 86400)}, max_wait_s=900.0
+    )
     assert far_date.delay_s == 900.0 and far_date.clamped
     assert not math.isnan(_parse(429, {"Retry-After": "inf"}).delay_s or 0.0)
 
 
-def test_feedback_blocks_every_caller_of_the_key_until_reset(monkeypatch: pytest.MonkeyPatch,
-                                                              caplog: pytest.LogCaptureFixture) -> None:
+def test_feedback_blocks_every_caller_of_the_key_until_reset(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     """After feedback, the key is refused until the server's reset; other keys are not; hostile values are logged."""
     clock = FakeClock().install(monkeypatch)
     limiter = RateLimiter(TokenBucket(100.0, 100), name="api", max_server_wait_s=120.0)

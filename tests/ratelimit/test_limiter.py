@@ -146,9 +146,12 @@ def test_decorator_on_function_method_and_coroutine(clock: FakeClock) -> None:
 
 def test_seed_api_is_allowed_wait_time_reset_limits(clock: FakeClock) -> None:
     """is_allowed returns (flag, info); wait_time peeks without consuming; reset_limits clears."""
-    config = RateLimitConfig(requests_per_minute=30, requests_per_hour=500,
-                             endpoint_limits={"media": {"minute": 2, "hour": 100}},
-                             platform_limits={"mastodon": {"minute": 300, "hour": 5000}})
+    config = RateLimitConfig(
+        requests_per_minute=30,
+        requests_per_hour=500,
+        endpoint_limits={"media": {"minute": 2, "hour": 100}},
+        platform_limits={"mastodon": {"minute": 300, "hour": 5000}},
+    )
     limiter = RateLimiter(config)
     results = [limiter.is_allowed("user_123", "media", "mastodon") for _ in range(3)]
     assert [allowed for allowed, _ in results] == [True, True, False]
@@ -212,8 +215,10 @@ def test_invalid_configuration_names_the_field() -> None:
         (lambda: RateLimitConfig(endpoint_limits={"media": {"fortnight": 3}}), "unknown timeframe"),
         (lambda: RateLimitConfig(platform_limits={"x": {"minute": -5}}), r"platform_limits\['x'\]\['minute'\]"),
         (lambda: RateLimitConfig.from_env(environ={"RATE_LIMIT_MAX_BURST": "many"}), "RATE_LIMIT_MAX_BURST"),
-        (lambda: RateLimitConfig.from_env(environ={"RATE_LIMIT_ENDPOINT_MEDIA_MINUTE": "0"}),
-         "RATE_LIMIT_ENDPOINT_MEDIA_MINUTE"),
+        (
+            lambda: RateLimitConfig.from_env(environ={"RATE_LIMIT_ENDPOINT_MEDIA_MINUTE": "0"}),
+            "RATE_LIMIT_ENDPOINT_MEDIA_MINUTE",
+        ),
         (lambda: RateLimiter(SlidingWindow(1, 1.0), max_server_wait_s=0), "max_server_wait_s"),
     ]
     for make, field in cases:
@@ -223,15 +228,17 @@ def test_invalid_configuration_names_the_field() -> None:
 
 def test_from_env_reads_every_documented_variable() -> None:
     """from_env reads global, endpoint, platform and platform-endpoint limits (names may hold underscores)."""
-    config = RateLimitConfig.from_env(environ={
-        "RATE_LIMIT_REQUESTS_PER_MINUTE": "30",
-        "RATE_LIMIT_MAX_BURST": "5",
-        "RATE_LIMIT_ENDPOINT_MEDIA_UPLOAD_MINUTE": "10",
-        "RATE_LIMIT_MASTODON_HOUR": "5000",
-        "RATE_LIMIT_MASTODON_ENDPOINT_MEDIA_MINUTE": "100",
-        "RATE_LIMIT_BACKEND_URL": "ignored",
-        "OTHER": "1",
-    })
+    config = RateLimitConfig.from_env(
+        environ={
+            "RATE_LIMIT_REQUESTS_PER_MINUTE": "30",
+            "RATE_LIMIT_MAX_BURST": "5",
+            "RATE_LIMIT_ENDPOINT_MEDIA_UPLOAD_MINUTE": "10",
+            "RATE_LIMIT_MASTODON_HOUR": "5000",
+            "RATE_LIMIT_MASTODON_ENDPOINT_MEDIA_MINUTE": "100",
+            "RATE_LIMIT_BACKEND_URL": "ignored",
+            "OTHER": "1",
+        }
+    )
     assert (config.requests_per_minute, config.max_burst, config.requests_per_hour) == (30, 5, 1000)
     assert config.endpoint_limits == {"media_upload": {"minute": 10}}
     assert config.platform_limits == {"mastodon": {"hour": 5000}}

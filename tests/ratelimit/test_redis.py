@@ -23,12 +23,14 @@ from tests.harness.procs import RedisServer
 from tests.ratelimit.helpers import assert_lua_decides_like_core, steps
 
 
-limit_sets = st.sampled_from([
-    [TokenBucket(2.0, 3)],
-    [SlidingWindow(3, 1.0)],
-    [SlidingWindow(2, 0.5), SlidingWindow(5, 4.0)],
-    [TokenBucket(4.0, 2), SlidingWindow(3, 1.0), SlidingWindow(6, 8.0)],
-])
+limit_sets = st.sampled_from(
+    [
+        [TokenBucket(2.0, 3)],
+        [SlidingWindow(3, 1.0)],
+        [SlidingWindow(2, 0.5), SlidingWindow(5, 4.0)],
+        [TokenBucket(4.0, 2), SlidingWindow(3, 1.0), SlidingWindow(6, 8.0)],
+    ]
+)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -110,8 +112,15 @@ print(counts[0], counts[1])
 def test_four_processes_on_one_redis_key_never_over_admit(redis_url: str) -> None:
     """4 processes hammering one key admit exactly the window's limit and no more than the bucket allows."""
     start = time.time() + 2.0
-    procs = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(_WORKER), redis_url, repr(start)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(_WORKER), redis_url, repr(start)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
     outs = [proc.communicate(timeout=60) for proc in procs]
     for proc, (_, err) in zip(procs, outs, strict=True):
         assert proc.returncode == 0, err
@@ -123,20 +132,27 @@ def test_four_processes_on_one_redis_key_never_over_admit(redis_url: str) -> Non
 
 
 def _errors(registry: CollectorRegistry, limiter: str) -> float:
-    return registry.get_sample_value("commtel_ratelimit_backend_errors_total",
-                                     {"limiter": limiter, "backend": "redis"}) or 0.0
+    return (
+        registry.get_sample_value("commtel_ratelimit_backend_errors_total", {"limiter": limiter, "backend": "redis"})
+        or 0.0
+    )
 
 
 @pytest.mark.parametrize("how", ["stopped", "frozen"])
 def test_redis_failure_gives_the_configured_answer_within_the_timeout(
-    redis_server: RedisServer, redis_url: str, registry: CollectorRegistry, how: str,
+    redis_server: RedisServer,
+    redis_url: str,
+    registry: CollectorRegistry,
+    how: str,
 ) -> None:
     """With Redis stopped (refusing) or frozen (hanging), fail-open admits and fail-closed refuses, in time."""
     timeout_s = 0.2
-    open_limiter = RateLimiter(SlidingWindow(1, 60.0), name="open",
-                               backend=RedisBackend(redis_url, timeout_s=timeout_s, fail_open=True))
-    closed_limiter = RateLimiter(SlidingWindow(1, 60.0), name="closed",
-                                 backend=RedisBackend(redis_url, timeout_s=timeout_s, fail_open=False))
+    open_limiter = RateLimiter(
+        SlidingWindow(1, 60.0), name="open", backend=RedisBackend(redis_url, timeout_s=timeout_s, fail_open=True)
+    )
+    closed_limiter = RateLimiter(
+        SlidingWindow(1, 60.0), name="closed", backend=RedisBackend(redis_url, timeout_s=timeout_s, fail_open=False)
+    )
     assert open_limiter.try_acquire("k") and closed_limiter.try_acquire("k")
     assert redis_server.proc is not None
     if how == "stopped":

@@ -20,11 +20,13 @@ from commtel.ratelimit._core import compile_quota
 from tests.ratelimit.helpers import assert_lua_decides_like_core, steps
 
 
-scope_sets = st.sampled_from([
-    [("p", [TokenBucket(2.0, 3)]), ("e", [SlidingWindow(2, 1.0)])],
-    [("p", [SlidingWindow(3, 1.0), SlidingWindow(5, 4.0)]), ("e", [TokenBucket(4.0, 2)])],
-    [("a", [TokenBucket(4.0, 3), SlidingWindow(3, 1.0)]), ("b", [TokenBucket(1.0, 2), SlidingWindow(2, 2.0)])],
-])
+scope_sets = st.sampled_from(
+    [
+        [("p", [TokenBucket(2.0, 3)]), ("e", [SlidingWindow(2, 1.0)])],
+        [("p", [SlidingWindow(3, 1.0), SlidingWindow(5, 4.0)]), ("e", [TokenBucket(4.0, 2)])],
+        [("a", [TokenBucket(4.0, 3), SlidingWindow(3, 1.0)]), ("b", [TokenBucket(1.0, 2), SlidingWindow(2, 2.0)])],
+    ]
+)
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -34,12 +36,14 @@ def test_lua_matches_the_python_core_across_scopes(redis_url: str, scopes: list,
     assert_lua_decides_like_core(redis_url, scopes, arrivals)
 
 
-limit_sets = st.sampled_from([
-    [TokenBucket(2.0, 3)],
-    [SlidingWindow(3, 1.0)],
-    [SlidingWindow(2, 0.5), SlidingWindow(5, 4.0)],
-    [TokenBucket(4.0, 2), SlidingWindow(3, 1.0)],
-])
+limit_sets = st.sampled_from(
+    [
+        [TokenBucket(2.0, 3)],
+        [SlidingWindow(3, 1.0)],
+        [SlidingWindow(2, 0.5), SlidingWindow(5, 4.0)],
+        [TokenBucket(4.0, 2), SlidingWindow(3, 1.0)],
+    ]
+)
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -94,15 +98,18 @@ def test_eight_threads_on_one_backend_admit_exactly_the_window(redis_url: str) -
 
 
 def test_a_connection_dropped_by_the_server_is_replaced_without_a_failed_decision(
-    redis_url: str, registry: CollectorRegistry,
+    redis_url: str,
+    registry: CollectorRegistry,
 ) -> None:
     """When Redis closes an idle held connection, the next decision reconnects and is a real one."""
     limiter = RateLimiter(SlidingWindow(1, 60.0), name="dropped", backend=RedisBackend(redis_url, fail_open=True))
     assert limiter.try_acquire("k")
     redis_lib.Redis.from_url(redis_url).client_kill_filter(_type="normal", skipme=True)
     assert not limiter.try_acquire("k")  # a fail-open fallback would have admitted it
-    assert registry.get_sample_value("commtel_ratelimit_backend_errors_total",
-                                     {"limiter": "dropped", "backend": "redis"}) is None
+    assert (
+        registry.get_sample_value("commtel_ratelimit_backend_errors_total", {"limiter": "dropped", "backend": "redis"})
+        is None
+    )
 
 
 def test_a_forked_child_uses_its_own_connections(redis_url: str) -> None:

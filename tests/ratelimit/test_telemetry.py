@@ -13,8 +13,9 @@ from commtel.telemetry import start_span
 from tests.harness.clock import FakeClock
 
 
-def test_decisions_waits_and_throttle_span_events(monkeypatch: pytest.MonkeyPatch, registry: CollectorRegistry,
-                                                  spans: InMemorySpanExporter) -> None:
+def test_decisions_waits_and_throttle_span_events(
+    monkeypatch: pytest.MonkeyPatch, registry: CollectorRegistry, spans: InMemorySpanExporter
+) -> None:
     """Decisions are counted by outcome, waits observed, throttles added to the current span."""
     clock = FakeClock().install(monkeypatch)
     limiter = RateLimiter(SlidingWindow(1, 2.0), name="api", platform="twitter")
@@ -31,9 +32,7 @@ def test_decisions_waits_and_throttle_span_events(monkeypatch: pytest.MonkeyPatc
     assert registry.get_sample_value("commtel_ratelimit_wait_seconds_sum", labels) == pytest.approx(2.0)
     (span,) = spans.get_finished_spans()
     names = [event.name for event in span.events]
-    assert names == ["commtel.ratelimit.throttled", "commtel.ratelimit.throttled",
-                     "commtel.ratelimit.server_throttled"]
+    assert names == ["commtel.ratelimit.throttled", "commtel.ratelimit.throttled", "commtel.ratelimit.server_throttled"]
     assert span.events[0].attributes["commtel.ratelimit.retry_after_s"] == pytest.approx(2.0)
     assert "secret-user-id" not in repr([dict(e.attributes or {}) for e in span.events])
     assert clock.sleeps == [pytest.approx(2.0)]
-

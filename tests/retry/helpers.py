@@ -20,13 +20,16 @@ class Driver:
     def fn(self, body: Callable[..., Any]) -> Callable[..., Any]:
         """A sync or async function (per this driver) that runs *body*."""
         if self.kind == "sync":
+
             def sync_fn(*args: Any, **kwargs: Any) -> Any:
                 return body(*args, **kwargs)
+
             return sync_fn
 
         async def async_fn(*args: Any, **kwargs: Any) -> Any:
             await asyncio.sleep(0)
             return body(*args, **kwargs)
+
         return async_fn
 
     def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -54,6 +57,7 @@ class Driver:
                 with attempt:
                     return body(attempt.number)
             return None
+
         return asyncio.run(main())
 
 

@@ -75,6 +75,7 @@ def test_zero_delay_never_sleeps(monkeypatch: pytest.MonkeyPatch) -> None:
 def _async(body: Flaky):  # type: ignore[no-untyped-def]
     async def fn() -> object:
         return body()
+
     return fn
 
 

@@ -24,9 +24,12 @@ from tests.retry.helpers import Driver, Flaky
 
 
 def _calls(registry: CollectorRegistry, op: str, result: str, platform: str = "") -> float:
-    return registry.get_sample_value(
-        "commtel_retry_calls_total", {"operation": op, "platform": platform, "result": result}
-    ) or 0.0
+    return (
+        registry.get_sample_value(
+            "commtel_retry_calls_total", {"operation": op, "platform": platform, "result": result}
+        )
+        or 0.0
+    )
 
 
 def test_first_try_success_counts_once(driver: Driver, clock: FakeClock, registry: CollectorRegistry) -> None:
@@ -95,9 +98,10 @@ def test_http_status_results_are_retried(driver: Driver, clock: FakeClock, regis
     body = Flaky(httpx.Response(503), httpx.Response(200))
     result = driver.call(RetryPolicy(operation="h", base_delay=0.1, jitter=False), body)
     assert result.status_code == 200
-    assert registry.get_sample_value(
-        "commtel_retry_attempts_total", {"operation": "h", "platform": "", "reason": "503"}
-    ) == 1
+    assert (
+        registry.get_sample_value("commtel_retry_attempts_total", {"operation": "h", "platform": "", "reason": "503"})
+        == 1
+    )
 
 
 def test_result_exhaustion_raises_retry_exhausted(driver: Driver, clock: FakeClock) -> None:
@@ -118,9 +122,12 @@ def test_rate_limit_error_waits_retry_after(driver: Driver, clock: FakeClock, re
     policy = RetryPolicy(operation="t", max_attempts=3, base_delay=1, max_retry_after=60)
     assert driver.call(policy, body) == "ok"
     assert clock.sleeps == [7.0, 60.0]
-    assert registry.get_sample_value(
-        "commtel_retry_attempts_total", {"operation": "t", "platform": "", "reason": "rate_limited"}
-    ) == 2
+    assert (
+        registry.get_sample_value(
+            "commtel_retry_attempts_total", {"operation": "t", "platform": "", "reason": "rate_limited"}
+        )
+        == 2
+    )
 
 
 def test_retry_after_header_seconds_and_date(driver: Driver, clock: FakeClock) -> None:
@@ -217,7 +224,9 @@ def test_each_retry_is_a_span_event(driver: Driver, clock: FakeClock, spans) -> 
     assert [e.attributes["commtel.retry.reason"] for e in events] == ["ConnectionError", "502"]
 
 
-def test_listeners_off_still_retries_and_counts_stats(driver: Driver, clock: FakeClock, registry: CollectorRegistry) -> None:
+def test_listeners_off_still_retries_and_counts_stats(
+    driver: Driver, clock: FakeClock, registry: CollectorRegistry
+) -> None:
     """With set_listeners([]) nothing is emitted, but retries and statistics work."""
     commtel.events.set_listeners([])
     body = Flaky(ConnectionError("a"))
@@ -228,10 +237,20 @@ def test_listeners_off_still_retries_and_counts_stats(driver: Driver, clock: Fak
 
 def test_seed_spellings(clock: FakeClock) -> None:
     """The seeds' RetryConfig spellings and decorators are accepted."""
-    config = RetryConfig(max_attempts=5, initial_delay=2.0, exponential_base=3.0, retry_exceptions=[KeyError],
-                         retry_status_codes=[418], jitter=False)
+    config = RetryConfig(
+        max_attempts=5,
+        initial_delay=2.0,
+        exponential_base=3.0,
+        retry_exceptions=[KeyError],
+        retry_status_codes=[418],
+        jitter=False,
+    )
     assert (config.base_delay, config.backoff_factor, config.on, config.retry_status_codes) == (
-        2.0, 3.0, (KeyError,), frozenset({418}))
+        2.0,
+        3.0,
+        (KeyError,),
+        frozenset({418}),
+    )
     body = Flaky(KeyError("a"), KeyError("b"))
 
     @commtel.retries.retry_with_backoff(config=config)

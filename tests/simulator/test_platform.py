@@ -34,16 +34,27 @@ def test_token_endpoint_and_auth_required() -> None:
     """With require_auth, calls need a token from /oauth/token; expired tokens get 401."""
     with SimulatedPlatform("auth", require_auth=True) as p, httpx.Client(base_url=p.url) as client:
         assert client.get("/api/me").status_code == 401
-        bad = client.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": "x", "client_secret": "y"})
+        bad = client.post(
+            "/oauth/token", data={"grant_type": "client_credentials", "client_id": "x", "client_secret": "y"}
+        )
         assert bad.json()["error"] == "invalid_client"
-        token = client.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": p.client_id,
-                                                   "client_secret": p.client_secret}).json()
+        token = client.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials", "client_id": p.client_id, "client_secret": p.client_secret},
+        ).json()
         headers = {"Authorization": f"Bearer {token['access_token']}"}
         assert client.get("/api/me", headers=headers).status_code == 200
         p.expire_tokens()
         assert client.get("/api/me", headers=headers).status_code == 401
-        refreshed = client.post("/oauth/token", data={"grant_type": "refresh_token", "refresh_token": token["refresh_token"],
-                                                       "client_id": p.client_id, "client_secret": p.client_secret})
+        refreshed = client.post(
+            "/oauth/token",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": token["refresh_token"],
+                "client_id": p.client_id,
+                "client_secret": p.client_secret,
+            },
+        )
         assert refreshed.status_code == 200
         assert p.stats.token_requests == 3
 

@@ -38,8 +38,9 @@ APP = textwrap.dedent(
 def run_app(env: dict[str, str], code: str = APP, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     full_env.update(env)
-    return subprocess.run([sys.executable, "-c", code], env=full_env, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", code], env=full_env, capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def _check_span(receiver: OTLPHttpReceiver | OTLPGrpcReceiver) -> None:
@@ -81,7 +82,9 @@ def test_nothing_exported_without_configuration() -> None:
 
 def test_invalid_protocol_names_the_setting() -> None:
     """An unknown OTLP protocol raises ConfigurationError naming the variable to fix."""
-    result = run_app({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1", "OTEL_EXPORTER_OTLP_PROTOCOL": "carrier-pigeon"})
+    result = run_app(
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1", "OTEL_EXPORTER_OTLP_PROTOCOL": "carrier-pigeon"}
+    )
     assert result.returncode != 0
     assert "OTEL_EXPORTER_OTLP_PROTOCOL" in result.stderr
     assert "ConfigurationError" in result.stderr
@@ -126,7 +129,9 @@ def test_down_collector_costs_no_error_and_bounded_time(protocol: str) -> None:
         """
     )
     started = time.monotonic()
-    result = run_app({"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}", "OTEL_EXPORTER_OTLP_PROTOCOL": protocol}, code)
+    result = run_app(
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}", "OTEL_EXPORTER_OTLP_PROTOCOL": protocol}, code
+    )
     assert result.returncode == 0, result.stderr
     work_ms, shutdown_s = map(float, result.stdout.split())
     assert work_ms < 500, "spans must not block on a down collector"

@@ -64,8 +64,14 @@ def test_wsgi_app_serves_the_active_registry() -> None:
     app = make_wsgi_app()
     chunks: list[bytes] = []
     status: list[str] = []
-    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/metrics", "QUERY_STRING": "", "wsgi.url_scheme": "http",
-               "SERVER_NAME": "t", "SERVER_PORT": "80"}
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/metrics",
+        "QUERY_STRING": "",
+        "wsgi.url_scheme": "http",
+        "SERVER_NAME": "t",
+        "SERVER_PORT": "80",
+    }
     chunks.extend(app(environ, lambda s, h: status.append(s)))
     body = b"".join(chunks).decode()
     assert status[0].startswith("200")
@@ -100,7 +106,9 @@ def test_multiprocess_mode_aggregates_worker_processes(tmp_path) -> None:
         print(generate_latest(metrics_registry()).decode())
         """
     )
-    out = subprocess.run([sys.executable, "-c", reader], env=env, check=True, timeout=60, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", reader], env=env, check=True, timeout=60, capture_output=True, text=True
+    ).stdout
     assert 'commtel_operation_duration_seconds_count{operation="sync",outcome="success",platform="github"} 6.0' in out
 
 
@@ -115,8 +123,12 @@ def test_real_prometheus_scrapes_metrics_and_exemplars(prometheus: PrometheusSer
         prometheus.set_targets([f"127.0.0.1:{port}"])
         found = prometheus.wait_for('commtel_operation_duration_seconds_count{operation="scrape_me"}', timeout=40)
         assert found and float(found[0]["value"][1]) == 5.0
-        exemplars = prometheus.api("query_exemplars", query='commtel_operation_duration_seconds_bucket{operation="scrape_me"}',
-                                   start="0", end="9999999999")
+        exemplars = prometheus.api(
+            "query_exemplars",
+            query='commtel_operation_duration_seconds_bucket{operation="scrape_me"}',
+            start="0",
+            end="9999999999",
+        )
         assert any(len(e["labels"]["trace_id"]) == 32 for series in exemplars for e in series["exemplars"])
     finally:
         prometheus.set_targets([])

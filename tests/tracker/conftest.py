@@ -40,8 +40,9 @@ class Worker:
             args.append("hold")
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.worker_id = worker_id
-        self.proc = subprocess.Popen(args, cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
 
     def wait_ready(self) -> None:
         assert self.proc.stdout is not None

@@ -32,8 +32,10 @@ def test_processes_never_overlap_inside_the_lock(tmp_path: Path) -> None:
     counter.write_text("0")
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": str(root)}
-    procs = [subprocess.Popen([sys.executable, "-c", _INCREMENT, str(tmp_path / "c.lock"), str(counter)], env=env)
-             for _ in range(3)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _INCREMENT, str(tmp_path / "c.lock"), str(counter)], env=env)
+        for _ in range(3)
+    ]
     assert [p.wait(60) for p in procs] == [0, 0, 0]
     assert counter.read_text() == "120"
 

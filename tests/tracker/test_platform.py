@@ -57,13 +57,16 @@ def session() -> Iterator[Session]:
     engine = create_engine("sqlite://")
     Base.metadata.create_all(engine)
     with Session(engine) as s:
-        s.add_all([
-            PlatformConnection(id=1, user_id=7, platform_type="mastodon", instance_url="https://mastodon.social",
-                               username="alice"),
-            PlatformConnection(id=2, user_id=7, platform_type="pixelfed", is_default=True),
-            PlatformConnection(id=3, user_id=8, platform_type="mastodon"),
-            PlatformConnection(id=4, user_id=7, platform_type="twitter", is_active=False),
-        ])
+        s.add_all(
+            [
+                PlatformConnection(
+                    id=1, user_id=7, platform_type="mastodon", instance_url="https://mastodon.social", username="alice"
+                ),
+                PlatformConnection(id=2, user_id=7, platform_type="pixelfed", is_default=True),
+                PlatformConnection(id=3, user_id=8, platform_type="mastodon"),
+                PlatformConnection(id=4, user_id=7, platform_type="twitter", is_active=False),
+            ]
+        )
         s.add_all([Post(user_id=7 if i % 4 else 8, platform_connection_id=i % 3 + 1, text=f"p{i}") for i in range(12)])
         s.commit()
         yield s
@@ -77,16 +80,25 @@ def test_set_context_picks_the_users_default_connection(session: Session) -> Non
     assert (ctx.platform, ctx.platform_connection_id, ctx.is_valid) == ("pixelfed", 2, True)
     assert manager.get_context() == ctx
     ctx = manager.set_context(7, 1)
-    assert ctx.platform_info == {"platform_type": "mastodon", "instance_url": "https://mastodon.social",
-                                 "username": "alice"}
+    assert ctx.platform_info == {
+        "platform_type": "mastodon",
+        "instance_url": "https://mastodon.social",
+        "username": "alice",
+    }
     manager.clear_context()
     assert manager.get_context() is None
 
 
-@pytest.mark.parametrize(("user", "connection", "match"), [
-    (7, 3, "another user|does not belong"), (7, 99, "does not exist"), (7, 4, "not active"), (9, None, "no active"),
-    ("", None, "user id"),
-])
+@pytest.mark.parametrize(
+    ("user", "connection", "match"),
+    [
+        (7, 3, "another user|does not belong"),
+        (7, 99, "does not exist"),
+        (7, 4, "not active"),
+        (9, None, "no active"),
+        ("", None, "user id"),
+    ],
+)
 def test_set_context_refuses_what_it_cannot_establish(session: Session, user, connection, match: str) -> None:
     """Another user's, a missing or an inactive connection, or no user at all: PlatformContextError."""
     manager = PlatformContextManager(session, connection_model=PlatformConnection)
@@ -114,8 +126,9 @@ def test_filter_without_context_or_column_fails_closed(session: Session) -> None
     """No platform connection, or an entity without the column, raises instead of returning every row."""
     with pytest.raises(PlatformContextError, match="refusing"):
         filter_by_platform(select(Post))
-    with platform_context("email", user_id=7, platform_connection_id=1), pytest.raises(
-        PlatformContextError, match="no platform_connection_id"
+    with (
+        platform_context("email", user_id=7, platform_connection_id=1),
+        pytest.raises(PlatformContextError, match="no platform_connection_id"),
     ):
         filter_by_platform(select(Note))
 

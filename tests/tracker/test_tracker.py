@@ -124,7 +124,9 @@ def test_claim_filters_by_conversation_and_platform(tracker: ConversationTracker
     assert claim.message_id == "a1"
 
 
-def test_expired_lease_is_reclaimed_and_old_holder_is_fenced_out(tracker: ConversationTracker, clock: FakeClock) -> None:
+def test_expired_lease_is_reclaimed_and_old_holder_is_fenced_out(
+    tracker: ConversationTracker, clock: FakeClock
+) -> None:
     """After the lease expires another worker claims the message; the first can no longer complete it."""
     tracker.track_message("c", "m")
     first = tracker.claim_next("w1", lease_s=5)
@@ -174,7 +176,10 @@ def test_thread_view_orders_replies_under_parents(tracker: ConversationTracker) 
     tracker.track_headers(root, a, b, a1)
     thread = tracker.get_thread(root.message_id)
     assert [(e.depth, e.message.message_id) for e in thread] == [
-        (0, root.message_id), (1, a.message_id), (2, a1.message_id), (1, b.message_id),
+        (0, root.message_id),
+        (1, a.message_id),
+        (2, a1.message_id),
+        (1, b.message_id),
     ]
     assert {e.message.platform for e in thread} == {"email", "twitter", "discord"}
 
@@ -184,8 +189,9 @@ def test_reply_naming_only_its_parent_joins_the_parents_conversation(tracker: Co
     root = MessageHeaders.create("Hi")
     child = root.reply()
     tracker.track_headers(root, child)
-    orphan_style = MessageHeaders.create("Re: Hi", in_reply_to=child.message_id, platform="mastodon",
-                                         native_id="9@mastodon.social")
+    orphan_style = MessageHeaders.create(
+        "Re: Hi", in_reply_to=child.message_id, platform="mastodon", native_id="9@mastodon.social"
+    )
     assert orphan_style.conversation_id == child.message_id  # headers alone cannot know the root
     [stored] = tracker.track_headers(orphan_style)
     assert stored.conversation_id == root.message_id
@@ -201,13 +207,17 @@ def test_state_changes_emit_events_counted_by_platform_and_state(tracker: Conver
         tracker.complete(claim)
     changes = [e for e in events if isinstance(e, MessageStateChanged)]
     assert [(e.previous, e.state) for e in changes] == [
-        (None, "pending"), ("pending", "in_progress"), ("in_progress", "completed"),
+        (None, "pending"),
+        ("pending", "in_progress"),
+        ("in_progress", "completed"),
     ]
     for state in ("pending", "in_progress", "completed"):
         assert registry.get_sample_value("commtel_messages_total", {"platform": "discord", "state": state}) == 1
 
 
-def test_state_change_is_a_span_event_without_ids_in_metric_labels(tracker: ConversationTracker, spans, registry) -> None:
+def test_state_change_is_a_span_event_without_ids_in_metric_labels(
+    tracker: ConversationTracker, spans, registry
+) -> None:
     """The message id goes on the span event, never into a metric label."""
     tracker.track_message("c", "m-secret-id", platform="email")
     with start_span("work"):
@@ -218,9 +228,7 @@ def test_state_change_is_a_span_event_without_ids_in_metric_labels(tracker: Conv
     events = [e for e in span.events if e.name == "commtel.message.state_changed"]
     assert [e.attributes["commtel.message.state"] for e in events] == ["in_progress", "completed"]
     assert events[0].attributes["commtel.message.id"] == "m-secret-id"
-    exposition = "\n".join(
-        f"{s.name}{s.labels}" for metric in registry.collect() for s in metric.samples
-    )
+    exposition = "\n".join(f"{s.name}{s.labels}" for metric in registry.collect() for s in metric.samples)
     assert "m-secret-id" not in exposition
     assert "w1" not in exposition
 
@@ -235,8 +243,12 @@ def test_events_are_not_built_without_listeners(tracker: ConversationTracker) ->
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["claim", "complete", "fail", "release", "retry", "tick"]),
-                          st.integers(0, 2)), max_size=40))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["claim", "complete", "fail", "release", "retry", "tick"]), st.integers(0, 2)),
+        max_size=40,
+    )
+)
 def test_transitions_stay_legal_for_any_operation_sequence(ops: list[tuple[str, int]]) -> None:
     """Whatever workers do, stored states only move along TRANSITIONS and each message completes at most once."""
     clock = FakeClock(start=1_700_000_000.0)

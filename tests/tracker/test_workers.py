@@ -55,8 +55,10 @@ def test_four_worker_processes_complete_each_message_exactly_once(db_url: str, r
         assert {r["message_id"] for r in rows if r["lease_owner"] == worker_id} == set(ids)
     assert all(len(ids) > 0 for ids in reported.values())  # all four really took part
     record_property("claims_per_s", round(N_MESSAGES / elapsed))
-    print(f"\n{db_url.split(':', maxsplit=1)[0]}: {N_MESSAGES} claim+complete by 4 processes in {elapsed:.2f}s "
-          f"= {N_MESSAGES / elapsed:.0f}/s")
+    print(
+        f"\n{db_url.split(':', maxsplit=1)[0]}: {N_MESSAGES} claim+complete by 4 processes in {elapsed:.2f}s "
+        f"= {N_MESSAGES / elapsed:.0f}/s"
+    )
 
 
 def test_message_of_sigkilled_worker_is_completed_by_another_after_lease_expiry(db_url: str) -> None:

@@ -26,7 +26,9 @@ def telemetry() -> None:
 
 
 def resilience() -> None:
-    limiter = commtel.RateLimiter(commtel.ratelimit.TokenBucket(rate=5.0, burst=2), commtel.ratelimit.SlidingWindow(100, 3600.0))
+    limiter = commtel.RateLimiter(
+        commtel.ratelimit.TokenBucket(rate=5.0, burst=2), commtel.ratelimit.SlidingWindow(100, 3600.0)
+    )
     decision: commtel.RateLimitDecision = limiter.try_acquire("k", cost=1)
     wait: float = decision.retry_after_s
     _ = wait
@@ -48,7 +50,9 @@ def resilience() -> None:
     _ = value
     state: str = breaker.state
     _ = state
-    guard = commtel.Guard("g", platform="p", retry=commtel.RetryConfig(max_attempts=2), breaker=breaker, limiter=limiter)
+    guard = commtel.Guard(
+        "g", platform="p", retry=commtel.RetryConfig(max_attempts=2), breaker=breaker, limiter=limiter
+    )
     result: str = guard.call(fetch, 2)
     _ = result
 
