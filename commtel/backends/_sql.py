@@ -6,6 +6,8 @@ can share one file; any other URL (PostgreSQL …) is used as given.
 
 from __future__ import annotations
 
+import math
+
 from typing import Any
 
 from .._exceptions import ConfigurationError
@@ -15,7 +17,20 @@ __all__ = ["make_engine"]
 
 
 def make_engine(url: str = "sqlite:///commtel.db", *, busy_timeout_s: float = 30.0, **kwargs: Any) -> Any:
-    """A SQLAlchemy engine for *url*; SQLite with WAL and a busy timeout."""
+    """A SQLAlchemy engine for *url*; SQLite with WAL and a busy timeout.
+
+    Raises:
+        ConfigurationError: SQLAlchemy is missing, *url* is not a URL, or *busy_timeout_s*
+            is not a finite number of seconds >= 0.
+    """
+    if (
+        isinstance(busy_timeout_s, bool)
+        or not isinstance(busy_timeout_s, int | float)
+        or not math.isfinite(busy_timeout_s)
+        or busy_timeout_s < 0
+    ):
+        msg = f"busy_timeout_s must be a finite number of seconds >= 0, got {busy_timeout_s!r}"
+        raise ConfigurationError(msg)
     try:
         from sqlalchemy import create_engine, event
     except ImportError as exc:  # pragma: no cover - depends on the install

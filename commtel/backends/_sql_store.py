@@ -23,9 +23,10 @@ live in :mod:`commtel.messages._tracker`.
 from __future__ import annotations
 
 import os
+import threading
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -49,6 +50,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
@@ -108,6 +110,12 @@ progress_table = Table(
 Row = Mapping[str, Any]
 
 
+def is_memory_url(url: str | URL) -> bool:
+    """Whether *url* names an in-memory SQLite database (``sqlite://``, ``sqlite:///:memory:``)."""
+    parsed = make_url(url)
+    return parsed.get_backend_name() == "sqlite" and parsed.database in {None, "", ":memory:"}
+
+
 def _url_for(target: str | os.PathLike[str]) -> str:
     text = os.fspath(target)
     if "://" in text:
@@ -135,17 +143,20 @@ class TrackerStore:
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("engine", "is_postgresql")
+    __slots__ = ("_serial", "engine", "is_postgresql")
 
     def __init__(self, target: str | os.PathLike[str] | Engine, *, create_tables: bool = True) -> None:
         if isinstance(target, Engine):
             self.engine = target
         else:
             url = _url_for(target)
-            in_memory = url in {"sqlite://", "sqlite:///:memory:"}
             # One shared connection, or every pooled connection would see its own empty database.
-            self.engine = make_engine(url, poolclass=StaticPool) if in_memory else make_engine(url)
+            self.engine = make_engine(url, poolclass=StaticPool) if is_memory_url(url) else make_engine(url)
         self.is_postgresql = self.engine.dialect.name == "postgresql"
+        # An in-memory SQLite database is one connection: threads take turns, one transaction at a time.
+        self._serial: AbstractContextManager[object] = (
+            threading.RLock() if is_memory_url(self.engine.url) else nullcontext()
+        )
         if create_tables:
             self._run(lambda: metadata.create_all(self.engine))
 
@@ -156,10 +167,10 @@ class TrackerStore:
         """Release the engine's pooled connections."""
         self.engine.dispose()
 
-    @staticmethod
-    def _run(fn: Callable[[], _T]) -> _T:
+    def _run(self, fn: Callable[[], _T]) -> _T:
         try:
-            return fn()
+            with self._serial:
+                return fn()
         except SQLAlchemyError as exc:
             msg = f"tracker database error: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
             raise BackendError(msg) from exc
@@ -167,7 +178,7 @@ class TrackerStore:
     @contextmanager
     def _begin(self) -> Iterator[Connection]:
         try:
-            with self.engine.begin() as conn:
+            with self._serial, self.engine.begin() as conn:
                 yield conn
         except SQLAlchemyError as exc:
             msg = f"tracker database error: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"

@@ -17,11 +17,12 @@ event (``commtel_messages_total{platform,state}`` and a span event).
 
 from __future__ import annotations
 
+import math
 import os
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -88,6 +89,19 @@ def check_transition(previous: MessageState, new: MessageState) -> None:
         allowed = ", ".join(sorted(s.value for s in TRANSITIONS[previous])) or "nothing (final state)"
         msg = f"illegal message state change {previous.value} -> {new.value}; {previous.value} may go to {allowed}"
         raise StateTransitionError(msg)
+
+
+def positive_seconds(name: str, value: float | timedelta) -> float:
+    """*value* as float seconds; anything but a finite number > 0 (or such a ``timedelta``) is refused.
+
+    Raises:
+        ConfigurationError: *value* is not a number, NaN, infinite, zero or negative.
+    """
+    seconds = value.total_seconds() if isinstance(value, timedelta) else value
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not math.isfinite(seconds) or seconds <= 0:
+        msg = f"{name} must be a finite number of seconds > 0 (or a timedelta), got {value!r}"
+        raise ConfigurationError(msg)
+    return float(seconds)
 
 
 class UnknownMessageError(CommtelError, KeyError):
@@ -224,12 +238,12 @@ class ConversationTracker(StoreOwner):
         store: A :class:`~commtel.backends._sql_store.TrackerStore`, a database
             URL (``sqlite:///state.db``, ``postgresql+psycopg://...``), a state
             directory, or a SQLAlchemy engine.
-        lease_s: Default lease length of a claim in seconds; renew longer work.
+        lease_s: Default lease length of a claim (seconds or ``timedelta``); renew longer work.
         clock: Wall clock in epoch seconds; leases compare these across
             processes and hosts, so keep host clocks in sync (NTP).
 
     Raises:
-        ConfigurationError: *lease_s* is not positive.
+        ConfigurationError: *lease_s* is not a finite number of seconds > 0.
         BackendError: The database cannot be reached.
 
     .. versionadded:: 0.1.0
@@ -241,13 +255,10 @@ class ConversationTracker(StoreOwner):
         self,
         store: TrackerStore | str | os.PathLike[str] | Engine,
         *,
-        lease_s: float = 30.0,
+        lease_s: float | timedelta = 30.0,
         clock: Callable[[], float] = wall,
     ) -> None:
-        if not lease_s > 0:
-            msg = f"lease_s must be > 0 seconds, got {lease_s!r}"
-            raise ConfigurationError(msg)
-        self.lease_s = float(lease_s)
+        self.lease_s = positive_seconds("lease_s", lease_s)
         self._clock = clock
         self.store, self._owns_store = coerce_store(store)
 
@@ -443,7 +454,7 @@ class ConversationTracker(StoreOwner):
         self,
         worker_id: str,
         *,
-        lease_s: float | None = None,
+        lease_s: float | timedelta | None = None,
         conversation_id: str | None = None,
         platform: str | None = None,
     ) -> Claim | None:
@@ -468,7 +479,7 @@ class ConversationTracker(StoreOwner):
         worker_id: str,
         limit: int,
         *,
-        lease_s: float | None = None,
+        lease_s: float | timedelta | None = None,
         conversation_id: str | None = None,
         platform: str | None = None,
     ) -> list[Claim]:
@@ -476,10 +487,13 @@ class ConversationTracker(StoreOwner):
 
         .. versionadded:: 0.1.0
         """
-        if limit < 1:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            msg = f"limit must be a whole number >= 0, got {limit!r}"
+            raise ConfigurationError(msg)
+        if limit == 0:
             return []
         now = self._clock()
-        expires = now + (self.lease_s if lease_s is None else lease_s)
+        expires = now + self._lease_of(lease_s)
         rows = self.store.claim(
             worker_id,
             now=now,
@@ -506,7 +520,7 @@ class ConversationTracker(StoreOwner):
                 )
         return claims
 
-    def renew(self, claim: Claim, *, lease_s: float | None = None) -> Claim:
+    def renew(self, claim: Claim, *, lease_s: float | timedelta | None = None) -> Claim:
         """Extend the lease of *claim* for long work; returns the renewed claim.
 
         Raises:
@@ -515,7 +529,7 @@ class ConversationTracker(StoreOwner):
         .. versionadded:: 0.1.0
         """
         now = self._clock()
-        expires = now + (self.lease_s if lease_s is None else lease_s)
+        expires = now + self._lease_of(lease_s)
         if not self.store.renew(claim._row_id, claim.attempt, claim.worker_id, expires, now):
             raise _lease_lost(claim)
         return Claim(claim.message, claim.worker_id, claim.attempt, expires, claim._row_id)
@@ -576,6 +590,9 @@ class ConversationTracker(StoreOwner):
             worker_id=claim.worker_id,
         )
         return TrackedMessage._from_row(changed)
+
+    def _lease_of(self, lease_s: float | timedelta | None) -> float:
+        return self.lease_s if lease_s is None else positive_seconds("lease_s", lease_s)
 
     def _get(self, conversation_id: str, message_id: str) -> TrackedMessage:
         message = self.get_message(conversation_id, message_id)

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from .. import _events
 from .._events import Event
-from .._exceptions import AuthorizationError, StateTransitionError
+from .._exceptions import AuthorizationError, ConfigurationError, StateTransitionError
 from .._timing import wall
 from ..messages._tracker import StoreOwner, coerce_store
 
@@ -55,6 +55,7 @@ __all__ = [
     "TaskStarted",
     "estimate_eta_s",
     "progress_bar",
+    "validate_eta_s",
     "validate_percent",
 ]
 
@@ -232,6 +233,29 @@ class TaskFinished(Event):
     was_active: bool
 
 
+def _kind(kind: object) -> str:
+    if not isinstance(kind, str) or not kind:
+        msg = f"kind must be a non-empty string (a metric label value from your configuration), got {kind!r}"
+        raise ConfigurationError(msg)
+    return kind
+
+
+def validate_eta_s(value: float | None) -> float | None:
+    """Return *value* as float seconds (``None`` kept) if it is a finite number >= 0.
+
+    Raises:
+        ValueError: It is not a number, NaN, infinite or negative.
+
+    .. versionadded:: 0.1.0
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        msg = f"eta_s must be a finite number of seconds >= 0, got {value!r}"
+        raise ValueError(msg)
+    return float(value)
+
+
 def _user_key(user_id: UserId) -> str:
     # JSON keeps 7 and "7" apart, so a user never matches another user's id by accident.
     return json.dumps(user_id)
@@ -320,6 +344,9 @@ class ProgressTracker(StoreOwner):
         kind: Default kind of task, the ``kind`` label of the task metrics.
         clock: Wall clock in epoch seconds (inject a fake one in tests).
 
+    Raises:
+        ConfigurationError: *kind* is not a non-empty string.
+
     .. versionadded:: 0.1.0
     """
 
@@ -332,8 +359,8 @@ class ProgressTracker(StoreOwner):
         kind: str = "task",
         clock: Callable[[], float] = wall,
     ) -> None:
+        self.kind = _kind(kind)
         self.store, self._owns_store = coerce_store(store)
-        self.kind = kind
         self._clock = clock
         self._lock = threading.Lock()
         self._callbacks: dict[str, list[_Callback]] = {}
@@ -360,7 +387,7 @@ class ProgressTracker(StoreOwner):
             {
                 "task_id": task_id,
                 "user_key": _user_key(user_id),
-                "kind": kind or self.kind,
+                "kind": self.kind if kind is None else _kind(kind),
                 "state": ProgressState.RUNNING.value,
                 "current_step": "created",
                 "percent": 0.0,
@@ -461,7 +488,7 @@ class ProgressTracker(StoreOwner):
             ``True`` if recorded; ``False`` if the task does not exist or has finished.
 
         Raises:
-            ValueError: *progress_percent* is not a number from 0 to 100.
+            ValueError: *progress_percent* is not a number from 0 to 100, or *eta_s* not one >= 0.
             AuthorizationError: *user_id* is given and the task is another user's.
 
         .. versionadded:: 0.1.0
@@ -559,11 +586,12 @@ class ProgressTracker(StoreOwner):
         user_id: UserId | None,
     ) -> ProgressStatus | None:
         percent = validate_percent(percent)
+        eta_s = validate_eta_s(eta_s)
         row = self._running_row(task_id, user_id)
         if row is None:
             return None
         now = self._clock()
-        eta = estimate_eta_s(row["started_at"], now, percent) if eta_s is None else max(0.0, float(eta_s))
+        eta = estimate_eta_s(row["started_at"], now, percent) if eta_s is None else eta_s
         values: dict[str, Any] = {
             "current_step": str(step),
             "percent": percent,

@@ -16,7 +16,7 @@ import pytest
 
 from rich.console import Console
 
-from commtel.errors import AuthorizationError, StateTransitionError
+from commtel.errors import AuthorizationError, ConfigurationError, StateTransitionError
 from commtel.progress._progress import (
     ProgressState,
     ProgressStatus,
@@ -71,6 +71,57 @@ def test_percent_outside_0_to_100_is_rejected(tracker: ProgressTracker, bad: obj
     tracker.create_progress_session("t", ALICE)
     with pytest.raises(ValueError, match="progress_percent"):
         tracker.update_progress("t", "step", bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", [-1, math.nan, math.inf, True, "5"])
+def test_eta_that_is_not_a_finite_duration_is_rejected(tracker: ProgressTracker, bad: object) -> None:
+    """update_progress refuses an eta_s that is negative, NaN, infinite or not a number; nothing is stored."""
+    tracker.create_progress_session("t", ALICE)
+    with pytest.raises(ValueError, match="eta_s"):
+        tracker.update_progress("t", "step", 10, eta_s=bad)  # type: ignore[arg-type]
+    status = tracker.get_progress("t", ALICE)
+    assert status is not None
+    assert status.progress_percent == 0
+
+
+@pytest.mark.parametrize("bad", ["", None, 5])
+def test_kind_must_be_a_non_empty_string(bad: object) -> None:
+    """kind is a metric label value: a non-empty string, at construction and per session."""
+    with pytest.raises(ConfigurationError, match="kind"):
+        ProgressTracker("sqlite://", kind=bad)  # type: ignore[arg-type]
+    tracker = ProgressTracker("sqlite://")
+    if bad is not None:  # None per session means the tracker's kind
+        with pytest.raises(ConfigurationError, match="kind"):
+            tracker.create_progress_session("t", ALICE, kind=bad)  # type: ignore[arg-type]
+
+
+def test_eight_threads_share_an_in_memory_progress_store(clock: FakeClock) -> None:
+    """`sqlite://` under 8 threads: every session created, updated and finished, no error."""
+    tracker = ProgressTracker("sqlite://", clock=clock)
+    start = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def work(user: int) -> None:
+        start.wait()
+        try:
+            for n in range(15):
+                task = f"u{user}-t{n}"
+                tracker.create_progress_session(task, user)
+                assert tracker.update_progress(task, "half", 50)
+                tracker.finish_task(task)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(user,)) for user in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    for user in range(8):
+        sessions = tracker.list_sessions(user)
+        assert len(sessions) == 15
+        assert {s.state for s in sessions} == {ProgressState.COMPLETED}
 
 
 def test_eta_is_estimated_from_the_pace_so_far(tracker: ProgressTracker, clock: FakeClock) -> None:

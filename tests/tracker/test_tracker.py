@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import math
+import threading
+
+from datetime import timedelta
+
 import pytest
 
 from hypothesis import given, settings
@@ -10,7 +15,8 @@ from hypothesis import strategies as st
 import commtel
 import commtel.events
 
-from commtel.errors import StateTransitionError
+from commtel.backends._sql import make_engine
+from commtel.errors import ConfigurationError, StateTransitionError
 from commtel.messages._headers import MessageHeaders
 from commtel.messages._tracker import (
     TRANSITIONS,
@@ -294,3 +300,69 @@ def test_trackers_close_only_the_store_they_opened(tmp_path) -> None:
         with ProgressTracker(tracker.store) as progress:
             progress.create_progress_session("t", user_id=1)
         assert tracker.get_pending_messages("c")  # still usable: the shared store stayed open
+
+
+@pytest.mark.parametrize("run", range(3))
+def test_eight_threads_on_in_memory_sqlite_claim_each_message_exactly_once(run: int) -> None:
+    """`sqlite://` is one connection shared by threads: 8 threads claim and complete 120 messages exactly once."""
+    commtel.events.set_listeners([])
+    tracker = ConversationTracker("sqlite://")
+    for i in range(120):
+        tracker.track_message("c", f"m{i}")
+    start = threading.Barrier(8)
+    completed: list[str] = []
+    errors: list[BaseException] = []
+
+    def work(worker: str) -> None:
+        start.wait()
+        try:
+            while (claim := tracker.claim_next(worker)) is not None:
+                completed.append(tracker.complete(claim).message_id)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(completed) == sorted(f"m{i}" for i in range(120))
+    assert tracker.counts()[MessageState.COMPLETED] == 120
+    assert {m["attempts"] for m in tracker.store.list_messages()} == {1}
+
+
+BAD_SECONDS = [0, -1, -0.5, math.nan, math.inf, -math.inf, True, "30", timedelta(0), timedelta(seconds=-1)]
+
+
+@pytest.mark.parametrize("bad", BAD_SECONDS)
+def test_lease_that_is_not_a_finite_positive_duration_is_refused(bad: object, clock: FakeClock) -> None:
+    """lease_s of 0 (two workers would hold one message), negative, NaN or inf: ConfigurationError, also per call."""
+    with pytest.raises(ConfigurationError, match="lease_s"):
+        ConversationTracker("sqlite://", lease_s=bad)  # type: ignore[arg-type]
+    tracker = ConversationTracker("sqlite://", lease_s=timedelta(seconds=5), clock=clock)
+    assert tracker.lease_s == 5.0
+    tracker.track_message("c", "m")
+    with pytest.raises(ConfigurationError, match="lease_s"):
+        tracker.claim_next("w", lease_s=bad)  # type: ignore[arg-type]
+    claim = tracker.claim_next("w")
+    assert claim is not None
+    with pytest.raises(ConfigurationError, match="lease_s"):
+        tracker.renew(claim, lease_s=bad)  # type: ignore[arg-type]
+    assert tracker.complete(claim).state is MessageState.COMPLETED
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, math.nan, True, "2"])
+def test_claim_batch_limit_must_be_a_whole_number(tracker: ConversationTracker, bad: object) -> None:
+    """claim_batch(limit=) takes a whole number >= 0 (0 claims nothing)."""
+    tracker.track_message("c", "m")
+    with pytest.raises(ConfigurationError, match="limit"):
+        tracker.claim_batch("w", bad)  # type: ignore[arg-type]
+    assert tracker.claim_batch("w", 0) == []
+
+
+@pytest.mark.parametrize("bad", [-1, math.nan, math.inf, True])
+def test_sqlite_busy_timeout_must_be_finite(bad: object) -> None:
+    """make_engine refuses a busy timeout that is negative, NaN or infinite before connecting."""
+    with pytest.raises(ConfigurationError, match="busy_timeout_s"):
+        make_engine("sqlite://", busy_timeout_s=bad)  # type: ignore[arg-type]
