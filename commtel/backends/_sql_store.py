@@ -132,7 +132,7 @@ class TrackerStore:
 
     Args:
         target: A database URL (``sqlite:///state.db``, ``sqlite://`` for memory,
-            ``postgresql+psycopg://...``), a directory (the seeds' state path; a
+            ``postgresql+psycopg://...``), a directory (a state path; a
             ``commtel-tracker.db`` file is made inside), a ``.db`` file path, or
             an existing SQLAlchemy :class:`~sqlalchemy.Engine`.
         create_tables: Create missing tables now (idempotent).

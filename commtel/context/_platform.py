@@ -3,7 +3,7 @@
 :class:`PlatformContext` says who and where the current work is for. It lives in
 contextvars (isolated per thread and asyncio task), :func:`platform_context` sets
 it for a block, and the telemetry layer shows it on every span and log line.
-The seeds' :class:`PlatformContextManager` establishes it from a
+:class:`PlatformContextManager` establishes it from a
 SQLAlchemy session (checking that the connection belongs to the user), and
 :func:`filter_by_platform` narrows an ORM ``Query`` or a 2.0 ``select()``
 to the current platform connection and refuses to run unfiltered when no
@@ -176,7 +176,7 @@ def filter_by_platform(
 
 
 class PlatformContextManager:
-    """Establish the platform context of a user from the database (the seeds' manager).
+    """Establish the platform context of a user from the database.
 
     With a *connection_model* (a mapped class with ``id``, ``user_id`` and a
     platform column, optionally ``is_active``, ``is_default``, ``instance_url``,
@@ -289,16 +289,6 @@ class PlatformContextManager:
         finally:
             self._token = token
             self.clear_context()
-
-    def filter_posts_by_platform(self, query: _Q, user_id: int | str | None = None) -> _Q:
-        """Narrow *query* to the current platform connection (the seeds' name for :func:`filter_by_platform`).
-
-        Raises:
-            PlatformContextError: No platform connection is set.
-
-        .. versionadded:: 0.1.0
-        """
-        return filter_by_platform(query, user_id=user_id)
 
 
 def _load_connection(session: Session, model: type[Any], user_id: int | str, connection_id: int | str | None) -> Any:

@@ -1,4 +1,4 @@
-"""Inter-process file locks on the filelock library, with timeouts and the seeds' ``locked()`` form."""
+"""Inter-process file locks on the filelock library, with timeouts and a ``locked()`` form."""
 
 from __future__ import annotations
 
@@ -103,7 +103,7 @@ class FileLock:
 
     @contextmanager
     def locked(self, timeout_s: float | None = None) -> Iterator[Self]:
-        """Hold the lock for the ``with`` block (the seeds' form).
+        """Hold the lock for the ``with`` block, waiting at most *timeout_s*.
 
         Raises:
             LockTimeoutError: The lock was not acquired in time.

@@ -400,7 +400,7 @@ class ConversationTracker(StoreOwner):
     def set_message_state(
         self, conversation_id: str, message_id: str, state: MessageState | str, *, error: str | None = None
     ) -> TrackedMessage:
-        """Move a message to *state* if the transition is allowed (the seeds' manual form).
+        """Move a message to *state* if the transition is allowed (the manual form).
 
         Moving to in_progress this way takes an anonymous lease of ``lease_s``;
         workers should prefer :meth:`claim_next`, whose claims fence out a worker

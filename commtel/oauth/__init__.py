@@ -7,7 +7,6 @@ secrets never reach a span, metric or log line.
 from __future__ import annotations
 
 from ._client import AsyncOAuthClient, AuthorizationRequest, OAuthClient
-from ._compat import OAuthManager, TokenInfo, TokenManager
 from ._errors import (
     InvalidClientError,
     InvalidGrantError,
@@ -34,14 +33,11 @@ __all__ = [
     "MemoryTokenStore",
     "NoTokenError",
     "OAuthClient",
-    "OAuthManager",
     "OAuthNetworkError",
     "OAuthProvider",
     "OAuthProviderError",
     "OAuthStateError",
     "Token",
-    "TokenInfo",
-    "TokenManager",
     "TokenRejected",
     "TokenRequestFinished",
     "TokenStore",

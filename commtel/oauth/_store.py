@@ -2,8 +2,7 @@
 
 - :class:`MemoryTokenStore`: the default, one process.
 - :class:`EnvTokenStore`: reads ``<KEY>_ACCESS_TOKEN`` (or ``<KEY>_TOKEN``) and
-  ``<KEY>_REFRESH_TOKEN`` from the environment, as the seed ``TokenManager.get_token``
-  did; renewed tokens stay in memory, the environment is never written.
+  ``<KEY>_REFRESH_TOKEN`` from the environment; renewed tokens stay in memory, the environment is never written.
 - :class:`FileTokenStore`: one JSON file per key in a ``0700`` directory, each
   file ``0600``, replaced atomically (write a temp file, fsync, rename, fsync the
   directory), so a crash mid-write leaves the previous token intact. Its
@@ -112,7 +111,7 @@ def _locked(lock: threading.Lock) -> Iterator[None]:
 
 
 class EnvTokenStore(MemoryTokenStore):
-    """Tokens from environment variables, as the seed's ``TokenManager.get_token(platform)``.
+    """Tokens from environment variables (``<KEY>_ACCESS_TOKEN`` and friends).
 
     For key ``twitter`` it reads ``TWITTER_ACCESS_TOKEN`` (falling back to
     ``TWITTER_TOKEN``), ``TWITTER_REFRESH_TOKEN`` and ``TWITTER_TOKEN_EXPIRES_AT``

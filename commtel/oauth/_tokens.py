@@ -116,7 +116,7 @@ class Token:
 
     @property
     def token(self) -> str:
-        """The access token (the seed's ``TokenInfo.token``)."""
+        """The access token (short name for :attr:`access_token`)."""
         return self.access_token
 
     @property

@@ -1,6 +1,6 @@
 """``ErrorTracker``: keep a batch going despite failures, and account for every one of them.
 
-The accumulator pattern of the seeds: each item either succeeds or fails; failures are
+The accumulator pattern: each item either succeeds or fails; failures are
 kept with their item and context (up to *max_errors*), counted by type, and summarised
 at the end. Each failure is also an :class:`ErrorRecorded` event, which the telemetry
 layer logs and puts on the current span.
@@ -177,5 +177,3 @@ class ErrorTracker:
                 for e in kept
             ],
         }
-
-    get_summary = summary

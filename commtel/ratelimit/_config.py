@@ -245,7 +245,7 @@ PRESETS: Mapping[str, tuple[Limit, ...]] = MappingProxyType(
         # Reddit Data API: 100 queries per minute per OAuth client, averaged over 10 minutes
         # (https://support.reddithelp.com/hc/en-us/articles/16160319875092-Reddit-Data-API-Wiki).
         "reddit": (SlidingWindow(1000, 600.0),),
-        # Generic SMTP relay: 1 message per second, as the communication_utils seed's "email" preset.
+        # Generic SMTP relay: 1 message per second.
         "email": (SlidingWindow(60, 60.0),),
         # Gmail (consumer) SMTP: 500 recipients per rolling 24 hours
         # (https://support.google.com/mail/answer/22839).

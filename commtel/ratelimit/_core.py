@@ -78,7 +78,7 @@ class RateLimitDecision:
         )
 
     def as_info(self) -> dict[str, Any]:
-        """The decision as the plain dict ``RateLimiter.is_allowed`` returns beside the flag.
+        """The decision as a plain dict (allowed, retry_after_s, remaining, limit, reset_s).
 
         .. versionadded:: 0.1.0
         """

@@ -1,7 +1,8 @@
 """Cross-platform coordination and the process-wide limiter.
 
 :class:`GlobalRateLimiter` holds one limiter per platform and, optionally, a cap
-on the sum across all of them. :func:`get_rate_limiter` is the seeds' singleton.
+on the sum across all of them. :func:`get_rate_limiter` is the process-wide limiter
+built from a :class:`RateLimitConfig`.
 """
 
 from __future__ import annotations
@@ -96,13 +97,6 @@ class GlobalRateLimiter:
         if cap is None or not decision.allowed:
             return decision
         return merge(decision, await cap.atry_acquire(key, cost, platform=platform))
-
-    def can_proceed(self, platform: str, key: str = "default") -> bool:
-        """Take one unit on *platform* if available now.
-
-        .. versionadded:: 0.1.0
-        """
-        return self.try_acquire(platform, key).allowed
 
     def time_until_ready(self, platform: str, key: str = "default") -> float:
         """Seconds until one more request on *platform* would be admitted.

@@ -13,7 +13,7 @@ import math
 
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, overload
+from typing import overload
 
 from .. import _events, _timing
 from .._exceptions import ConfigurationError, RateLimitExceeded
@@ -94,11 +94,11 @@ class RateLimiter:
     and per-endpoint budgets, see there) or from a preset (:meth:`for_platform`).
     State lives in *backend*: in this process by default, or Redis for many processes.
 
-    Non-blocking: :meth:`try_acquire` (a :class:`RateLimitDecision`), :meth:`can_proceed`,
-    :meth:`is_allowed`. Blocking with a timeout: :meth:`acquire`, :meth:`aacquire`,
-    :meth:`limit` (a context manager, sync and async). Inspecting without consuming:
-    :meth:`peek`, :meth:`time_until_ready`, :meth:`wait_time`. Server feedback:
-    :meth:`feedback`. A rejected request consumes nothing.
+    Non-blocking: :meth:`try_acquire` (a :class:`RateLimitDecision`, true when admitted).
+    Blocking with a timeout: :meth:`acquire`, :meth:`aacquire`, :meth:`limit` (a context
+    manager, sync and async). Inspecting without consuming: :meth:`peek`,
+    :meth:`time_until_ready`. Server feedback: :meth:`feedback`. A rejected request
+    consumes nothing.
 
     Args:
         *limits: :class:`TokenBucket`/:class:`SlidingWindow` objects (at most one bucket),
@@ -198,7 +198,7 @@ class RateLimiter:
     def for_platform(
         cls, platform: str, *, name: str | None = None, backend: RateLimitBackend | str | None = None
     ) -> RateLimiter:
-        """A limiter with the published limits of *platform* (see :data:`~commtel.RATE_LIMIT_PRESETS`).
+        """A limiter with the published limits of *platform* (see :data:`~commtel.ratelimit.PRESETS`).
 
         Raises:
             ConfigurationError: Unknown platform.
@@ -310,36 +310,14 @@ class RateLimiter:
             self._check_cost(plan, cost)
         return self._store.decide(plan, key, _timing.monotonic(), cost, commit=False)
 
-    def can_proceed(self, key: str = "default", cost: int = 1) -> bool:
-        """Take *cost* units for *key* if available now; ``True`` when taken.
+    def time_until_ready(
+        self, key: str = "default", cost: int = 1, *, endpoint: str | None = None, platform: str | None = None
+    ) -> float:
+        """Seconds until *cost* units for *key* would be admitted (``0.0``: now); nothing is consumed.
 
         .. versionadded:: 0.1.0
         """
-        return self.try_acquire(key, cost).allowed
-
-    def time_until_ready(self, key: str = "default", cost: int = 1) -> float:
-        """Seconds until *cost* units for *key* would be admitted (``0.0``: now).
-
-        .. versionadded:: 0.1.0
-        """
-        return self.peek(key, cost).retry_after_s
-
-    def is_allowed(
-        self, key: str, endpoint: str | None = None, platform: str | None = None
-    ) -> tuple[bool, dict[str, Any]]:
-        """Take one unit for *key* if allowed; return the flag and :meth:`RateLimitDecision.as_info`.
-
-        .. versionadded:: 0.1.0
-        """
-        decision = self.try_acquire(key, endpoint=endpoint, platform=platform)
-        return decision.allowed, decision.as_info()
-
-    def wait_time(self, key: str, endpoint: str | None = None, platform: str | None = None) -> float:
-        """Seconds until one more request for *key* would be admitted (nothing consumed).
-
-        .. versionadded:: 0.1.0
-        """
-        return self.peek(key, endpoint=endpoint, platform=platform).retry_after_s
+        return self.peek(key, cost, endpoint=endpoint, platform=platform).retry_after_s
 
     # -- blocking -----------------------------------------------------------------------------
 
@@ -466,9 +444,6 @@ class RateLimiter:
         .. versionadded:: 0.1.0
         """
         self._store.reset(key)
-
-    #: The seeds' name for :meth:`reset`.
-    reset_limits = reset
 
 
 class RateLimitSlot:

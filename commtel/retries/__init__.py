@@ -10,15 +10,7 @@ from ._budget import RetryBudget
 from ._config import Jitter, RetryConfig
 from ._drivers import Attempt, RetryingBlock
 from ._events import RetryCallFinished, RetryDenied, RetryGaveUp, RetryScheduled
-from ._policy import (
-    RetryOptions,
-    RetryPolicy,
-    async_retry,
-    retry,
-    retry_with_backoff,
-    retry_with_rate_limit,
-    retrying,
-)
+from ._policy import RetryOptions, RetryPolicy, retry, retrying
 from ._stats import RetryStats, get_retry_stats_detailed, get_retry_stats_summary, reset_retry_stats
 
 
@@ -35,12 +27,9 @@ __all__ = [
     "RetryScheduled",
     "RetryStats",
     "RetryingBlock",
-    "async_retry",
     "get_retry_stats_detailed",
     "get_retry_stats_summary",
     "reset_retry_stats",
     "retry",
-    "retry_with_backoff",
-    "retry_with_rate_limit",
     "retrying",
 ]

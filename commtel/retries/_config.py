@@ -1,16 +1,11 @@
-"""``RetryConfig``: every retry option of the seed packages, validated once.
-
-The seeds spelled some options twice (``base_delay``/``initial_delay``,
-``backoff_factor``/``exponential_base``, ``retry_exceptions``/``on``); both
-spellings are accepted here and stored under the first name.
-"""
+"""``RetryConfig``: every retry option, validated once."""
 
 from __future__ import annotations
 
 import math
 
-from collections.abc import Callable, Iterable
-from dataclasses import InitVar, dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -20,7 +15,7 @@ from .._exceptions import ConfigurationError
 __all__ = ["Jitter", "RetryConfig", "seconds"]
 
 #: ``"none"``: the exponential delay as is; ``"proportional"``: ± ``jitter_factor`` of it
-#: (the seeds' ``jitter=True``); ``"full"``: uniform in [0, delay]; ``"equal"``: half the
+#: (``jitter=True``); ``"full"``: uniform in [0, delay]; ``"equal"``: half the
 #: delay plus uniform in [0, delay/2]; ``"decorrelated"``: uniform in
 #: [``base_delay``, 3 x previous delay], capped (AWS architecture blog).
 Jitter = Literal["none", "proportional", "full", "equal", "decorrelated"]
@@ -51,13 +46,12 @@ class RetryConfig:
 
     Args:
         max_attempts: Attempts in total, the first included (1 = no retries).
-        base_delay: Delay before the first retry, seconds (alias ``initial_delay``).
+        base_delay: Delay before the first retry, seconds.
         max_delay: Upper bound of one backoff delay, seconds.
-        backoff_factor: Growth per retry (alias ``exponential_base``).
+        backoff_factor: Growth per retry.
         jitter: A :data:`Jitter` name, or ``True`` (= ``"proportional"``) / ``False`` (= ``"none"``).
         jitter_factor: Spread of ``"proportional"`` jitter (0.1 = ±10 %).
-        on: Exception types (or a predicate on the exception) that are retried (alias
-            ``retry_exceptions``).
+        on: Exception types (or a predicate on the exception) that are retried.
         retry_status_codes: HTTP statuses retried, on results and on exceptions.
         retry_on_result: Predicate on a returned value; true means "retry".
         retry_on_timeout: Retry timeouts (``TimeoutError`` and any ``*Timeout*`` class).
@@ -92,25 +86,10 @@ class RetryConfig:
     deadline: float | None = None
     respect_retry_after: bool = True
     max_retry_after: float = 120.0
-    # Seed spellings; folded into the fields above.
-    initial_delay: InitVar[float | timedelta | None] = None
-    exponential_base: InitVar[float | None] = None
-    retry_exceptions: InitVar[Iterable[type[BaseException]] | None] = None
     _jitter_mode: str = field(init=False, repr=False, compare=False, default="proportional")
 
-    def __post_init__(
-        self,
-        initial_delay: float | timedelta | None,
-        exponential_base: float | None,
-        retry_exceptions: Iterable[type[BaseException]] | None,
-    ) -> None:
+    def __post_init__(self) -> None:
         put = object.__setattr__
-        if initial_delay is not None:
-            put(self, "base_delay", initial_delay)
-        if exponential_base is not None:
-            put(self, "backoff_factor", exponential_base)
-        if retry_exceptions is not None:
-            put(self, "on", tuple(retry_exceptions))
         on: Any = self.on
         if isinstance(on, type):
             put(self, "on", (on,))
@@ -144,7 +123,7 @@ class RetryConfig:
         return self._jitter_mode
 
     def merge(self, **overrides: Any) -> RetryConfig:
-        """A copy with the given options replaced; ``None`` values are ignored (seed overrides).
+        """A copy with the given options replaced; ``None`` values are ignored.
 
         .. versionadded:: 0.1.0
         """

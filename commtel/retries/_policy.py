@@ -1,4 +1,4 @@
-"""Public retry API: :class:`RetryPolicy`, the ``retry`` decorator and its seed aliases.
+"""Public retry API: :class:`RetryPolicy`, the ``retry`` decorator and the ``retrying`` block.
 
 ``retry`` decorates sync and async functions and methods alike (wrapt; the driver is
 chosen once, at decoration); ``retrying`` retries a block of code::
@@ -27,15 +27,7 @@ from ._core import RetryCore
 from ._drivers import RetryingBlock, call_async, call_sync
 
 
-__all__ = [
-    "RetryOptions",
-    "RetryPolicy",
-    "async_retry",
-    "retry",
-    "retry_with_backoff",
-    "retry_with_rate_limit",
-    "retrying",
-]
+__all__ = ["RetryOptions", "RetryPolicy", "retry", "retrying"]
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -50,14 +42,11 @@ class RetryOptions(TypedDict, total=False):
 
     max_attempts: int
     base_delay: float | timedelta
-    initial_delay: float | timedelta
     max_delay: float | timedelta
     backoff_factor: float
-    exponential_base: float
     jitter: Jitter | bool
     jitter_factor: float
     on: type[BaseException] | tuple[type[BaseException], ...] | Callable[[BaseException], bool]
-    retry_exceptions: list[type[BaseException]] | tuple[type[BaseException], ...]
     retry_status_codes: list[int] | tuple[int, ...] | frozenset[int]
     retry_on_result: Callable[[Any], bool]
     retry_on_timeout: bool
@@ -170,7 +159,7 @@ def retry(
 
     Usable bare (``@retry``) or configured (``@retry(max_attempts=5, on=httpx.HTTPError)``).
     Without *on*, timeouts, connection errors, HTTP 5xx and 429 are retried (see
-    :class:`RetryConfig` for every option and the seed spellings it accepts).
+    :class:`RetryConfig` for every option).
 
     Args:
         fn: The function, when used bare.
@@ -191,46 +180,6 @@ def retry(
         return RetryPolicy(config, operation=name, platform=platform, budget=budget, **options)(func)
 
     return decorate if fn is None else decorate(fn)
-
-
-def async_retry(
-    config: RetryConfig | None = None,
-    *,
-    operation: str | None = None,
-    platform: str = "",
-    budget: RetryBudget | None = None,
-    **options: Unpack[RetryOptions],
-) -> Callable[[_F], _F]:
-    """The seeds' spellings of configured :func:`retry`: ``@async_retry(max_attempts=5)``
-    and ``@retry_with_backoff(config=RetryConfig(...))`` (``retry`` handles sync and async).
-
-    .. versionadded:: 0.1.0
-    """
-    return retry(config=config, operation=operation, platform=platform, budget=budget, **options)
-
-
-retry_with_backoff = async_retry
-
-
-def retry_with_rate_limit(
-    config: RetryConfig | None = None,
-    *,
-    operation: str | None = None,
-    platform: str = "",
-    budget: RetryBudget | None = None,
-    **options: Unpack[RetryOptions],
-) -> Callable[[_F], _F]:
-    """:func:`retry` that waits what a throttling server asked for.
-
-    Retries :class:`~commtel.RateLimitedByServer` (and HTTP 429) after its ``retry_after`` /
-    ``Retry-After`` (capped by ``max_retry_after``), other retryable failures with the
-    usual backoff. Same as ``retry(retry_on_rate_limit=True, respect_retry_after=True)``.
-
-    .. versionadded:: 0.1.0
-    """
-    options.setdefault("retry_on_rate_limit", True)
-    options.setdefault("respect_retry_after", True)
-    return retry(config=config, operation=operation, platform=platform, budget=budget, **options)
 
 
 def retrying(

@@ -1,4 +1,4 @@
-"""In-process retry statistics per operation (the seeds' ``get_retry_stats_*``).
+"""In-process retry statistics per operation (:func:`get_retry_stats_summary` and ``_detailed``).
 
 Counters are plain integers bumped by the policies (single bytecode increments under the
 GIL); they are a convenience view, the Prometheus metrics are the durable record.

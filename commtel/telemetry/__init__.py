@@ -5,9 +5,9 @@ from __future__ import annotations
 from .._redaction import REDACTED, register_secret
 from ._exposition import make_asgi_app, make_wsgi_app, metrics_registry, start_http_server
 from ._listener import TelemetryListener
-from ._logging import BoundLogger, JSONFormatter, TextFormatter, configure_logging, get_logger
+from ._logging import BoundLogger, JSONFormatter, TextFormatter, configure_logging, get_logger, log_context
 from ._metrics import CONTRACT, Metrics, get_metrics, use_registry
-from ._operations import MetricsCollector, Operation, OperationCompleted, OperationTracker
+from ._operations import Operation, OperationCompleted, OperationTracker
 from ._tracing import (
     CORRELATION_ATTRIBUTE,
     JSONLinesSpanExporter,
@@ -28,7 +28,6 @@ __all__ = [
     "JSONFormatter",
     "JSONLinesSpanExporter",
     "Metrics",
-    "MetricsCollector",
     "Operation",
     "OperationCompleted",
     "OperationTracker",
@@ -41,6 +40,7 @@ __all__ = [
     "get_logger",
     "get_metrics",
     "get_tracer",
+    "log_context",
     "make_asgi_app",
     "make_wsgi_app",
     "metrics_registry",

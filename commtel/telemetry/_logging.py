@@ -1,22 +1,26 @@
 """Structured logging: JSON lines carrying trace, span and correlation ids, secrets redacted.
 
 ``get_logger(name, platform=None)`` returns a logger that takes keyword fields
-(``log.info("sent", tweet_id=1)``); ``configure_logging`` installs the JSON (or
-plain text) formatter on the root logger. Both work with the standard library's
-logging, so third-party log records get the same treatment.
+(``log.info("sent", tweet_id=1)``); ``log_context(**fields)`` adds fields to every
+line logged inside a block; ``configure_logging`` installs the JSON (or plain text)
+formatter on the root logger. All work with the standard library's logging, so
+third-party log records get the same treatment.
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import sys
 import threading
 
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from types import MappingProxyType
+from typing import IO, TYPE_CHECKING, Any
 
 from opentelemetry import trace
 
@@ -25,10 +29,32 @@ from ..context._correlation import peek_correlation_id
 from ..context._platform import get_platform_context
 
 
-__all__ = ["BoundLogger", "JSONFormatter", "TextFormatter", "configure_logging", "get_logger"]
+__all__ = ["BoundLogger", "JSONFormatter", "TextFormatter", "configure_logging", "get_logger", "log_context"]
 
 _FIELDS_ATTR = "commtel_fields"
 _RESERVED = frozenset({"timestamp", "level", "logger", "message", "trace_id", "span_id", "correlation_id"})
+_context_fields: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
+    "commtel_log_context", default=MappingProxyType({})
+)
+
+
+@contextmanager
+def log_context(**fields: Any) -> Iterator[Mapping[str, Any]]:
+    """Add *fields* to every line logged inside the block (thread- and task-isolated).
+
+    Blocks nest (inner values win); a logger's own keyword fields win over both.
+
+    Yields:
+        Every field in effect inside the block.
+
+    .. versionadded:: 0.1.0
+    """
+    merged = {**_context_fields.get(), **fields}
+    token = _context_fields.set(merged)
+    try:
+        yield merged
+    finally:
+        _context_fields.reset(token)
 
 
 def _ids(record: logging.LogRecord) -> dict[str, Any]:
@@ -42,6 +68,9 @@ def _ids(record: logging.LogRecord) -> dict[str, Any]:
     if platform is not None and platform.platform is not None:
         out["platform"] = platform.platform
     fields = getattr(record, _FIELDS_ATTR, None)
+    scoped = _context_fields.get()
+    if scoped:
+        fields = {**scoped, **fields} if fields else scoped
     if fields:
         for key, value in redact_mapping(fields).items():
             out[f"field_{key}" if key in _RESERVED else key] = value
@@ -81,7 +110,13 @@ class TextFormatter(logging.Formatter):
         return redact_text(text)
 
 
-class BoundLogger(logging.LoggerAdapter[logging.Logger]):
+if TYPE_CHECKING:
+    _LoggerAdapter = logging.LoggerAdapter[logging.Logger]
+else:  # LoggerAdapter is subscriptable at runtime only from Python 3.11
+    _LoggerAdapter = logging.LoggerAdapter
+
+
+class BoundLogger(_LoggerAdapter):
     """A logger whose methods take structured keyword fields.
 
     .. versionadded:: 0.1.0

@@ -1,8 +1,7 @@
 """Operation tracking: time each operation, count outcomes, keep per-platform statistics.
 
-The seeds' ``MetricsCollector`` (``start_operation(...).complete(success, error)``)
-as :class:`OperationTracker`, usable as a manual handle, a context manager or a
-decorator (sync and async). Each operation is a span; completion is an
+:class:`OperationTracker` (``start_operation(...).complete(success, error)``) is usable
+as a manual handle, a context manager or a decorator (sync and async). Each operation is a span; completion is an
 :class:`OperationCompleted` event that the telemetry listener turns into
 ``commtel_operation_duration_seconds`` with the trace as exemplar.
 """
@@ -59,7 +58,7 @@ class OperationStats:
     errors: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
-        """Seeds-compatible statistics: totals, success_rate in percent, avg_duration in seconds."""
+        """Totals, success_rate in percent, avg_duration in seconds, errors by type."""
         return {
             "total": self.total,
             "successful": self.successful,
@@ -103,7 +102,7 @@ class Operation:
         self._done = False
         self._token: object | None = None
 
-    def complete(self, success: bool = True, error: BaseException | str | None = None) -> float:  # noqa: FBT001, FBT002 - seeds' signature
+    def complete(self, success: bool = True, error: BaseException | str | None = None) -> float:  # noqa: FBT001, FBT002 - complete(True) reads naturally
         """Record the outcome once and end the span; returns the duration in seconds."""
         duration = monotonic() - self._started
         if self._done:
@@ -236,6 +235,3 @@ class OperationTracker:
         """Forget all statistics."""
         with self._lock:
             self._stats.clear()
-
-
-MetricsCollector = OperationTracker

@@ -1,26 +1,26 @@
-"""The seed's TokenManager/OAuthManager names keep working over the real flows."""
+"""commtel.compat's TokenManager/OAuthManager keep working over the real flows."""
 
 from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
-from commtel.oauth._compat import OAuthManager, TokenInfo, TokenManager
+from commtel.compat import OAuthManager, TokenInfo, TokenManager
 from commtel.oauth._errors import InvalidGrantError
 from tests.oauth.authserver import REDIRECT_URI, approve
 
 
 def test_token_manager_reads_env_and_builds_bearer_header(monkeypatch):
     """TokenManager.get_token reads <PLATFORM>_ACCESS_TOKEN; create_bearer_header formats it."""
-    monkeypatch.setenv("TWITTER_ACCESS_TOKEN", "seed-env-token-1")
+    monkeypatch.setenv("TWITTER_ACCESS_TOKEN", "env-token-1")
     monkeypatch.delenv("DISCORD_ACCESS_TOKEN", raising=False)
     monkeypatch.delenv("DISCORD_TOKEN", raising=False)
-    assert TokenManager.get_token("twitter") == "seed-env-token-1"
+    assert TokenManager.get_token("twitter") == "env-token-1"
     assert TokenManager.get_token("discord") is None
-    assert TokenManager.create_bearer_header("seed-env-token-1") == {"Authorization": "Bearer seed-env-token-1"}
+    assert TokenManager.create_bearer_header("env-token-1") == {"Authorization": "Bearer env-token-1"}
 
 
-def test_oauth_manager_seed_flow_returns_result_and_error_pairs(provider, client_secret):
-    """get_authorization_url, exchange_code_for_token and refresh_token work as in the seed, errors returned."""
+def test_oauth_manager_flow_returns_result_and_error_pairs(provider, client_secret):
+    """get_authorization_url, exchange_code_for_token and refresh_token return (result, error) pairs."""
     manager = OAuthManager(provider, "app", client_secret, redirect_uri=REDIRECT_URI)
     url = manager.get_authorization_url(state="random_state")
     code = parse_qs(urlsplit(approve(url)).query)["code"][0]

@@ -144,8 +144,8 @@ def test_decorator_on_function_method_and_coroutine(clock: FakeClock) -> None:
     assert post.__name__ == "post"
 
 
-def test_seed_api_is_allowed_wait_time_reset_limits(clock: FakeClock) -> None:
-    """is_allowed returns (flag, info); wait_time peeks without consuming; reset_limits clears."""
+def test_config_endpoint_budget_peek_and_reset(clock: FakeClock) -> None:
+    """An endpoint budget refuses past its limit; time_until_ready peeks without consuming; reset clears."""
     config = RateLimitConfig(
         requests_per_minute=30,
         requests_per_hour=500,
@@ -153,15 +153,15 @@ def test_seed_api_is_allowed_wait_time_reset_limits(clock: FakeClock) -> None:
         platform_limits={"mastodon": {"minute": 300, "hour": 5000}},
     )
     limiter = RateLimiter(config)
-    results = [limiter.is_allowed("user_123", "media", "mastodon") for _ in range(3)]
-    assert [allowed for allowed, _ in results] == [True, True, False]
-    assert results[2][1]["limit"] == 2
-    assert limiter.wait_time("user_123", "media", "mastodon") == pytest.approx(60.0)
-    assert limiter.wait_time("user_123", "media", "mastodon") == pytest.approx(60.0)
+    results = [limiter.try_acquire("user_123", endpoint="media", platform="mastodon") for _ in range(3)]
+    assert [decision.allowed for decision in results] == [True, True, False]
+    assert results[2].as_info()["limit"] == 2
+    assert limiter.time_until_ready("user_123", endpoint="media", platform="mastodon") == pytest.approx(60.0)
+    assert limiter.time_until_ready("user_123", endpoint="media", platform="mastodon") == pytest.approx(60.0)
     # Another endpoint of the same platform has its own (platform) budget left.
-    assert limiter.is_allowed("user_123", "posts", "mastodon")[0]
-    limiter.reset_limits("user_123")
-    assert limiter.is_allowed("user_123", "media", "mastodon")[0]
+    assert limiter.try_acquire("user_123", endpoint="posts", platform="mastodon")
+    limiter.reset("user_123")
+    assert limiter.try_acquire("user_123", endpoint="media", platform="mastodon")
 
 
 def test_config_platform_overrides_and_burst(clock: FakeClock) -> None:
@@ -175,12 +175,12 @@ def test_config_platform_overrides_and_burst(clock: FakeClock) -> None:
     assert limiter.try_acquire("k", platform="fast")
 
 
-def test_can_proceed_time_until_ready_and_presets(clock: FakeClock) -> None:
-    """The communication_utils API: for_platform, can_proceed, time_until_ready."""
+def test_presets_and_time_until_ready(clock: FakeClock) -> None:
+    """for_platform builds a limiter from a published preset; time_until_ready says when the next call fits."""
     limiter = RateLimiter.for_platform("Discord")
     assert limiter.name == "discord"
-    assert all(limiter.can_proceed() for _ in range(5))
-    assert not limiter.can_proceed()
+    assert all(limiter.try_acquire() for _ in range(5))
+    assert not limiter.try_acquire()
     assert limiter.time_until_ready() == pytest.approx(5.0)
     with pytest.raises(ConfigurationError, match="unknown rate-limit preset platform='myspace'"):
         RateLimiter.for_platform("myspace")
@@ -191,10 +191,10 @@ def test_global_limiter_caps_the_sum_across_platforms(clock: FakeClock) -> None:
     manager = GlobalRateLimiter(SlidingWindow(3, 60.0))
     manager.add_limiter("twitter", RateLimiter(SlidingWindow(2, 60.0), name="twitter"))
     manager.add_limiter("email", RateLimiter(SlidingWindow(10, 60.0), name="email"))
-    assert manager.can_proceed("twitter") and manager.can_proceed("twitter")
-    assert not manager.can_proceed("twitter")  # platform limit
-    assert manager.can_proceed("email")
-    assert not manager.can_proceed("email")  # the cap (3 in total)
+    assert manager.try_acquire("twitter") and manager.try_acquire("twitter")
+    assert not manager.try_acquire("twitter")  # platform limit
+    assert manager.try_acquire("email")
+    assert not manager.try_acquire("email")  # the cap (3 in total)
     assert manager.get_limiter("email").time_until_ready() == 0.0  # the refused call consumed nothing
     assert manager.time_until_ready("email") == pytest.approx(60.0)
     with pytest.raises(RateLimitExceeded):

@@ -235,41 +235,6 @@ def test_listeners_off_still_retries_and_counts_stats(
     assert get_retry_stats_detailed()["operations"]["quiet"]["retries"] == 1
 
 
-def test_seed_spellings(clock: FakeClock) -> None:
-    """The seeds' RetryConfig spellings and decorators are accepted."""
-    config = RetryConfig(
-        max_attempts=5,
-        initial_delay=2.0,
-        exponential_base=3.0,
-        retry_exceptions=[KeyError],
-        retry_status_codes=[418],
-        jitter=False,
-    )
-    assert (config.base_delay, config.backoff_factor, config.on, config.retry_status_codes) == (
-        2.0,
-        3.0,
-        (KeyError,),
-        frozenset({418}),
-    )
-    body = Flaky(KeyError("a"), KeyError("b"))
-
-    @commtel.retries.retry_with_backoff(config=config)
-    def f() -> str:
-        return body()
-
-    assert f() == "ok"
-    assert clock.sleeps == [2.0, 6.0]
-
-    throttled = Flaky(RateLimitedByServer("x", retry_after=4))
-
-    @commtel.retries.retry_with_rate_limit(max_attempts=2)
-    def g() -> str:
-        return throttled()
-
-    assert g() == "ok"
-    assert clock.sleeps[-1] == 4.0
-
-
 def test_invalid_configuration_is_rejected() -> None:
     """Bad values fail at construction with a ConfigurationError naming the field."""
     with pytest.raises(commtel.ConfigurationError, match="max_attempts"):

@@ -108,10 +108,10 @@ def test_set_context_refuses_what_it_cannot_establish(session: Session, user, co
 
 
 def test_filter_narrows_legacy_query_and_select_to_the_connection(session: Session) -> None:
-    """filter_posts_by_platform / filter_by_platform keep only the current connection's rows (and user's)."""
+    """filter_by_platform keeps only the current connection's rows (and user's), on a Query or a select."""
     manager = PlatformContextManager(session, connection_model=PlatformConnection)
     with manager.context(7, 1):
-        legacy = manager.filter_posts_by_platform(session.query(Post)).all()
+        legacy = filter_by_platform(session.query(Post)).all()
         modern = session.scalars(filter_by_platform(select(Post))).all()
         core = session.execute(filter_by_platform(select(Post.__table__))).all()
         mine = session.scalars(filter_by_platform(select(Post), user_id=7)).all()

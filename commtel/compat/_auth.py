@@ -1,4 +1,4 @@
-"""The seed package's auth names as thin aliases over :class:`OAuthClient` and the token stores.
+"""The older auth helpers (``TokenManager``, ``OAuthManager``) over :class:`OAuthClient` and the token stores.
 
 ``TokenManager.get_token(platform)``, ``TokenManager.create_bearer_header(token)``,
 ``OAuthManager.for_twitter(...)``, ``get_authorization_url(state)``,
@@ -14,21 +14,21 @@ from typing import Any
 
 from .._exceptions import OAuthError
 from .._timing import wall
-from ._client import OAuthClient
-from ._flow import refresh_token_flow
-from ._providers import OAuthProvider
-from ._store import EnvTokenStore
-from ._tokens import Token
+from ..oauth._client import OAuthClient
+from ..oauth._flow import refresh_token_flow
+from ..oauth._providers import OAuthProvider
+from ..oauth._store import EnvTokenStore
+from ..oauth._tokens import Token
 
 
 __all__ = ["OAuthManager", "TokenInfo", "TokenManager"]
 
-#: The seed's name for :class:`Token` (``token_info.token``, ``token_info.is_expired()``).
+#: The older name of :class:`~commtel.oauth.Token` (``token_info.token``, ``token_info.is_expired()``).
 TokenInfo = Token
 
 
 class TokenManager:
-    """The seed's token helpers: tokens from environment variables, bearer headers.
+    """Token helpers: tokens from environment variables, bearer headers.
 
     .. versionadded:: 0.1.0
     """
@@ -54,7 +54,7 @@ class TokenManager:
 
 
 class OAuthManager(OAuthClient):
-    """The seed's ``OAuthManager``: an :class:`OAuthClient` whose calls return ``(result, error)``.
+    """An :class:`~commtel.OAuthClient` whose calls return ``(result, error)`` instead of raising.
 
     .. versionadded:: 0.1.0
     """
