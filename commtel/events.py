@@ -18,27 +18,30 @@ from ._events import Event, Listener, get_listeners, set_listeners
 from ._telemetry_handlers import get_telemetry_listener
 from .breaker._events import (
     CircuitBackendFailed,
+    CircuitBreakerCreated,
     CircuitCallRecorded,
     CircuitRejected,
     CircuitStateChanged,
 )
 from .messages._tracker import MessageStateChanged
-from .oauth._events import CallbackRejected, TokenRejected, TokenRequestFinished, TokenUpdated
+from .oauth._events import CallbackRejected, OAuthClientCreated, TokenRejected, TokenRequestFinished, TokenUpdated
 from .progress._errors import ErrorRecorded
-from .progress._progress import ProgressUpdated, TaskFinished, TaskStarted
+from .progress._progress import ProgressTrackerCreated, ProgressUpdated, TaskFinished, TaskStarted
 from .ratelimit._events import (
     RateLimitBackendFailed,
     RateLimitDecided,
+    RateLimiterCreated,
     RateLimitWaited,
     ServerThrottled,
 )
-from .retries._events import RetryCallFinished, RetryDenied, RetryGaveUp, RetryScheduled
+from .retries._events import RetryCallFinished, RetryDenied, RetryGaveUp, RetryPolicyCreated, RetryScheduled
 from .telemetry._operations import OperationCompleted
 
 
 __all__ = [
     "CallbackRejected",
     "CircuitBackendFailed",
+    "CircuitBreakerCreated",
     "CircuitCallRecorded",
     "CircuitRejected",
     "CircuitStateChanged",
@@ -46,14 +49,18 @@ __all__ = [
     "Event",
     "Listener",
     "MessageStateChanged",
+    "OAuthClientCreated",
     "OperationCompleted",
+    "ProgressTrackerCreated",
     "ProgressUpdated",
     "RateLimitBackendFailed",
     "RateLimitDecided",
     "RateLimitWaited",
+    "RateLimiterCreated",
     "RetryCallFinished",
     "RetryDenied",
     "RetryGaveUp",
+    "RetryPolicyCreated",
     "RetryScheduled",
     "ServerThrottled",
     "TaskFinished",

@@ -33,6 +33,7 @@ from ._core import (
 )
 from ._events import (
     CircuitBackendFailed,
+    CircuitBreakerCreated,
     CircuitCallRecorded,
     CircuitRejected,
     CircuitStateChanged,
@@ -184,6 +185,7 @@ class CircuitBreaker:
             except BackendError as exc:
                 self._backend_failed(exc, "read", may_reject=False)
         if listeners_now := _events.active_listeners():
+            _events.emit(CircuitBreakerCreated(name, None if redis is None else "redis"), listeners_now)
             _events.emit(CircuitStateChanged(name, None, self.state, "created"), listeners_now)
 
     @classmethod

@@ -11,7 +11,28 @@ from dataclasses import dataclass
 from .._events import Event
 
 
-__all__ = ["CircuitBackendFailed", "CircuitCallRecorded", "CircuitRejected", "CircuitStateChanged"]
+__all__ = [
+    "CircuitBackendFailed",
+    "CircuitBreakerCreated",
+    "CircuitCallRecorded",
+    "CircuitRejected",
+    "CircuitStateChanged",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitBreakerCreated(Event):
+    """A breaker was built; telemetry exposes its call and transition series at 0 from now on.
+
+    Attributes:
+        breaker: The breaker's name.
+        backend: Where its state is shared (``"redis"``), ``None`` when it lives in this process.
+
+    .. versionadded:: 0.1.0
+    """
+
+    breaker: str
+    backend: str | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from ..telemetry._metrics import get_metrics
 from ..telemetry._tracing import recording_span
 from ._events import (
     CircuitBackendFailed,
+    CircuitBreakerCreated,
     CircuitCallRecorded,
     CircuitRejected,
     CircuitStateChanged,
@@ -18,6 +19,18 @@ from ._events import (
 
 _log = get_logger("commtel.breaker")
 _STATES = ("closed", "open", "half_open")
+# Every move between two states: a breaker shared on Redis can follow any of them.
+_TRANSITIONS = tuple((a, b) for a in _STATES for b in _STATES if a != b)
+
+
+@handles(CircuitBreakerCreated)
+def _on_created(event: CircuitBreakerCreated) -> None:
+    metrics = get_metrics()
+    metrics.zero(metrics.circuit_calls, event.breaker)
+    for from_state, to_state in _TRANSITIONS:
+        metrics.zero(metrics.circuit_transitions, event.breaker, from_state, to_state)
+    if event.backend is not None:
+        metrics.zero(metrics.circuit_backend_errors, event.breaker, event.backend)
 
 
 @binds(CircuitCallRecorded)

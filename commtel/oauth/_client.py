@@ -28,7 +28,7 @@ from .. import _events
 from .._exceptions import ConfigurationError
 from .._timing import monotonic, wall
 from ._errors import NoTokenError, OAuthProviderError, OAuthStateError, provider_error
-from ._events import CallbackRejected, TokenRejected, TokenUpdated
+from ._events import CallbackRejected, OAuthClientCreated, TokenRejected, TokenUpdated
 from ._flow import (
     ClientCredentials,
     Flow,
@@ -145,6 +145,8 @@ class _BaseOAuthClient:
         self._token: Token | None = None
         self._pending: OrderedDict[str, AuthorizationRequest] = OrderedDict()
         self._pending_lock = threading.Lock()
+        grants = (grant_type, "refresh_token", *(("revocation",) if provider.revocation_url else ()))
+        self._emit(OAuthClientCreated(provider.name, grants))
 
     @property
     def provider(self) -> OAuthProvider:

@@ -11,7 +11,22 @@ from dataclasses import dataclass
 from .._events import Event
 
 
-__all__ = ["CallbackRejected", "TokenRejected", "TokenRequestFinished", "TokenUpdated"]
+__all__ = ["CallbackRejected", "OAuthClientCreated", "TokenRejected", "TokenRequestFinished", "TokenUpdated"]
+
+
+@dataclass(frozen=True, slots=True)
+class OAuthClientCreated(Event):
+    """An OAuth client was built; telemetry exposes its token-request series at 0 from now on.
+
+    Attributes:
+        provider: Provider name.
+        grant_types: The ``grant_type`` values its token requests can carry.
+
+    .. versionadded:: 0.1.0
+    """
+
+    provider: str
+    grant_types: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from ..telemetry._metrics import get_metrics
 from ..telemetry._tracing import _context_attributes, get_tracer, recording_span
 from ._events import (
     CallbackRejected,
+    OAuthClientCreated,
     TokenRejected,
     TokenRequestFinished,
     TokenUpdated,
@@ -28,6 +29,13 @@ from ._events import (
 
 
 _log = get_logger("commtel.oauth")
+
+
+@handles(OAuthClientCreated)
+def _on_created(event: OAuthClientCreated) -> None:
+    metrics = get_metrics()
+    for grant_type in event.grant_types:
+        metrics.zero(metrics.oauth_token_requests, event.provider, grant_type)
 
 
 @handles(TokenRequestFinished)

@@ -195,6 +195,16 @@ class ProgressStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class ProgressTrackerCreated(Event):
+    """A progress tracker was built; telemetry exposes its task series (default *kind*) at 0 from now on.
+
+    .. versionadded:: 0.1.0
+    """
+
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
 class TaskStarted(Event):
     """This process started (or resumed) tracking a running task.
 
@@ -365,6 +375,8 @@ class ProgressTracker(StoreOwner):
         self._lock = threading.Lock()
         self._callbacks: dict[str, list[_Callback]] = {}
         self._active: set[str] = set()
+        if listeners := _events.active_listeners():
+            _events.emit(ProgressTrackerCreated(kind), listeners)
 
     def __repr__(self) -> str:
         return f"ProgressTracker({self.store!r}, kind={self.kind!r})"

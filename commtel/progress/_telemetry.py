@@ -7,10 +7,17 @@ from ..telemetry._logging import get_logger
 from ..telemetry._metrics import get_metrics
 from ..telemetry._tracing import recording_span
 from ._errors import ErrorRecorded
-from ._progress import ProgressUpdated, TaskFinished, TaskStarted
+from ._progress import ProgressTrackerCreated, ProgressUpdated, TaskFinished, TaskStarted
 
 
 _log = get_logger("commtel.progress")
+
+
+@handles(ProgressTrackerCreated)
+def _on_created(event: ProgressTrackerCreated) -> None:
+    metrics = get_metrics()
+    metrics.zero(metrics.tasks_active, event.kind)
+    metrics.zero(metrics.task_duration, event.kind)
 
 
 @handles(TaskStarted)

@@ -10,7 +10,24 @@ from dataclasses import dataclass
 from .._events import Event
 
 
-__all__ = ["RateLimitBackendFailed", "RateLimitDecided", "RateLimitWaited", "ServerThrottled"]
+__all__ = ["RateLimitBackendFailed", "RateLimitDecided", "RateLimitWaited", "RateLimiterCreated", "ServerThrottled"]
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimiterCreated(Event):
+    """A limiter was built; telemetry exposes its decision series at 0 from now on.
+
+    Attributes:
+        limiter: The limiter's name.
+        platform: Its platform label ("" when none).
+        backend: Where its state lives: ``"memory"`` or ``"redis"``.
+
+    .. versionadded:: 0.1.0
+    """
+
+    limiter: str
+    platform: str
+    backend: str
 
 
 @dataclass(frozen=True, slots=True)

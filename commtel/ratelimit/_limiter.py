@@ -19,7 +19,7 @@ from .. import _events, _timing
 from .._exceptions import ConfigurationError, RateLimitExceeded
 from ._config import RateLimitConfig, preset_limits
 from ._core import Limit, RateLimitDecision, compile_quota
-from ._events import RateLimitDecided, RateLimitWaited, ServerThrottled
+from ._events import RateLimitDecided, RateLimiterCreated, RateLimitWaited, ServerThrottled
 from ._feedback import Headers, ServerFeedback, parse_feedback
 from ._store import Plan, RateLimitBackend, RateLimitStore
 
@@ -184,6 +184,8 @@ class RateLimiter:
         self._config = config
         self._max_server_wait_s = float(max_server_wait_s)
         self._store: RateLimitStore = backend.bind(name)
+        if listeners := _events.active_listeners():
+            _events.emit(RateLimiterCreated(name, platform, self._store.backend), listeners)
         self._plans: dict[tuple[str, str | None], Plan] = {}
         if config is None:
             plain: list[Limit] = [limit for limit in limits if not isinstance(limit, RateLimitConfig)]

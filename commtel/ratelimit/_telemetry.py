@@ -13,6 +13,7 @@ from ..telemetry._tracing import recording_span
 from ._events import (
     RateLimitBackendFailed,
     RateLimitDecided,
+    RateLimiterCreated,
     RateLimitWaited,
     ServerThrottled,
 )
@@ -21,18 +22,30 @@ from ._events import (
 _log = get_logger("commtel.ratelimit")
 
 
+@handles(RateLimiterCreated)
+def _on_created(event: RateLimiterCreated) -> None:
+    metrics = get_metrics()
+    metrics.zero(metrics.ratelimit_decisions, event.limiter, event.platform)
+    metrics.zero(metrics.ratelimit_wait, event.limiter, event.platform)
+    if event.backend != "memory":
+        metrics.zero(metrics.ratelimit_backend_errors, event.limiter, event.backend)
+
+
 @binds(RateLimitDecided)
 def _bind_decided(event: RateLimitDecided) -> Callable[[], None]:
     # A limiter binds its common admitted decision: that is only a counter increment.
     if not event.allowed:
         return functools.partial(_on_decided, event)
     metrics = get_metrics()
+    # A platform label seen for the first time gets its throttled series at 0 too.
+    metrics.zero(metrics.ratelimit_decisions, event.limiter, event.platform)
     return metrics.child(metrics.ratelimit_decisions, event.limiter, event.platform, "allowed").inc
 
 
 @handles(RateLimitDecided)
 def _on_decided(event: RateLimitDecided) -> None:
     metrics = get_metrics()
+    metrics.zero(metrics.ratelimit_decisions, event.limiter, event.platform)
     decision = "allowed" if event.allowed else "throttled"
     metrics.child(metrics.ratelimit_decisions, event.limiter, event.platform, decision).inc()
     if event.allowed:

@@ -17,7 +17,7 @@ from .._exceptions import RetryBudgetExhausted, RetryExhausted
 from ._budget import RetryBudget
 from ._classify import Classifier, retry_after_s
 from ._config import RetryConfig
-from ._events import RetryCallFinished, RetryDenied, RetryGaveUp, RetryScheduled
+from ._events import RetryCallFinished, RetryDenied, RetryGaveUp, RetryPolicyCreated, RetryScheduled
 from ._stats import RetryStats, stats_for
 
 
@@ -87,6 +87,8 @@ class RetryCore:
         self.timed = config.deadline is not None or budget is not None
         self.stats: RetryStats = stats_for(operation)
         self._finished_first_try = _events.Binding(RetryCallFinished(operation, platform, "success_first_try"))
+        if listeners := _events.active_listeners():
+            _events.emit(RetryPolicyCreated(operation, platform), listeners)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.operation!r}, {self.config!r})"

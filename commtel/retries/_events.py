@@ -11,7 +11,18 @@ from dataclasses import dataclass
 from .._events import Event
 
 
-__all__ = ["RetryCallFinished", "RetryDenied", "RetryGaveUp", "RetryScheduled"]
+__all__ = ["RetryCallFinished", "RetryDenied", "RetryGaveUp", "RetryPolicyCreated", "RetryScheduled"]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicyCreated(Event):
+    """A retry policy was built for *operation*; telemetry exposes its call results at 0 from now on.
+
+    .. versionadded:: 0.1.0
+    """
+
+    operation: str
+    platform: str
 
 
 @dataclass(frozen=True, slots=True)

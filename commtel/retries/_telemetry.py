@@ -12,11 +12,19 @@ from ._events import (
     RetryCallFinished,
     RetryDenied,
     RetryGaveUp,
+    RetryPolicyCreated,
     RetryScheduled,
 )
 
 
 _log = get_logger("commtel.retry")
+
+
+@handles(RetryPolicyCreated)
+def _on_created(event: RetryPolicyCreated) -> None:
+    metrics = get_metrics()
+    metrics.zero(metrics.retry_calls, event.operation, event.platform)
+    metrics.zero(metrics.retry_backoff, event.operation, event.platform)
 
 
 @binds(RetryCallFinished)

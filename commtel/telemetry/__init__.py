@@ -6,7 +6,7 @@ from .._redaction import REDACTED, register_secret
 from ._exposition import make_asgi_app, make_wsgi_app, metrics_registry, start_http_server
 from ._listener import TelemetryListener
 from ._logging import BoundLogger, JSONFormatter, TextFormatter, configure_logging, get_logger, log_context
-from ._metrics import CONTRACT, Metrics, get_metrics, use_registry
+from ._metrics import CONTRACT, SPECS, Metrics, MetricSpec, get_metrics, use_registry
 from ._operations import Operation, OperationCompleted, OperationTracker
 from ._tracing import (
     CORRELATION_ATTRIBUTE,
@@ -24,9 +24,11 @@ __all__ = [
     "CONTRACT",
     "CORRELATION_ATTRIBUTE",
     "REDACTED",
+    "SPECS",
     "BoundLogger",
     "JSONFormatter",
     "JSONLinesSpanExporter",
+    "MetricSpec",
     "Metrics",
     "Operation",
     "OperationCompleted",

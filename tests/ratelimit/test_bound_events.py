@@ -30,6 +30,7 @@ def test_admitted_decisions_are_counted_per_platform_and_reach_user_listeners(re
         )
 
     assert (allowed("mastodon"), allowed("bluesky")) == (4.0, 3.0)
+    seen = [event for event in seen if isinstance(event, RateLimitDecided)]
     assert [event.platform for event in seen] == ["mastodon", "bluesky"] * 3 + ["mastodon"]
     assert seen[0] is seen[2] and seen[1] is seen[3]
     assert seen[-1].cost == 2
