@@ -10,42 +10,63 @@ from __future__ import annotations
 
 import functools
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._exceptions import (
-    BackendError,
-    CircuitOpenError,
-    CommtelError,
-    ConfigurationError,
-    OAuthError,
-    RateLimitExceeded,
-    RetryExhausted,
-)
-from ._redaction import register_secret
-from .breaker import CircuitBreaker
-from .context import (
-    ContextExecutor,
-    PlatformContext,
-    correlation_context,
-    get_correlation_id,
-    get_platform_context,
-    inject_headers,
-    platform_context,
-)
-from .instrumentation import Guard, instrument, uninstrument
-from .messages import ConversationTracker, FileLock, MessageHeaders, MessageState
-from .oauth import AsyncOAuthClient, OAuthClient, Token
-from .progress import ErrorTracker, ProgressTracker
-from .ratelimit import GlobalRateLimiter, RateLimitConfig, RateLimiter, rate_limited
-from .retries import RetryBudget, RetryConfig, RetryPolicy, retry, retrying
-from .telemetry import (
-    OperationTracker,
-    configure,
-    configure_logging,
-    get_logger,
-    shutdown,
-    start_http_server,
-)
+from ._lazy import exports
+
+
+if TYPE_CHECKING:
+    from . import (
+        backends,
+        breaker,
+        compat,
+        context,
+        errors,
+        events,
+        instrumentation,
+        messages,
+        oauth,
+        progress,
+        ratelimit,
+        retries,
+        simulator,
+        telemetry,
+        testing,
+    )
+    from ._exceptions import (
+        BackendError,
+        CircuitOpenError,
+        CommtelError,
+        ConfigurationError,
+        OAuthError,
+        RateLimitExceeded,
+        RetryExhausted,
+    )
+    from ._redaction import register_secret
+    from .breaker import CircuitBreaker
+    from .context import (
+        ContextExecutor,
+        PlatformContext,
+        correlation_context,
+        get_correlation_id,
+        get_platform_context,
+        inject_headers,
+        platform_context,
+    )
+    from .instrumentation import Guard, instrument, uninstrument
+    from .messages import ConversationTracker, FileLock, MessageHeaders, MessageState
+    from .oauth import AsyncOAuthClient, OAuthClient, Token
+    from .progress import ErrorTracker, ProgressTracker
+    from .ratelimit import GlobalRateLimiter, RateLimitConfig, RateLimiter, rate_limited
+    from .retries import RetryBudget, RetryConfig, RetryPolicy, retry, retrying
+    from .telemetry import (
+        OperationTracker,
+        configure,
+        configure_logging,
+        get_logger,
+        shutdown,
+        start_http_server,
+    )
 
 
 __all__ = [
@@ -94,6 +115,9 @@ __all__ = [
     "uninstrument",
 ]
 
+if TYPE_CHECKING:
+    __version__: str
+
 
 @functools.cache
 def _version() -> str:
@@ -102,15 +126,66 @@ def _version() -> str:
     return version("commtel")
 
 
-_SUBMODULES = frozenset({"compat", "errors", "events", "testing"})
+if not TYPE_CHECKING:  # mypy sees the imports above; at run time names load on first use
+    _getattr, __dir__ = exports(
+        __name__,
+        globals(),
+        {
+            "._exceptions": (
+                "BackendError",
+                "CircuitOpenError",
+                "CommtelError",
+                "ConfigurationError",
+                "OAuthError",
+                "RateLimitExceeded",
+                "RetryExhausted",
+            ),
+            "._redaction": ("register_secret",),
+            ".breaker": ("CircuitBreaker",),
+            ".context": (
+                "ContextExecutor",
+                "PlatformContext",
+                "correlation_context",
+                "get_correlation_id",
+                "get_platform_context",
+                "inject_headers",
+                "platform_context",
+            ),
+            ".instrumentation": ("Guard", "instrument", "uninstrument"),
+            ".messages": ("ConversationTracker", "FileLock", "MessageHeaders", "MessageState"),
+            ".oauth": ("AsyncOAuthClient", "OAuthClient", "Token"),
+            ".progress": ("ErrorTracker", "ProgressTracker"),
+            ".ratelimit": ("GlobalRateLimiter", "RateLimitConfig", "RateLimiter", "rate_limited"),
+            ".retries": ("RetryBudget", "RetryConfig", "RetryPolicy", "retry", "retrying"),
+            ".telemetry": (
+                "OperationTracker",
+                "configure",
+                "configure_logging",
+                "get_logger",
+                "shutdown",
+                "start_http_server",
+            ),
+        },
+        submodules=(
+            "backends",
+            "breaker",
+            "compat",
+            "context",
+            "errors",
+            "events",
+            "instrumentation",
+            "messages",
+            "oauth",
+            "progress",
+            "ratelimit",
+            "retries",
+            "simulator",
+            "telemetry",
+            "testing",
+        ),
+    )
 
-
-def __getattr__(name: str) -> Any:
-    if name == "__version__":
-        return _version()
-    if name in _SUBMODULES:
-        import importlib
-
-        return importlib.import_module(f"{__name__}.{name}")
-    msg = f"module {__name__!r} has no attribute {name!r}"
-    raise AttributeError(msg)
+    def __getattr__(name: str) -> Any:
+        if name == "__version__":
+            return _version()
+        return _getattr(name)

@@ -17,7 +17,7 @@ import commtel.events
 
 from commtel.simulator import SimulatedPlatform
 from commtel.telemetry import _metrics
-from commtel.telemetry._tracing import CorrelationSpanProcessor, RedactingSpanExporter
+from commtel.telemetry._export import CorrelationSpanProcessor, RedactingSpanExporter
 from commtel.testing import set_testing
 from tests.harness.clock import FakeClock
 from tests.harness.otlp import OTLPGrpcReceiver, OTLPHttpReceiver

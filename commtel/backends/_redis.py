@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from .._exceptions import BackendError, ConfigurationError
+from .._optional import requires
 
 
 __all__ = [
@@ -40,11 +41,8 @@ def redis_client(target: str | Any, *, timeout_s: float = 0.25) -> Any:
     if not target.startswith(("redis://", "rediss://", "unix://")):
         msg = f"redis URL must start with redis://, rediss:// or unix://, got {target!r}"
         raise ConfigurationError(msg)
-    try:
+    with requires("redis"):
         import redis as redis_lib
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        msg = "the Redis backend needs redis-py: pip install 'commtel[redis]'"
-        raise ConfigurationError(msg) from exc
     return redis_lib.Redis.from_url(
         target,
         socket_timeout=timeout_s,
@@ -58,7 +56,8 @@ def async_redis_client(target: str | Any, *, timeout_s: float = 0.25) -> Any:
     """Like :func:`redis_client` for redis-py's asyncio client."""
     if not isinstance(target, str):
         return target
-    import redis.asyncio as aredis
+    with requires("redis"):
+        import redis.asyncio as aredis
 
     return aredis.Redis.from_url(target, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
 

@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 from .._exceptions import ConfigurationError
+from .._optional import requires
 
 
 __all__ = ["make_engine"]
@@ -20,8 +21,10 @@ def make_engine(url: str = "sqlite:///commtel.db", *, busy_timeout_s: float = 30
     """A SQLAlchemy engine for *url*; SQLite with WAL and a busy timeout.
 
     Raises:
-        ConfigurationError: SQLAlchemy is missing, *url* is not a URL, or *busy_timeout_s*
-            is not a finite number of seconds >= 0.
+        ConfigurationError: *url* is not a URL, or *busy_timeout_s* is not a finite number
+            of seconds >= 0.
+        ModuleNotFoundError: SQLAlchemy (or the URL's driver, such as psycopg) is not
+            installed; the message names the extra to install.
     """
     if (
         isinstance(busy_timeout_s, bool)
@@ -31,11 +34,8 @@ def make_engine(url: str = "sqlite:///commtel.db", *, busy_timeout_s: float = 30
     ):
         msg = f"busy_timeout_s must be a finite number of seconds >= 0, got {busy_timeout_s!r}"
         raise ConfigurationError(msg)
-    try:
+    with requires("sqlalchemy"):
         from sqlalchemy import create_engine, event
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        msg = "SQL stores need SQLAlchemy: pip install 'commtel[sql]'"
-        raise ConfigurationError(msg) from exc
     if "://" not in url:
         msg = f"database URL must look like sqlite:///path.db or postgresql+psycopg://..., got {url!r}"
         raise ConfigurationError(msg)
@@ -53,4 +53,5 @@ def make_engine(url: str = "sqlite:///commtel.db", *, busy_timeout_s: float = 30
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    with requires("psycopg"):
+        return create_engine(url, **kwargs)

@@ -30,32 +30,35 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Connection,
-    Double,
-    Engine,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-    and_,
-    func,
-    insert,
-    or_,
-    select,
-    update,
-)
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.pool import StaticPool
-
 from .._exceptions import BackendError
+from .._optional import requires
 from ._sql import make_engine
+
+
+with requires("sqlalchemy"):
+    from sqlalchemy import (
+        BigInteger,
+        Column,
+        Connection,
+        Double,
+        Engine,
+        Index,
+        Integer,
+        MetaData,
+        String,
+        Table,
+        Text,
+        UniqueConstraint,
+        and_,
+        func,
+        insert,
+        or_,
+        select,
+        update,
+    )
+    from sqlalchemy.engine import URL, make_url
+    from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+    from sqlalchemy.pool import StaticPool
 
 
 __all__ = ["TrackerStore", "messages_table", "metadata", "progress_table"]

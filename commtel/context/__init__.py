@@ -7,28 +7,34 @@ correlation id also travels in W3C baggage and the ``X-Correlation-ID`` header.
 
 from __future__ import annotations
 
-from ._correlation import (
-    CORRELATION_HEADER,
-    ASGICorrelationMiddleware,
-    ContextExecutor,
-    CorrelationMiddleware,
-    correlation_context,
-    extract_correlation_id,
-    get_correlation_id,
-    inject_headers,
-    new_correlation_id,
-    run_in_context,
-    set_correlation_id,
-)
-from ._platform import (
-    PlatformContext,
-    PlatformContextError,
-    PlatformContextManager,
-    current_platform,
-    filter_by_platform,
-    get_platform_context,
-    platform_context,
-)
+from typing import TYPE_CHECKING
+
+from .._lazy import exports
+
+
+if TYPE_CHECKING:
+    from ._correlation import (
+        CORRELATION_HEADER,
+        ASGICorrelationMiddleware,
+        ContextExecutor,
+        CorrelationMiddleware,
+        correlation_context,
+        extract_correlation_id,
+        get_correlation_id,
+        inject_headers,
+        new_correlation_id,
+        run_in_context,
+        set_correlation_id,
+    )
+    from ._platform import (
+        PlatformContext,
+        PlatformContextError,
+        PlatformContextManager,
+        current_platform,
+        filter_by_platform,
+        get_platform_context,
+        platform_context,
+    )
 
 
 __all__ = [
@@ -51,3 +57,33 @@ __all__ = [
     "run_in_context",
     "set_correlation_id",
 ]
+
+if not TYPE_CHECKING:  # mypy sees the imports above; at run time names load on first use
+    __getattr__, __dir__ = exports(
+        __name__,
+        globals(),
+        {
+            "._correlation": (
+                "CORRELATION_HEADER",
+                "ASGICorrelationMiddleware",
+                "ContextExecutor",
+                "CorrelationMiddleware",
+                "correlation_context",
+                "extract_correlation_id",
+                "get_correlation_id",
+                "inject_headers",
+                "new_correlation_id",
+                "run_in_context",
+                "set_correlation_id",
+            ),
+            "._platform": (
+                "PlatformContext",
+                "PlatformContextError",
+                "PlatformContextManager",
+                "current_platform",
+                "filter_by_platform",
+                "get_platform_context",
+                "platform_context",
+            ),
+        },
+    )

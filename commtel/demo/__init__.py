@@ -12,13 +12,16 @@ import sys
 import threading
 import time
 
-from rich.console import Console
-from rich.live import Live
-
 from .. import _events
+from .._optional import requires
 from ..telemetry import configure, configure_logging, shutdown
 from ._report import DemoStats
 from ._world import DemoWorld
+
+
+with requires("rich"):
+    from rich.console import Console
+    from rich.live import Live
 
 
 __all__ = ["run_demo"]

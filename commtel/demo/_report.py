@@ -7,10 +7,13 @@ import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from rich.console import Console
-from rich.table import Table
-
 from .._events import Event
+from .._optional import requires
+
+
+with requires("rich"):
+    from rich.console import Console
+    from rich.table import Table
 
 
 __all__ = ["DemoStats", "PlatformTally"]

@@ -19,13 +19,16 @@ from contextlib import contextmanager
 from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
-import httpx
-import requests
-
 from .._exceptions import CircuitOpenError, RateLimitExceeded
+from .._optional import requires
 from ..messages import MessageHeaders
 from ..progress import ErrorTracker
 from ..telemetry import start_span
+
+
+with requires("httpx", "requests"):
+    import httpx
+    import requests
 
 
 if TYPE_CHECKING:

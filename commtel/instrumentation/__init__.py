@@ -6,10 +6,16 @@ The HTTP client instrumentors live in their own modules (``commtel.instrumentati
 
 from __future__ import annotations
 
-from ._guard import Guard
-from ._http import RequestInfo, ResponseInfo, redact_url
-from ._instrument import instrument, is_instrumented, uninstrument
-from ._policies import ENV_POLICIES, ENV_POLICIES_FILE, IDEMPOTENT_METHODS, HostPolicies, HostPolicy
+from typing import TYPE_CHECKING
+
+from .._lazy import exports
+
+
+if TYPE_CHECKING:
+    from ._guard import Guard
+    from ._http import RequestInfo, ResponseInfo, redact_url
+    from ._instrument import instrument, is_instrumented, uninstrument
+    from ._policies import ENV_POLICIES, ENV_POLICIES_FILE, IDEMPOTENT_METHODS, HostPolicies, HostPolicy
 
 
 __all__ = [
@@ -26,3 +32,15 @@ __all__ = [
     "redact_url",
     "uninstrument",
 ]
+
+if not TYPE_CHECKING:  # mypy sees the imports above; at run time names load on first use
+    __getattr__, __dir__ = exports(
+        __name__,
+        globals(),
+        {
+            "._guard": ("Guard",),
+            "._http": ("RequestInfo", "ResponseInfo", "redact_url"),
+            "._instrument": ("instrument", "is_instrumented", "uninstrument"),
+            "._policies": ("ENV_POLICIES", "ENV_POLICIES_FILE", "IDEMPOTENT_METHODS", "HostPolicies", "HostPolicy"),
+        },
+    )

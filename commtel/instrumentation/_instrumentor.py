@@ -21,12 +21,16 @@ from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
 from opentelemetry import trace
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
-from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
 
+from .._optional import requires
 from ._http import HttpAttempt, HttpHooks
 from ._policies import HostPolicies, _Scope, configured_policies
+
+
+with requires("opentelemetry.instrumentation"):
+    from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+    from opentelemetry.instrumentation.utils import unwrap
 
 
 __all__ = ["ENV_METRICS_PORT", "Answer", "HttpCall", "HttpInstrumentation", "HttpInstrumentor"]

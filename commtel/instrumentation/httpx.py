@@ -32,10 +32,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry.instrumentation.utils import is_http_instrumentation_enabled
-
+from .._optional import requires
 from ._instrumentor import Answer, HttpCall, HttpInstrumentation, HttpInstrumentor
 from ._package import _instruments_httpx
+
+
+with requires("opentelemetry.instrumentation"):
+    from opentelemetry.instrumentation.utils import is_http_instrumentation_enabled
 
 
 if TYPE_CHECKING:

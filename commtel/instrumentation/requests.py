@@ -25,10 +25,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from opentelemetry.instrumentation.utils import is_http_instrumentation_enabled
-
+from .._optional import requires
 from ._instrumentor import Answer, HttpInstrumentation, HttpInstrumentor
 from ._package import _instruments_requests
+
+
+with requires("opentelemetry.instrumentation"):
+    from opentelemetry.instrumentation.utils import is_http_instrumentation_enabled
 
 
 if TYPE_CHECKING:

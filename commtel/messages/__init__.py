@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from ._headers import MessageHeaderError, MessageHeaders, split_universal_id, universal_id
-from ._locks import FileLock, LockTimeoutError
-from ._tracker import (
-    Claim,
-    ConversationTracker,
-    MessageState,
-    MessageStateChanged,
-    ThreadEntry,
-    TrackedMessage,
-    UnknownMessageError,
-)
+from typing import TYPE_CHECKING
+
+from .._lazy import exports
+
+
+if TYPE_CHECKING:
+    from ._headers import MessageHeaderError, MessageHeaders, split_universal_id, universal_id
+    from ._locks import FileLock, LockTimeoutError
+    from ._tracker import (
+        Claim,
+        ConversationTracker,
+        MessageState,
+        MessageStateChanged,
+        ThreadEntry,
+        TrackedMessage,
+        UnknownMessageError,
+    )
 
 
 __all__ = [
@@ -30,3 +36,22 @@ __all__ = [
     "split_universal_id",
     "universal_id",
 ]
+
+if not TYPE_CHECKING:  # mypy sees the imports above; at run time names load on first use
+    __getattr__, __dir__ = exports(
+        __name__,
+        globals(),
+        {
+            "._headers": ("MessageHeaderError", "MessageHeaders", "split_universal_id", "universal_id"),
+            "._locks": ("FileLock", "LockTimeoutError"),
+            "._tracker": (
+                "Claim",
+                "ConversationTracker",
+                "MessageState",
+                "MessageStateChanged",
+                "ThreadEntry",
+                "TrackedMessage",
+                "UnknownMessageError",
+            ),
+        },
+    )

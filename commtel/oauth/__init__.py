@@ -6,19 +6,25 @@ secrets never reach a span, metric or log line.
 
 from __future__ import annotations
 
-from ._client import AsyncOAuthClient, AuthorizationRequest, OAuthClient
-from ._errors import (
-    InvalidClientError,
-    InvalidGrantError,
-    NoTokenError,
-    OAuthNetworkError,
-    OAuthProviderError,
-    OAuthStateError,
-)
-from ._events import CallbackRejected, TokenRejected, TokenRequestFinished, TokenUpdated
-from ._providers import PROVIDERS, OAuthProvider
-from ._store import EnvTokenStore, FileTokenStore, MemoryTokenStore, TokenStore
-from ._tokens import Token
+from typing import TYPE_CHECKING
+
+from .._lazy import exports
+
+
+if TYPE_CHECKING:
+    from ._client import AsyncOAuthClient, AuthorizationRequest, OAuthClient
+    from ._errors import (
+        InvalidClientError,
+        InvalidGrantError,
+        NoTokenError,
+        OAuthNetworkError,
+        OAuthProviderError,
+        OAuthStateError,
+    )
+    from ._events import CallbackRejected, TokenRejected, TokenRequestFinished, TokenUpdated
+    from ._providers import PROVIDERS, OAuthProvider
+    from ._store import EnvTokenStore, FileTokenStore, MemoryTokenStore, TokenStore
+    from ._tokens import Token
 
 
 __all__ = [
@@ -43,3 +49,24 @@ __all__ = [
     "TokenStore",
     "TokenUpdated",
 ]
+
+if not TYPE_CHECKING:  # mypy sees the imports above; at run time names load on first use
+    __getattr__, __dir__ = exports(
+        __name__,
+        globals(),
+        {
+            "._client": ("AsyncOAuthClient", "AuthorizationRequest", "OAuthClient"),
+            "._errors": (
+                "InvalidClientError",
+                "InvalidGrantError",
+                "NoTokenError",
+                "OAuthNetworkError",
+                "OAuthProviderError",
+                "OAuthStateError",
+            ),
+            "._events": ("CallbackRejected", "TokenRejected", "TokenRequestFinished", "TokenUpdated"),
+            "._providers": ("PROVIDERS", "OAuthProvider"),
+            "._store": ("EnvTokenStore", "FileTokenStore", "MemoryTokenStore", "TokenStore"),
+            "._tokens": ("Token",),
+        },
+    )

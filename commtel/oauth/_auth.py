@@ -9,7 +9,8 @@ Usage::
 
 The decision (ask for a token, send, on 401 ask for a replacement of exactly the
 refused token, send once more) is one sans-I/O generator, :func:`bearer_flow`;
-httpx's sync and async auth flows and the requests response hook only drive it.
+httpx's sync and async auth flows and the requests response hook
+(:mod:`._auth_requests`, which needs requests) only drive it.
 Concurrent 401s share one refresh through :meth:`OAuthClient.get_token`.
 """
 
@@ -17,18 +18,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator
 from dataclasses import dataclass
-from functools import partial
 from typing import Any, cast
 
 import httpx
-import requests
-import requests.auth
 
 from ._client import AsyncOAuthClient, OAuthClient
 from ._tokens import Token
 
 
-__all__ = ["OAuthHTTPXAuth", "OAuthRequestsAuth", "bearer_flow"]
+__all__ = ["BearerFlow", "OAuthHTTPXAuth", "bearer_flow"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,45 +118,3 @@ class OAuthHTTPXAuth(httpx.Auth):
                 step = flow.send(response.status_code)
         except StopIteration:
             return
-
-
-class OAuthRequestsAuth(requests.auth.AuthBase):
-    """``requests`` auth sending an :class:`OAuthClient`'s bearer token, renewing it on 401.
-
-    A streamed (file-like) body cannot be replayed; the 401 is then returned as is.
-
-    .. versionadded:: 0.1.0
-    """
-
-    def __init__(self, client: OAuthClient) -> None:
-        self._client = client
-
-    def __repr__(self) -> str:
-        return f"OAuthRequestsAuth({self._client!r})"
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        flow = bearer_flow()
-        send = _resolve(flow, next(flow), self._client)
-        request.headers["Authorization"] = send.token.authorization
-        request.register_hook("response", partial(self._on_response, flow))  # type: ignore[no-untyped-call]
-        return request
-
-    def _on_response(self, flow: BearerFlow, response: requests.Response, **kwargs: Any) -> requests.Response:
-        replayable = not hasattr(response.request.body, "read")
-        try:
-            step = flow.send(response.status_code)
-        except StopIteration:
-            return response
-        if not replayable:
-            flow.close()
-            return response
-        send = _resolve(flow, step, self._client)
-        flow.close()
-        _ = response.content  # release the connection for the replay
-        response.close()
-        prepared = response.request.copy()
-        prepared.headers["Authorization"] = send.token.authorization
-        replay: requests.Response = response.connection.send(prepared, **kwargs)
-        replay.history.append(response)
-        replay.request = prepared
-        return replay

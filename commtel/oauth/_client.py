@@ -26,6 +26,7 @@ from typing_extensions import Self
 
 from .. import _events
 from .._exceptions import ConfigurationError
+from .._optional import ensure
 from .._timing import monotonic, wall
 from ._errors import NoTokenError, OAuthProviderError, OAuthStateError, provider_error
 from ._events import CallbackRejected, OAuthClientCreated, TokenRejected, TokenUpdated
@@ -120,6 +121,7 @@ class _BaseOAuthClient:
         refresh_margin_s: float = 60.0,
         timeout_s: float = 10.0,
     ) -> None:
+        ensure("authlib", "httpx")  # the flows run on them: say which extra installs them, now
         if isinstance(provider, str):
             provider = OAuthProvider.preset(provider)
         if not client_id:
@@ -474,7 +476,7 @@ class OAuthClient(_BaseOAuthClient):
 
         .. versionadded:: 0.1.0
         """
-        from ._auth import OAuthRequestsAuth
+        from ._auth_requests import OAuthRequestsAuth
 
         return OAuthRequestsAuth(self)
 

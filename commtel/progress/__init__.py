@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from ._errors import ErrorRecorded, ErrorTracker, TrackedError
-from ._progress import (
-    ProgressState,
-    ProgressStatus,
-    ProgressTracker,
-    ProgressUpdated,
-    TaskFinished,
-    TaskStarted,
-    progress_bar,
-)
+from typing import TYPE_CHECKING
+
+from .._lazy import exports
+
+
+if TYPE_CHECKING:
+    from ._errors import ErrorRecorded, ErrorTracker, TrackedError
+    from ._progress import (
+        ProgressState,
+        ProgressStatus,
+        ProgressTracker,
+        ProgressUpdated,
+        TaskFinished,
+        TaskStarted,
+        progress_bar,
+    )
 
 
 __all__ = [
@@ -26,3 +32,21 @@ __all__ = [
     "TrackedError",
     "progress_bar",
 ]
+
+if not TYPE_CHECKING:  # mypy sees the imports above; at run time names load on first use
+    __getattr__, __dir__ = exports(
+        __name__,
+        globals(),
+        {
+            "._errors": ("ErrorRecorded", "ErrorTracker", "TrackedError"),
+            "._progress": (
+                "ProgressState",
+                "ProgressStatus",
+                "ProgressTracker",
+                "ProgressUpdated",
+                "TaskFinished",
+                "TaskStarted",
+                "progress_bar",
+            ),
+        },
+    )

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from .. import _events
 from .._events import Event
 from .._exceptions import AuthorizationError, ConfigurationError, StateTransitionError
+from .._optional import requires
 from .._timing import wall
 from ..messages._tracker import StoreOwner, coerce_store
 
@@ -687,7 +688,8 @@ def progress_bar(
 
     .. versionadded:: 0.1.0
     """
-    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+    with requires("rich"):
+        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
     progress = Progress(
         TextColumn("{task.description}"),

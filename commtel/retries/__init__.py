@@ -6,12 +6,18 @@ shared :class:`RetryBudget` caps retries across callers and processes.
 
 from __future__ import annotations
 
-from ._budget import RetryBudget
-from ._config import Jitter, RetryConfig
-from ._drivers import Attempt, RetryingBlock
-from ._events import RetryCallFinished, RetryDenied, RetryGaveUp, RetryScheduled
-from ._policy import RetryOptions, RetryPolicy, retry, retrying
-from ._stats import RetryStats, get_retry_stats_detailed, get_retry_stats_summary, reset_retry_stats
+from typing import TYPE_CHECKING
+
+from .._lazy import exports
+
+
+if TYPE_CHECKING:
+    from ._budget import RetryBudget
+    from ._config import Jitter, RetryConfig
+    from ._drivers import Attempt, RetryingBlock
+    from ._events import RetryCallFinished, RetryDenied, RetryGaveUp, RetryScheduled
+    from ._policy import RetryOptions, RetryPolicy, retry, retrying
+    from ._stats import RetryStats, get_retry_stats_detailed, get_retry_stats_summary, reset_retry_stats
 
 
 __all__ = [
@@ -33,3 +39,17 @@ __all__ = [
     "retry",
     "retrying",
 ]
+
+if not TYPE_CHECKING:  # mypy sees the imports above; at run time names load on first use
+    __getattr__, __dir__ = exports(
+        __name__,
+        globals(),
+        {
+            "._budget": ("RetryBudget",),
+            "._config": ("Jitter", "RetryConfig"),
+            "._drivers": ("Attempt", "RetryingBlock"),
+            "._events": ("RetryCallFinished", "RetryDenied", "RetryGaveUp", "RetryScheduled"),
+            "._policy": ("RetryOptions", "RetryPolicy", "retry", "retrying"),
+            "._stats": ("RetryStats", "get_retry_stats_detailed", "get_retry_stats_summary", "reset_retry_stats"),
+        },
+    )

@@ -13,6 +13,8 @@ from typing import Any
 
 from typing_extensions import Self
 
+from .._optional import requires
+
 
 __all__ = ["SimulatedMailServer"]
 
@@ -38,11 +40,8 @@ class SimulatedMailServer:
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        try:
+        with requires("aiosmtpd"):
             from aiosmtpd.controller import Controller
-        except ImportError as exc:  # pragma: no cover - depends on the install
-            msg = "SimulatedMailServer needs aiosmtpd: pip install 'commtel[all]'"
-            raise RuntimeError(msg) from exc
         if port == 0:
             with socket.socket() as sock:
                 sock.bind((host, 0))

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from .._redaction import REDACTED, register_secret
-from ._exposition import make_asgi_app, make_wsgi_app, metrics_registry, start_http_server
-from ._listener import TelemetryListener
-from ._logging import BoundLogger, JSONFormatter, TextFormatter, configure_logging, get_logger, log_context
-from ._metrics import CONTRACT, SPECS, Metrics, MetricSpec, get_metrics, use_registry
-from ._operations import Operation, OperationCompleted, OperationTracker
-from ._tracing import (
-    CORRELATION_ATTRIBUTE,
-    JSONLinesSpanExporter,
-    RedactingSpanExporter,
-    TelemetryConfig,
-    configure,
-    get_tracer,
-    shutdown,
-    start_span,
-)
+from typing import TYPE_CHECKING
+
+from .._lazy import exports
+
+
+if TYPE_CHECKING:
+    from .._redaction import REDACTED, register_secret
+    from ._export import JSONLinesSpanExporter, RedactingSpanExporter
+    from ._exposition import make_asgi_app, make_wsgi_app, metrics_registry, start_http_server
+    from ._listener import TelemetryListener
+    from ._logging import BoundLogger, JSONFormatter, TextFormatter, configure_logging, get_logger, log_context
+    from ._metrics import CONTRACT, SPECS, Metrics, MetricSpec, get_metrics, use_registry
+    from ._operations import Operation, OperationCompleted, OperationTracker
+    from ._tracing import (
+        CORRELATION_ATTRIBUTE,
+        TelemetryConfig,
+        configure,
+        get_tracer,
+        shutdown,
+        start_span,
+    )
 
 
 __all__ = [
@@ -52,3 +57,33 @@ __all__ = [
     "start_span",
     "use_registry",
 ]
+
+if not TYPE_CHECKING:  # mypy sees the imports above; at run time names load on first use
+    __getattr__, __dir__ = exports(
+        __name__,
+        globals(),
+        {
+            ".._redaction": ("REDACTED", "register_secret"),
+            "._export": ("JSONLinesSpanExporter", "RedactingSpanExporter"),
+            "._exposition": ("make_asgi_app", "make_wsgi_app", "metrics_registry", "start_http_server"),
+            "._listener": ("TelemetryListener",),
+            "._logging": (
+                "BoundLogger",
+                "JSONFormatter",
+                "TextFormatter",
+                "configure_logging",
+                "get_logger",
+                "log_context",
+            ),
+            "._metrics": ("CONTRACT", "SPECS", "MetricSpec", "Metrics", "get_metrics", "use_registry"),
+            "._operations": ("Operation", "OperationCompleted", "OperationTracker"),
+            "._tracing": (
+                "CORRELATION_ATTRIBUTE",
+                "TelemetryConfig",
+                "configure",
+                "get_tracer",
+                "shutdown",
+                "start_span",
+            ),
+        },
+    )

@@ -4,6 +4,9 @@
 installed one itself, and exports over OTLP only when asked (arguments or the
 standard ``OTEL_EXPORTER_OTLP_*`` variables). Exporters are wrapped so that no
 secret leaves in a span, and every span gets ``commtel.correlation_id``.
+
+Only the OpenTelemetry API is imported here; the SDK (:mod:`._export`) loads in
+``configure()``, so importing commtel never pays for it.
 """
 
 from __future__ import annotations
@@ -12,32 +15,27 @@ import logging
 import os
 import threading
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import TYPE_CHECKING, Any
 
-from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Event as SpanEvent
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace import Span as SDKSpan
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.trace import Span, SpanKind, Status
+from opentelemetry.trace import Span, SpanKind
 from opentelemetry.util.types import Attributes
 
-from .._redaction import redact_text, redact_value
 from ..context._correlation import get_correlation_id
 from ..context._platform import get_platform_context
 
 
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+
 __all__ = [
     "CORRELATION_ATTRIBUTE",
-    "CorrelationSpanProcessor",
-    "JSONLinesSpanExporter",
-    "RedactingSpanExporter",
     "TelemetryConfig",
     "configure",
     "get_tracer",
@@ -48,7 +46,6 @@ __all__ = [
 
 CORRELATION_ATTRIBUTE = "commtel.correlation_id"
 _log = logging.getLogger("commtel.telemetry")
-_PROTOCOLS = ("http/protobuf", "grpc")
 
 
 def _version() -> str:
@@ -107,90 +104,6 @@ def start_span(name: str, *, kind: SpanKind = SpanKind.INTERNAL, attributes: Att
         yield span
 
 
-class CorrelationSpanProcessor(SpanProcessor):
-    """Adds ``commtel.correlation_id`` (and platform) to every span started in the process.
-
-    .. versionadded:: 0.1.0
-    """
-
-    def on_start(self, span: SDKSpan, parent_context: otel_context.Context | None = None) -> None:  # noqa: ARG002
-        if span.attributes is None or CORRELATION_ATTRIBUTE not in span.attributes:
-            span.set_attributes(_context_attributes())
-
-
-def _redact_attributes(attributes: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    if attributes is None:
-        return None
-    return {key: redact_value(key, value) for key, value in attributes.items()}
-
-
-def _redacted(span: ReadableSpan) -> ReadableSpan:
-    events = [SpanEvent(event.name, _redact_attributes(event.attributes), event.timestamp) for event in span.events]
-    status = span.status
-    if status.description:
-        status = Status(status.status_code, redact_text(status.description))
-    return ReadableSpan(
-        name=span.name,
-        context=span.context,
-        parent=span.parent,
-        resource=span.resource,
-        attributes=_redact_attributes(span.attributes),
-        events=events,
-        links=span.links,
-        kind=span.kind,
-        status=status,
-        start_time=span.start_time,
-        end_time=span.end_time,
-        instrumentation_scope=span.instrumentation_scope,
-    )
-
-
-class RedactingSpanExporter(SpanExporter):
-    """Wraps an exporter so that no credential or registered secret is exported.
-
-    .. versionadded:: 0.1.0
-    """
-
-    def __init__(self, exporter: SpanExporter) -> None:
-        self.exporter = exporter
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        return self.exporter.export([_redacted(span) for span in spans])
-
-    def shutdown(self) -> None:
-        self.exporter.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return self.exporter.force_flush(timeout_millis)
-
-
-class JSONLinesSpanExporter(SpanExporter):
-    """Writes each span as one JSON line to a file (the demo's default without OTLP).
-
-    .. versionadded:: 0.1.0
-    """
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-        self._file: IO[str] | None = self.path.open("a", encoding="utf-8")
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        with self._lock:
-            if self._file is None:
-                return SpanExportResult.FAILURE
-            for span in spans:
-                self._file.write(span.to_json(indent=None) + "\n")
-            self._file.flush()
-        return SpanExportResult.SUCCESS
-
-    def shutdown(self) -> None:
-        with self._lock:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
-
-
 @dataclass(frozen=True, slots=True)
 class TelemetryConfig:
     """What :func:`configure` set up.
@@ -213,52 +126,6 @@ class TelemetryConfig:
 _lock = threading.Lock()
 _state: TelemetryConfig | None = None
 _provider: TracerProvider | None = None
-
-
-def _otlp_exporter(
-    endpoint: str | None, protocol: str | None, headers: Mapping[str, str] | None, timeout_s: float
-) -> tuple[SpanExporter, str, str] | None:
-    env = os.environ
-    traces_endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-    base_endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-    if endpoint is None and traces_endpoint is None and base_endpoint is None:
-        return None
-    protocol = (
-        protocol
-        or env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-        or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-        or "http/protobuf"
-    )
-    if protocol not in _PROTOCOLS:
-        msg = f"OTLP protocol must be one of {_PROTOCOLS}, got {protocol!r} (set protocol= or OTEL_EXPORTER_OTLP_PROTOCOL)"
-        from .._exceptions import ConfigurationError
-
-        raise ConfigurationError(msg)
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
-            OTLPSpanExporter as GrpcExporter,
-        )
-
-        url = endpoint or traces_endpoint or base_endpoint
-        assert url is not None  # noqa: S101 - guarded above
-        insecure = not url.startswith("https://")
-        exporter: SpanExporter = GrpcExporter(
-            endpoint=url, insecure=insecure, headers=dict(headers) if headers else None, timeout=timeout_s
-        )
-        return exporter, "otlp-grpc", url
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
-        OTLPSpanExporter as HttpExporter,
-    )
-
-    if endpoint is not None:
-        url = endpoint
-    elif traces_endpoint is not None:
-        url = traces_endpoint
-    else:
-        assert base_endpoint is not None  # noqa: S101 - guarded above
-        url = base_endpoint.rstrip("/") + "/v1/traces"
-    exporter = HttpExporter(endpoint=url, headers=dict(headers) if headers else None, timeout=timeout_s)
-    return exporter, "otlp-http", url
 
 
 def configure(
@@ -299,13 +166,19 @@ def configure(
     with _lock:
         if _state is not None:
             return _state
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        from ._export import CorrelationSpanProcessor, JSONLinesSpanExporter, RedactingSpanExporter, otlp_exporter
+
         name = service_name or os.environ.get("OTEL_SERVICE_NAME") or "commtel"
         existing = trace.get_tracer_provider()
         if not isinstance(existing, trace.ProxyTracerProvider):
             _log.info("commtel keeps the application's TracerProvider %r", type(existing).__name__)
             _state = TelemetryConfig(name, None, None, owns_provider=False)
             return _state
-        chosen = None if exporter is not None else _otlp_exporter(endpoint, protocol, headers, export_timeout_s)
+        chosen = None if exporter is not None else otlp_exporter(endpoint, protocol, headers, export_timeout_s)
         target: str | None = None
         if exporter is not None:
             kind = "custom"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from commtel.telemetry import _logging
-from tests.oauth.authserver import AuthServer
 
 
 @pytest.fixture
@@ -26,8 +26,10 @@ def restore_logging() -> Iterator[None]:
 
 
 @pytest.fixture
-def authserver() -> Iterator[AuthServer]:
+def authserver() -> Iterator[Any]:
     """A real OAuth 2 authorization server (authlib's server side) on a free loopback port."""
+    from tests.oauth.authserver import AuthServer  # here: the server side needs a newer authlib than the client
+
     server = AuthServer()
     server.start()
     yield server

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -21,7 +22,6 @@ from commtel.oauth import _providers
 from commtel.simulator import SimulatedPlatform
 from tests.compat.helpers import isolated
 from tests.harness.clock import FakeClock
-from tests.oauth.authserver import AuthServer, approve
 
 
 def test_rate_limiting_example(clock: FakeClock, capsys: pytest.CaptureFixture[str]) -> None:
@@ -82,7 +82,7 @@ def test_message_headers_example() -> None:
 
 
 @pytest.fixture
-def twitter_is_local(authserver: AuthServer, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+def twitter_is_local(authserver: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
     """The "twitter" OAuth preset pointed at a real local authorization server; returns (client_id, client_secret)."""
     local = OAuthProvider(
         name="twitter",
@@ -94,6 +94,12 @@ def twitter_is_local(authserver: AuthServer, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(_providers, "PROVIDERS", {**_providers.PROVIDERS, "twitter": local})
     authserver.register_client("twitter-app", "twitter-app-secret-1")
     return "twitter-app", "twitter-app-secret-1"
+
+
+def authserver_approve(url: str) -> str:
+    from tests.oauth.authserver import approve
+
+    return approve(url)
 
 
 def test_authentication_example(
@@ -119,7 +125,7 @@ def test_authentication_example(
     auth_url = oauth.get_authorization_url(state="random_state")
     print(f"Visit: {auth_url}")
 
-    auth_code = parse_qs(urlsplit(approve(auth_url)).query)["code"][0]  # the user approves in a browser
+    auth_code = parse_qs(urlsplit(authserver_approve(auth_url)).query)["code"][0]  # the user approves in a browser
 
     # Step 2: Exchange code for token
     token_info, error = oauth.exchange_code_for_token(auth_code)

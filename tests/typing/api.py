@@ -29,7 +29,7 @@ def resilience() -> None:
     limiter = commtel.RateLimiter(
         commtel.ratelimit.TokenBucket(rate=5.0, burst=2), commtel.ratelimit.SlidingWindow(100, 3600.0)
     )
-    decision: commtel.RateLimitDecision = limiter.try_acquire("k", cost=1)
+    decision: commtel.ratelimit.RateLimitDecision = limiter.try_acquire("k", cost=1)
     wait: float = decision.retry_after_s
     _ = wait
     limiter.feedback("k", 429, {"Retry-After": "3"})
@@ -67,5 +67,5 @@ def messaging(tmp: str) -> None:
             tracker.complete(claim)
     with commtel.ProgressTracker("sqlite://") as progress:
         progress.create_progress_session("t", user_id=1)
-        status: commtel.ProgressStatus = progress.finish_task("t")
+        status: commtel.progress.ProgressStatus = progress.finish_task("t")
         _ = status

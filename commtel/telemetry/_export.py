@@ -1,0 +1,160 @@
+"""The OpenTelemetry SDK side of tracing: span processor, redacting and file exporters, OTLP.
+
+Imported by :func:`~commtel.telemetry.configure` (and by applications that install
+their own TracerProvider and want commtel's processor or exporters), never at import.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from opentelemetry import context as otel_context
+from opentelemetry.sdk.trace import Event as SpanEvent
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.sdk.trace import Span as SDKSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.trace import Status
+
+from .._exceptions import ConfigurationError
+from .._optional import requires
+from .._redaction import redact_text, redact_value
+from ._tracing import CORRELATION_ATTRIBUTE, _context_attributes
+
+
+__all__ = ["CorrelationSpanProcessor", "JSONLinesSpanExporter", "RedactingSpanExporter", "otlp_exporter"]
+
+_PROTOCOLS = ("http/protobuf", "grpc")
+
+
+class CorrelationSpanProcessor(SpanProcessor):
+    """Adds ``commtel.correlation_id`` (and platform) to every span started in the process.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def on_start(self, span: SDKSpan, parent_context: otel_context.Context | None = None) -> None:  # noqa: ARG002
+        if span.attributes is None or CORRELATION_ATTRIBUTE not in span.attributes:
+            span.set_attributes(_context_attributes())
+
+
+def _redact_attributes(attributes: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if attributes is None:
+        return None
+    return {key: redact_value(key, value) for key, value in attributes.items()}
+
+
+def _redacted(span: ReadableSpan) -> ReadableSpan:
+    events = [SpanEvent(event.name, _redact_attributes(event.attributes), event.timestamp) for event in span.events]
+    status = span.status
+    if status.description:
+        status = Status(status.status_code, redact_text(status.description))
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=_redact_attributes(span.attributes),
+        events=events,
+        links=span.links,
+        kind=span.kind,
+        status=status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+class RedactingSpanExporter(SpanExporter):
+    """Wraps an exporter so that no credential or registered secret is exported.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(self, exporter: SpanExporter) -> None:
+        self.exporter = exporter
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return self.exporter.export([_redacted(span) for span in spans])
+
+    def shutdown(self) -> None:
+        self.exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.exporter.force_flush(timeout_millis)
+
+
+class JSONLinesSpanExporter(SpanExporter):
+    """Writes each span as one JSON line to a file (the demo's default without OTLP).
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._file: IO[str] | None = self.path.open("a", encoding="utf-8")
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        with self._lock:
+            if self._file is None:
+                return SpanExportResult.FAILURE
+            for span in spans:
+                self._file.write(span.to_json(indent=None) + "\n")
+            self._file.flush()
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+
+def otlp_exporter(
+    endpoint: str | None, protocol: str | None, headers: Mapping[str, str] | None, timeout_s: float
+) -> tuple[SpanExporter, str, str] | None:
+    env = os.environ
+    traces_endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    base_endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if endpoint is None and traces_endpoint is None and base_endpoint is None:
+        return None
+    protocol = (
+        protocol
+        or env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "http/protobuf"
+    )
+    if protocol not in _PROTOCOLS:
+        msg = f"OTLP protocol must be one of {_PROTOCOLS}, got {protocol!r} (set protocol= or OTEL_EXPORTER_OTLP_PROTOCOL)"
+        raise ConfigurationError(msg)
+    if protocol == "grpc":
+        with requires("opentelemetry.exporter.otlp.proto.grpc", "grpc"):
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+                OTLPSpanExporter as GrpcExporter,
+            )
+
+        url = endpoint or traces_endpoint or base_endpoint
+        assert url is not None  # noqa: S101 - guarded above
+        insecure = not url.startswith("https://")
+        exporter: SpanExporter = GrpcExporter(
+            endpoint=url, insecure=insecure, headers=dict(headers) if headers else None, timeout=timeout_s
+        )
+        return exporter, "otlp-grpc", url
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+        OTLPSpanExporter as HttpExporter,
+    )
+
+    if endpoint is not None:
+        url = endpoint
+    elif traces_endpoint is not None:
+        url = traces_endpoint
+    else:
+        assert base_endpoint is not None  # noqa: S101 - guarded above
+        url = base_endpoint.rstrip("/") + "/v1/traces"
+    exporter = HttpExporter(endpoint=url, headers=dict(headers) if headers else None, timeout=timeout_s)
+    return exporter, "otlp-http", url
