@@ -1,4 +1,4 @@
-"""Clock and sleeping for the I/O drivers; policies never call these themselves.
+"""Clock, sleeping and the jitter source for the I/O drivers; decision cores are handed their values.
 
 A zero or negative delay never sleeps (``time.sleep(0)`` costs ~90 µs here), and
 :func:`commtel.testing.set_testing` makes every wait instant for users' own tests.
@@ -7,13 +7,16 @@ A zero or negative delay never sleeps (``time.sleep(0)`` costs ~90 µs here), an
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 
 
-__all__ = ["asleep", "is_testing", "monotonic", "set_testing_flag", "sleep", "wall"]
+__all__ = ["asleep", "is_testing", "jitter", "monotonic", "set_testing_flag", "sleep", "wall"]
 
 monotonic = time.monotonic
 wall = time.time
+#: Uniform draws in [0, 1) for backoff jitter (tests replace it to get exact delays).
+jitter = random.random
 
 _testing = False
 

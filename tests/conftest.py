@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from hypothesis import Phase, settings
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -24,6 +25,11 @@ from tests.harness.otlp import OTLPGrpcReceiver, OTLPHttpReceiver
 from tests.harness.procs import PostgresServer, RedisServer
 from tests.harness.prometheus import PrometheusServer
 
+
+# ./dev mutate: reproducible verdicts, and no time spent shrinking a mutant's counterexample.
+settings.register_profile(
+    "mutation", derandomize=True, database=None, deadline=None, phases=(Phase.explicit, Phase.generate)
+)
 
 _EXPORTER = InMemorySpanExporter()
 _provider = TracerProvider()

@@ -42,12 +42,11 @@ _PROBING_RETRY_AFTER_S = 1.0
 class CountWindow:
     """The last *size* outcomes (ring buffer) with a running failure count."""
 
-    __slots__ = ("_failed", "_index", "_ring", "calls", "failures")
+    __slots__ = ("_index", "_ring", "calls", "failures")
 
     def __init__(self, size: int) -> None:
         self._ring = [False] * size
         self._index = 0
-        self._failed = 0
         self.calls = 0
         self.failures = 0
 

@@ -160,9 +160,14 @@ Limit: TypeAlias = TokenBucket | SlidingWindow
 def merge(first: RateLimitDecision, second: RateLimitDecision) -> RateLimitDecision:
     """Combine two parts of one decision: allowed only if both are; the tighter limit binds.
 
-    Ties keep *first*, so merging left to right over the parts is order-stable.
+    On a refusal only refusing parts bind (an admitting part reports units as if it had
+    consumed them, which a refusal does not). Ties keep *first*, so merging left to right
+    over the parts is order-stable.
     """
-    binding = second if second.remaining < first.remaining else first
+    if first.allowed is not second.allowed:
+        binding = first if second.allowed else second
+    else:
+        binding = second if second.remaining < first.remaining else first
     return RateLimitDecision(
         first.allowed and second.allowed,
         max(first.retry_after_s, second.retry_after_s),
@@ -276,7 +281,7 @@ class _WindowQuota(Quota):
             log.head = head
         allowed = True
         retry = 0.0
-        remaining = limit = -1
+        remaining = limit = refused_remaining = refused_limit = -1
         longest = self._longest
         for window_limit, window_s in self._windows:
             start = head if window_s == longest else bisect_right(times, now - window_s, head)
@@ -289,11 +294,13 @@ class _WindowQuota(Quota):
                 wait = times[oldest_needed] + window_s - now if oldest_needed < size else math.inf
                 retry = max(retry, wait)
                 free = max(0, free + cost)
-            if limit < 0 or free < remaining:
+                if refused_limit < 0 or free < refused_remaining:
+                    refused_remaining, refused_limit = free, window_limit
+            elif limit < 0 or free < remaining:
                 remaining, limit = free, window_limit
-        if not allowed:
+        if not allowed:  # only refusing windows bind a refusal (see merge)
             return state, RateLimitDecision(
-                False, retry, remaining, limit, times[-1] + longest - now if size > head else 0.0
+                False, retry, refused_remaining, refused_limit, times[-1] + longest - now if size > head else 0.0
             )
         # Never store a time before the newest entry: keeps the log sorted when a caller's
         # clock reading is slightly older than another's (and only keeps units longer).

@@ -79,9 +79,9 @@ if got[1] and tonumber(got[1]) > now then
 end
 local allowed, retry, remaining, limit, reset, first = true, 0, 0, 0, 0, true
 local function merge(a, r, rem, lim, rs)
+  if first or (allowed and not a) or (allowed == a and rem < remaining) then remaining = rem; limit = lim end
   allowed = allowed and a
   if r > retry then retry = r end
-  if first or rem < remaining then remaining = rem; limit = lim end
   if first or rs > reset then reset = rs end
   first = false
 end
@@ -114,7 +114,7 @@ for _ = 1, P[3] do
     local longest = P[p + 2 * nwin - 1]
     redis.call('ZREMRANGEBYSCORE', z, '-inf', now - longest)
     local size = redis.call('ZCARD', z)
-    local w_ok, w_retry, w_rem, w_lim = true, 0, -1, -1
+    local w_ok, w_retry, w_rem, w_lim, r_rem, r_lim = true, 0, -1, -1, -1, -1
     for _ = 1, nwin do
       local wl, ws = P[p], P[p + 1]
       p = p + 2
@@ -129,9 +129,10 @@ for _ = 1, P[3] do
         if kth[2] then wait = tonumber(kth[2]) + ws - now end
         if wait > w_retry then w_retry = wait end
         free = math.max(0, free + cost)
-      end
-      if w_lim < 0 or free < w_rem then w_rem = free; w_lim = wl end
+        if r_lim < 0 or free < r_rem then r_rem = free; r_lim = wl end
+      elseif w_lim < 0 or free < w_rem then w_rem = free; w_lim = wl end
     end
+    if not w_ok then w_rem = r_rem; w_lim = r_lim end
     -- The newest unit matters on a refusal (reset) or when it is not older than now (the new
     -- units then take its time); a ZCOUNT rules that out without fetching it in the common case.
     local newest

@@ -179,7 +179,7 @@ class RetryCall:
         if hint is not None:
             delay = min(hint, config.max_retry_after)
         else:
-            delay = compute_backoff(config, self.attempts, self.delay)
+            delay = compute_backoff(config, self.attempts, self.delay, _timing.jitter)
         if config.deadline is not None and now + delay - self.started > config.deadline:
             self._stop(reason, "deadline")
             return None

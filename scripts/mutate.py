@@ -1,0 +1,228 @@
+"""Mutation testing of commtel's decision cores: ``./dev mutate [COMPONENT ...]``.
+
+Each component's core modules are mutated by mutmut and judged by that component's own
+tests only, in a scratch copy of the tree (the checkout is never touched). Results go to
+``docs/mutation.json``; ``docs/mutation.md`` is rendered from it, listing every surviving
+mutant with the reason recorded in ``scripts/mutation_equivalents.toml`` — a survivor
+without a reason is a missing test, and makes the run fail, as does a score under 90%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "docs" / "mutation.json"
+REPORT = ROOT / "docs" / "mutation.md"
+REASONS = ROOT / "scripts" / "mutation_equivalents.toml"
+SCRATCH = Path(os.environ.get("COMMTEL_MUTATE_DIR", "/tmp/commtel-mutate"))
+TARGET_SCORE = 0.90
+
+
+@dataclass(frozen=True)
+class Component:
+    """What to mutate and which tests judge it."""
+
+    sources: tuple[str, ...]
+    tests: tuple[str, ...]
+    about: str
+
+
+COMPONENTS = {
+    "ratelimit": Component(
+        ("commtel/ratelimit/_core.py",),
+        ("tests/ratelimit/",),
+        "token bucket and sliding-window decisions (all rate-limiter tests, Redis included)",
+    ),
+    "ratelimit-properties": Component(
+        ("commtel/ratelimit/_core.py",),
+        ("tests/ratelimit/test_core_properties.py",),
+        "the same core judged by its property tests alone (no Redis)",
+    ),
+    "breaker": Component(
+        ("commtel/breaker/_core.py",),
+        (
+            "tests/breaker/test_core.py",
+            "tests/breaker/test_core_model.py",
+            "tests/breaker/test_breaker.py",
+            "tests/breaker/test_admission.py",
+        ),
+        "breaker state machine and failure windows",
+    ),
+    "retries": Component(
+        (
+            "commtel/retries/_core.py",
+            "commtel/retries/_config.py",
+            "commtel/retries/_classify.py",
+            "commtel/retries/_budget.py",
+        ),
+        ("tests/retry/",),
+        "backoff arithmetic, retry decisions, classification, retry budget",
+    ),
+    "oauth": Component(
+        ("commtel/oauth/_tokens.py",),
+        ("tests/oauth/",),
+        "token expiry and refresh timing",
+    ),
+    "tracker": Component(
+        ("commtel/messages/_tracker.py",),
+        ("tests/tracker/",),
+        "message state transitions and leases",
+    ),
+    "feedback": Component(
+        ("commtel/ratelimit/_feedback.py",),
+        ("tests/ratelimit/test_feedback.py",),
+        "server feedback parsing (Retry-After, X-RateLimit-*, RateLimit headers)",
+    ),
+}
+
+
+def _scratch_copy(name: str, component: Component) -> Path:
+    """A copy of the tracked (and new, unignored) files, with mutmut configured for *component*."""
+    work = SCRATCH / name
+    shutil.rmtree(work, ignore_errors=True)
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout.split()
+    for rel in listed:
+        if rel.startswith(("commtel/", "tests/")) or rel == "pyproject.toml":
+            src = ROOT / rel
+            if src.is_file():
+                (work / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, work / rel)
+    pyproject = (work / "pyproject.toml").read_text()
+    pyproject = pyproject.split("\n[tool.mutmut]")[0]
+    pyproject += (
+        "\n[tool.mutmut]\n"
+        f"source_paths = {json.dumps(list(component.sources))}\n"
+        f"pytest_add_cli_args_test_selection = {json.dumps(list(component.tests))}\n"
+        'pytest_add_cli_args = ["--hypothesis-profile=mutation", "-p", "no:cacheprovider"]\n'
+        'also_copy = ["commtel", "tests"]\n'
+    )
+    (work / "pyproject.toml").write_text(pyproject)
+    return work
+
+
+def _mutmut(work: Path, *args: str) -> str:
+    exe = Path(sys.executable).with_name("mutmut")
+    result = subprocess.run([str(exe), *args], cwd=work, capture_output=True, text=True, check=False)
+    return result.stdout
+
+
+def run(name: str, children: int) -> dict[str, object]:
+    """Mutate one component; return its counts and survivors (name → diff)."""
+    component = COMPONENTS[name]
+    work = _scratch_copy(name, component)
+    with (work / "mutmut.log").open("w") as log:
+        exe = Path(sys.executable).with_name("mutmut")
+        subprocess.run(
+            [str(exe), "run", "--max-children", str(children)], cwd=work, stdout=log, stderr=log, check=False
+        )
+    _mutmut(work, "export-cicd-stats")
+    stats_file = work / "mutants" / "mutmut-cicd-stats.json"
+    if not stats_file.exists():
+        tail = (work / "mutmut.log").read_text()[-3000:]
+        sys.exit(f"mutate: mutmut did not finish for {name} (clean test run failing?):\n{tail}")
+    stats = json.loads(stats_file.read_text())
+    survivors: dict[str, str] = {}
+    for line in _mutmut(work, "results").splitlines():
+        mutant, _, status = line.strip().rpartition(": ")
+        if status in {"survived", "no tests"}:
+            shown = _mutmut(work, "show", mutant)
+            diff = [ln for ln in shown.splitlines() if ln[:1] in "-+" and not ln.startswith(("---", "+++"))]
+            survivors[mutant] = "\n".join(diff)
+    return {
+        "about": component.about,
+        "sources": list(component.sources),
+        "tests": list(component.tests),
+        "stats": stats,
+        "survivors": survivors,
+    }
+
+
+def score(result: dict[str, object]) -> float:
+    """Killed (tests failed or hung) over all mutants."""
+    stats = result["stats"]
+    assert isinstance(stats, dict)
+    total = stats["total"] - stats.get("skipped", 0)
+    return (stats["killed"] + stats["timeout"]) / total if total else 1.0
+
+
+def render(results: dict[str, dict[str, object]], reasons: dict[str, str]) -> str:
+    """docs/mutation.md from every component's last result."""
+    lines = [
+        "# Mutation testing",
+        "",
+        "Generated by `./dev mutate` (mutmut) from `docs/mutation.json`; do not edit by hand.",
+        "Each decision core is mutated one small change at a time and judged by its own tests only.",
+        "A mutant is *killed* when a test fails or hangs (timeout). Every survivor is listed below with",
+        "the reason it cannot change behaviour; a survivor without one is a missing test.",
+        "",
+        "| component | what | mutants | killed | timeout | survived | no tests | score |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, result in results.items():
+        s = result["stats"]
+        assert isinstance(s, dict)
+        lines.append(
+            f"| {name} | {result['about']} | {s['total']} | {s['killed']} | {s['timeout']} | {s['survived']} "
+            f"| {s['no_tests']} | {score(result):.1%} |"
+        )
+    for name, result in results.items():
+        survivors = result["survivors"]
+        assert isinstance(survivors, dict)
+        if not survivors:
+            continue
+        lines += ["", f"## {name}: surviving mutants", ""]
+        for mutant, diff in sorted(survivors.items()):
+            lines.append(
+                f"- `{mutant.split('.')[-1]}` ({mutant.rsplit('.', 1)[0]}): {reasons.get(mutant, '**unexplained**')}"
+            )
+            lines += ["  ```diff", *(f"  {ln}" for ln in str(diff).splitlines()), "  ```"]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "components", nargs="*", metavar="COMPONENT", help=f"any of {', '.join(COMPONENTS)} (default: all)"
+    )
+    parser.add_argument("--children", type=int, default=os.cpu_count() or 2)
+    args = parser.parse_args()
+    unknown = sorted(set(args.components) - set(COMPONENTS))
+    if unknown:
+        parser.error(f"unknown component(s) {', '.join(unknown)}; choose from {', '.join(COMPONENTS)}")
+    results: dict[str, dict[str, object]] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    for name in args.components or list(COMPONENTS):
+        print(f"mutate: {name} …", flush=True)
+        results[name] = run(name, args.children)
+        print(f"mutate: {name}: {score(results[name]):.1%}", flush=True)
+    results = {name: results[name] for name in COMPONENTS if name in results}
+    reasons = tomllib.loads(REASONS.read_text()) if REASONS.exists() else {}
+    RESULTS.write_text(json.dumps(results, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+    REPORT.write_text(render(results, reasons))
+    failed = [n for n, r in results.items() if score(r) < TARGET_SCORE]
+    unexplained = [m for r in results.values() for m in r["survivors"] if m not in reasons]  # type: ignore[attr-defined]
+    for name in failed:
+        print(f"mutate: {name} scores {score(results[name]):.1%} < {TARGET_SCORE:.0%}")
+    for mutant in unexplained:
+        print(f"mutate: unexplained survivor {mutant}")
+    return 1 if failed or unexplained else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
