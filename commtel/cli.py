@@ -35,7 +35,12 @@ def _demo(args: argparse.Namespace) -> int:
 def _dashboards_export(args: argparse.Namespace) -> int:
     from ._bundle import export_bundle
 
-    for path in export_bundle(args.directory):
+    try:
+        written = export_bundle(args.directory, selector=args.selector, runbook_base=args.runbook_base)
+    except ValueError as exc:
+        print(f"commtel dashboards export: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    for path in written:
         print(path)  # noqa: T201
     return 0
 
@@ -100,6 +105,17 @@ def build_parser() -> argparse.ArgumentParser:
     dash_sub = dashboards.add_subparsers(dest="dashboards_command", required=True, metavar="ACTION")
     export = dash_sub.add_parser("export", help="write the ops bundle to a directory")
     export.add_argument("directory", help="target directory (created if missing)")
+    export.add_argument(
+        "--selector",
+        metavar="MATCHERS",
+        help="label matchers added to every commtel metric the rules and dashboards select, e.g. 'job=\"myapp\"' "
+        "(the promtool unit tests, written for the shipped rules, are then left out)",
+    )
+    export.add_argument(
+        "--runbook-base",
+        metavar="URL",
+        help="where your copy of docs/runbooks.md lives: runbook_url becomes URL#<alert name in lower case>",
+    )
     export.set_defaults(run=_dashboards_export)
     return parser
 

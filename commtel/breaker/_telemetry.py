@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from ..telemetry._listener import binds, handles
 from ..telemetry._logging import get_logger
-from ..telemetry._metrics import get_metrics
+from ..telemetry._metrics import CIRCUIT_STATE_VALUES, CIRCUIT_STATES, get_metrics
 from ..telemetry._tracing import recording_span
 from ._events import (
     CircuitBackendFailed,
@@ -18,9 +18,8 @@ from ._events import (
 
 
 _log = get_logger("commtel.breaker")
-_STATES = ("closed", "open", "half_open")
 # Every move between two states: a breaker shared on Redis can follow any of them.
-_TRANSITIONS = tuple((a, b) for a in _STATES for b in _STATES if a != b)
+_TRANSITIONS = tuple((a, b) for a in CIRCUIT_STATES for b in CIRCUIT_STATES if a != b)
 
 
 @handles(CircuitBreakerCreated)
@@ -47,8 +46,7 @@ def _on_call(event: CircuitCallRecorded) -> None:
 @handles(CircuitStateChanged)
 def _on_state_changed(event: CircuitStateChanged) -> None:
     metrics = get_metrics()
-    for state in _STATES:
-        metrics.child(metrics.circuit_state, event.breaker, state).set(1 if state == event.to_state else 0)
+    metrics.child(metrics.circuit_state, event.breaker).set(CIRCUIT_STATE_VALUES[event.to_state])
     if event.from_state is None:
         return
     metrics.child(metrics.circuit_transitions, event.breaker, event.from_state, event.to_state).inc()

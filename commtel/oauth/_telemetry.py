@@ -9,7 +9,6 @@ credential: the events carry none.
 from __future__ import annotations
 
 import math
-import time
 
 from typing import Any
 
@@ -84,16 +83,10 @@ def _request_span(event: TokenRequestFinished) -> None:
 @handles(TokenUpdated)
 def _on_token_updated(event: TokenUpdated) -> None:
     metrics = get_metrics()
-    gauge = metrics.child(metrics.oauth_token_expiry, event.provider)
-    # Unknown expiry reads +Inf (never expires), a removed token 0 (nothing valid left).
-    expires_at = math.inf if event.expires_at is None else event.expires_at
-    if event.removed:
-        expires_at = 0.0
-    if metrics.multiprocess:
-        gauge.set(expires_at - time.time() if expires_at else 0.0)
-    else:
-        # Read at scrape time, so the gauge counts down between refreshes.
-        gauge.set_function(lambda: expires_at - time.time() if expires_at else 0.0)
+    # The expiry time itself (a timestamp, right in every worker process); unknown expiry
+    # reads +Inf (never expires), a removed token 0 (nothing valid held).
+    expires_at = 0.0 if event.removed else math.inf if event.expires_at is None else event.expires_at
+    metrics.child(metrics.oauth_token_expiry, event.provider).set(expires_at)
 
 
 @handles(TokenRejected)

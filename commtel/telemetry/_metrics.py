@@ -64,6 +64,8 @@ _SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 _TASK_BUCKETS = (0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 
 CIRCUIT_STATES = ("closed", "open", "half_open")
+#: The value of ``commtel_circuit_state`` for each state (ordered by severity, so ``max`` is the worst).
+CIRCUIT_STATE_VALUES = {"closed": 0, "half_open": 1, "open": 2}
 _TYPE_NAMES: dict[type[Any], str] = {Counter: "counter", Gauge: "gauge", Histogram: "histogram"}
 
 
@@ -158,7 +160,7 @@ class Metrics:
     build_info = MetricSpec(
         Gauge,
         "commtel_build_info",
-        "Always 1: this process exposes commtel metrics (liveness alerts and the dashboards' job list read it).",
+        "Always 1: this target exposes commtel metrics (liveness alerts and the dashboards' job list read it).",
         ("version",),
         multiprocess_mode="livemax",
         unit="1",
@@ -206,10 +208,10 @@ class Metrics:
     circuit_state = MetricSpec(
         Gauge,
         "commtel_circuit_state",
-        "1 on the breaker's current state, 0 on the others.",
-        ("breaker", "state"),
-        values={"state": CIRCUIT_STATES},
-        multiprocess_mode="livemax",
+        "The breaker's state: 0 closed, 1 half-open, 2 open (multiprocess: the latest change of any live worker).",
+        ("breaker",),
+        multiprocess_mode="livemostrecent",
+        unit="0 closed, 1 half-open, 2 open",
     )
     circuit_transitions = MetricSpec(
         Counter,
@@ -243,10 +245,11 @@ class Metrics:
     )
     oauth_token_expiry = MetricSpec(
         Gauge,
-        "commtel_oauth_token_expiry_seconds",
-        "Seconds until the current access token expires.",
+        "commtel_oauth_token_expiry_timestamp_seconds",
+        "When the current access token expires (Unix time; +Inf: no expiry given, 0: no token held).",
         ("provider",),
-        multiprocess_mode="livemin",
+        multiprocess_mode="livemostrecent",
+        unit="Unix time",
     )
     operation_duration = MetricSpec(
         Histogram,
@@ -266,7 +269,7 @@ class Metrics:
     tasks_active = MetricSpec(
         Gauge,
         "commtel_tasks_active",
-        "Progress-tracked tasks currently running.",
+        "Progress-tracked tasks currently running (multiprocess: summed over live workers).",
         ("kind",),
         multiprocess_mode="livesum",
     )

@@ -166,7 +166,7 @@ def test_breaker_opens_and_rejects_without_a_request(client, platform, registry)
     with pytest.raises(CircuitOpenError):
         client.get(f"{platform.url}/api/items")
     assert platform.stats.requests == 2
-    assert registry.get_sample_value("commtel_circuit_state", {"breaker": "127.0.0.1", "state": "open"}) == 1
+    assert registry.get_sample_value("commtel_circuit_state", {"breaker": "127.0.0.1"}) == 2  # open
 
 
 def test_rate_limit_paces_requests(client, platform) -> None:

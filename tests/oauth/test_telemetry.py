@@ -36,17 +36,16 @@ def test_token_requests_are_counted_by_grant_and_result(provider, client_secret,
     assert _sample(registry, name, provider="testauth", grant_type="client_credentials", result="error") == 1
 
 
-def test_expiry_gauge_counts_down_to_the_current_tokens_expiry(provider, client_secret, registry, authserver):
-    """commtel_oauth_token_expiry_seconds reads the seconds left on the current token, and 0 after revocation."""
+def test_expiry_gauge_is_the_current_tokens_expiry_time(provider, client_secret, registry, authserver):
+    """commtel_oauth_token_expiry_timestamp_seconds is the current token's expiry (Unix time), 0 after revocation."""
     authserver.access_ttl_s = 120
     with OAuthClient(provider, "app", client_secret, grant_type="client_credentials") as client:
         token = client.get_token()
-        left = _sample(registry, "commtel_oauth_token_expiry_seconds", provider="testauth")
-        assert left is not None
-        assert 110 < left <= 120
-        assert abs(left - (token.expires_at - time.time())) < 1
+        expiry = _sample(registry, "commtel_oauth_token_expiry_timestamp_seconds", provider="testauth")
+        assert expiry == token.expires_at
+        assert 110 < expiry - time.time() <= 120
         client.revoke()
-    assert _sample(registry, "commtel_oauth_token_expiry_seconds", provider="testauth") == 0
+    assert _sample(registry, "commtel_oauth_token_expiry_timestamp_seconds", provider="testauth") == 0
 
 
 def test_each_token_request_is_a_client_span_without_secrets(provider, client_secret, spans):

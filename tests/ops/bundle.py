@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from commtel.telemetry._metrics import CONTRACT
+from commtel.telemetry._metrics import SPECS
 
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -163,26 +163,49 @@ def grouping_labels(expr: str) -> set[str]:
 
 
 def contract_series() -> dict[str, set[str]]:
-    """Every exposed series name of the contract -> the labels it carries."""
-    out: dict[str, set[str]] = {}
-    for name, (kind, labels) in CONTRACT.items():
-        if kind == "histogram":
-            out[f"{name}_bucket"] = {*labels, "le"}
-            out[f"{name}_sum"] = set(labels)
-            out[f"{name}_count"] = set(labels)
+    """Every exposed series name of the contract (and ``up``) -> the labels it carries."""
+    out: dict[str, set[str]] = {"up": set()}
+    for spec in SPECS:
+        if spec.type_name == "histogram":
+            out[f"{spec.name}_bucket"] = {*spec.labels, "le"}
+            out[f"{spec.name}_sum"] = set(spec.labels)
+            out[f"{spec.name}_count"] = set(spec.labels)
         else:
-            out[name] = set(labels)
+            out[spec.name] = set(spec.labels)
+    return out
+
+
+def enumerated_values() -> dict[str, dict[str, tuple[str, ...]]]:
+    """Exposed series name -> its enumerated labels' values (the contract's closed sets)."""
+    out: dict[str, dict[str, tuple[str, ...]]] = {}
+    for spec in SPECS:
+        names = (
+            [f"{spec.name}_{s}" for s in ("bucket", "sum", "count")] if spec.type_name == "histogram" else [spec.name]
+        )
+        for name in names:
+            out[name] = dict(spec.values)
     return out
 
 
 def recorded_series() -> dict[str, set[str]]:
-    """Every recording rule name -> its labels (the first ``by (...)`` of its expression)."""
-    out = {}
-    for name, expr in recording_rules().items():
-        match = re.search(r"\bby\s*\(([^()]*)\)", expr)
-        assert match, f"recording rule {name} aggregates without `by`: keep its labels explicit"
-        out[name] = {label.strip() for label in match.group(1).split(",")}
-    return out
+    """Every recording rule name -> its labels (the level of its ``level:metric:operations`` name)."""
+    return {name: set(recorded_labels(name)) for name in recording_rules()}
+
+
+def recorded_labels(name: str) -> list[str]:
+    """The labels a recorded series keeps, read from its level (``job_instance_breaker`` -> job, instance, breaker)."""
+    level = name.split(":", 1)[0]
+    labels: list[str] = []
+    for part in level.split("_"):
+        # Labels with an underscore (grant_type) are the ones the contract knows.
+        if labels and f"{labels[-1]}_{part}" in _CONTRACT_LABELS:
+            labels[-1] = f"{labels[-1]}_{part}"
+        else:
+            labels.append(part)
+    return labels
+
+
+_CONTRACT_LABELS = {label for spec in SPECS for label in spec.labels} | {"job", "instance"}
 
 
 def known_series() -> dict[str, set[str]]:
@@ -212,7 +235,34 @@ def check_expression(expr: str) -> list[str]:
         else:
             allowed = labels_here
         problems += [f"label {label!r} not on {name or 'selector'}" for label in sorted(matchers.keys() - allowed)]
+        closed = enumerated_values().get(name or "", {})
+        for label, (op, quoted) in matchers.items():
+            if label in closed and op in {"=", "=~"} and "$" not in quoted:
+                wanted = quoted[1:-1].split("|") if op == "=~" else [quoted[1:-1]]
+                problems += [
+                    f"{name}: {label}={v!r} is not one of {closed[label]}" for v in wanted if v not in closed[label]
+                ]
     problems += [
         f"grouping label {label!r} not on any selected metric" for label in sorted(grouping_labels(expr) - labels_here)
     ]
     return problems
+
+
+# --------------------------------------------------------------------------- docs
+
+REFERENCE_START = (
+    "<!-- metric reference: generated from commtel.telemetry.SPECS (tests/ops/test_metric_contract.py) -->"
+)
+REFERENCE_END = "<!-- end of metric reference -->"
+
+
+def metric_reference() -> str:
+    """The docs' metric reference table, rendered from the contract table."""
+    rows = ["| metric | type | labels | meaning |", "|---|---|---|---|"]
+    for spec in SPECS:
+        labels = ", ".join(
+            f"{label}={'/'.join(spec.values[label])}" if label in spec.values else label for label in spec.labels
+        )
+        kind = spec.type_name if spec.multiprocess_mode is None else f"{spec.type_name} ({spec.multiprocess_mode})"
+        rows.append(f"| `{spec.name}` | {kind} | {labels} | {spec.help} |")
+    return "\n".join(rows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from typing import Any
 
@@ -175,3 +176,30 @@ def test_dashboards_are_stable_json() -> None:
     """Dashboards are pretty-printed JSON (reviewable diffs), ending in a newline."""
     for name, board in BOARDS.items():
         assert (GRAFANA / name).read_text() == json.dumps(board, indent=2, ensure_ascii=False) + "\n", name
+
+
+def test_every_dashboard_has_job_and_instance_variables_from_build_info() -> None:
+    """job and instance come right after the datasource, listed from commtel_build_info (instance within $job)."""
+    for name, board in BOARDS.items():
+        variables = board["templating"]["list"]
+        assert [v["name"] for v in variables[1:3]] == ["job", "instance"], name
+        assert parse_label_values(variables[1]["query"]) == ("commtel_build_info", "job"), name
+        assert parse_label_values(variables[2]["query"]) == ('commtel_build_info{job=~"$job"}', "instance"), name
+
+
+def test_every_query_is_scoped_to_the_chosen_jobs_and_instances() -> None:
+    """Each selector of every panel and variable query matches job=~"$job" and instance=~"$instance"."""
+    unscoped = []
+    queries = [(q.board, q.panel, q.expr) for q in panel_queries()]
+    queries += [
+        (board, f"${var}", parse_label_values(query)[0] or "")
+        for board, var, query in variable_queries()
+        if var not in {"job", "instance"}
+    ]
+    for board, where, expr in queries:
+        for metric, matchers in selectors(expr):
+            if matchers.get("job") != ("=~", '"$job"') or matchers.get("instance") != ("=~", '"$instance"'):
+                unscoped.append(f"{board} / {where}: {metric}")
+        bare = [n for n in metric_names(expr) if not re.search(rf"{re.escape(n)}\s*\{{", expr)]
+        unscoped += [f"{board} / {where}: {n} without a selector" for n in bare]
+    assert unscoped == []

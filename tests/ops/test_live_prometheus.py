@@ -30,7 +30,9 @@ def loaded(prometheus: PrometheusServer, metrics_target: str) -> Iterator[Promet
     """The session's Prometheus scraping *metrics_target* with the bundle's rule files loaded."""
     prometheus.set_targets([metrics_target], rule_files=[str(p) for p in RULE_FILES])
     # Two scrapes for rate(), then one rule evaluation on top of them.
-    assert prometheus.wait_for("commtel:retry_attempts_per_call:ratio_rate5m", timeout=30), "no scrape landed"
+    assert prometheus.wait_for(
+        "job_instance_operation_platform:commtel_retry_attempts_per_call:ratio_rate2m", timeout=30
+    ), "no scrape landed"
     yield prometheus
     prometheus.set_targets([], rule_files=[])
 

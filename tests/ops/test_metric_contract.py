@@ -112,7 +112,7 @@ def test_components_expose_every_series_they_can_emit_at_zero_right_after_constr
     ]
     assert {series: exposed.get(series) for series in expected} == dict.fromkeys(expected, 0.0)
     # The state gauge says closed from the start too.
-    assert exposed[_series("commtel_circuit_state", breaker="api", state="closed")] == 1
+    assert exposed[_series("commtel_circuit_state", breaker="api")] == _metrics.CIRCUIT_STATE_VALUES["closed"]
 
 
 def test_shared_components_expose_their_backend_errors_at_zero(registry: CollectorRegistry, redis_url: str) -> None:
@@ -176,3 +176,12 @@ def test_the_limit_is_per_metric_and_configurable(registry: CollectorRegistry) -
     assert metrics.max_label_sets == 5
     with pytest.raises(ValueError, match="max_label_sets"):
         Metrics(None, max_label_sets=0)
+
+
+def test_the_docs_metric_reference_is_rendered_from_the_table() -> None:
+    """docs/ops.md lists exactly the contract table's metrics, types, labels, values and help."""
+    from tests.ops.bundle import OPS_DOC, REFERENCE_END, REFERENCE_START, metric_reference
+
+    text = OPS_DOC.read_text()
+    block = text.split(REFERENCE_START, 1)[1].split(REFERENCE_END, 1)[0].strip()
+    assert block == metric_reference(), "regenerate the table with tests.ops.bundle.metric_reference()"
