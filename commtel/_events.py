@@ -11,6 +11,7 @@ the defaults (the telemetry listener), ``set_listeners([])`` turns events off.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 
@@ -23,6 +24,7 @@ __all__ = [
     "Binding",
     "Event",
     "Listener",
+    "Template",
     "active_listeners",
     "emit",
     "get_listeners",
@@ -113,25 +115,56 @@ def _isolated(listener: Listener, event: Event) -> Callable[[], None]:
     return deliver
 
 
-class Binding:
-    """A prebuilt event a policy emits again and again (a first-try success, a closed call).
-
-    Calling the binding delivers the event with the least work: a listener that offers
-    ``bind(event) -> Callable[[], None]`` (the telemetry listener binds straight to the
-    metric child's ``inc``) is called through that; any other listener as usual, its
-    failures logged. Resolved lazily and again whenever listeners or the metrics
-    registry change.
-    """
+class _Resolved:
+    """What a prebuilt event is delivered through: resolved lazily, again whenever
+    listeners or the metrics registry change."""
 
     __slots__ = ("_deliver", "_generation", "event")
 
     def __init__(self, event: Event) -> None:
         self.event = event
         self._generation = -1
-        self._deliver: Callable[[], None] | None = None
+        self._deliver: Callable[..., None] | None = None
 
     def __repr__(self) -> str:
-        return f"Binding({self.event!r})"
+        return f"{type(self).__name__}({self.event!r})"
+
+    def _unbound(self, listener: Listener) -> Callable[..., None]:
+        """How *listener*, which does not bind, gets the event."""
+        return _isolated(listener, self.event)
+
+    def _resolve(self) -> None:
+        generation = _generation
+        parts: list[Callable[..., None]] = []
+        for listener in active_listeners():
+            bind = getattr(listener, "bind", None)
+            bound = bind(self.event) if bind is not None else None
+            parts.append(bound if bound is not None else self._unbound(listener))
+        if not parts:
+            self._deliver = None
+        elif len(parts) == 1:
+            self._deliver = parts[0]
+        else:
+            calls = tuple(parts)
+
+            def deliver_all(*values: object) -> None:
+                for call in calls:
+                    call(*values)
+
+            self._deliver = deliver_all
+        self._generation = generation
+
+
+class Binding(_Resolved):
+    """A prebuilt event a policy emits again and again (a first-try success, a closed call).
+
+    Calling the binding delivers the event with the least work: a listener that offers
+    ``bind(event) -> Callable[[], None]`` (the telemetry listener binds straight to the
+    metric child's ``inc``) is called through that; any other listener as usual, its
+    failures logged.
+    """
+
+    __slots__ = ()
 
     def __call__(self) -> None:
         if self._generation != _generation:
@@ -140,23 +173,35 @@ class Binding:
         if deliver is not None:
             deliver()
 
-    def _resolve(self) -> None:
-        generation = _generation
-        parts: list[Callable[[], None]] = []
-        for listener in active_listeners():
-            bind = getattr(listener, "bind", None)
-            bound = bind(self.event) if bind is not None else None
-            parts.append(bound if bound is not None else _isolated(listener, self.event))
-        if not parts:
-            self._deliver = None
-        elif len(parts) == 1:
-            self._deliver = parts[0]
-        else:
-            calls = tuple(parts)
 
-            def deliver_all() -> None:
-                for call in calls:
-                    call()
+class Template(_Resolved):
+    """An event emitted again and again whose *fields* change every time (a duration, a span).
 
-            self._deliver = deliver_all
-        self._generation = generation
+    ``template.bound()`` is what to call with those fields' values, in order, or ``None``
+    when nobody listens. A listener that binds gets the values straight: its
+    ``bind(event)`` returns a callable taking them (the telemetry listener observes a
+    histogram child). Any other listener gets the whole event, built for it, its
+    failures logged.
+    """
+
+    __slots__ = ("fields",)
+
+    def __init__(self, event: Event, *fields: str) -> None:
+        super().__init__(event)
+        self.fields = fields
+
+    def bound(self) -> Callable[..., None] | None:
+        """Call the result with the field values (a method, not ``__call__``: ~60 ns cheaper)."""
+        if self._generation != _generation:
+            self._resolve()
+        return self._deliver
+
+    def event_with(self, *values: object) -> Event:
+        """The whole event that ``bound()(*values)`` delivers."""
+        return dataclasses.replace(self.event, **dict(zip(self.fields, values, strict=True)))
+
+    def _unbound(self, listener: Listener) -> Callable[..., None]:
+        def deliver(*values: object) -> None:
+            emit(self.event_with(*values), (listener,))
+
+        return deliver

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
@@ -100,3 +101,52 @@ def test_binding_counts_on_the_active_registry(registry) -> None:
     use_registry(other)
     binding()
     assert other.get_sample_value("commtel_circuit_calls_total", {"breaker": "b", "result": "success"}) == 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Timed(commtel.events.Event):
+    name: str
+    took: float
+
+
+def test_template_builds_whole_events_for_listeners_that_do_not_bind(caplog: pytest.LogCaptureFixture) -> None:
+    """A Template hands plain listeners the event with the given field values; none listening: None."""
+    template = _events.Template(Timed("op", 0.0), "took")
+    seen: list[commtel.events.Event] = []
+
+    def broken(event: commtel.events.Event) -> None:
+        raise RuntimeError("templated listener bug")
+
+    commtel.events.set_listeners([broken, seen.append])
+    deliver = template.bound()
+    assert deliver is not None
+    with caplog.at_level(logging.ERROR, logger="commtel.events"):
+        deliver(1.5)
+        deliver(2.5)
+    assert seen == [Timed("op", 1.5), Timed("op", 2.5)]
+    assert "templated listener bug" in caplog.text
+    commtel.events.set_listeners([])
+    assert template.bound() is None
+
+
+def test_template_passes_values_to_a_binding_listener() -> None:
+    """A listener with bind() gets the template once and then only the values."""
+    templates: list[commtel.events.Event] = []
+    values: list[tuple[object, ...]] = []
+
+    class Binder:
+        def __call__(self, event: commtel.events.Event) -> None:
+            raise AssertionError("a binding listener is not called per event")
+
+        def bind(self, event: commtel.events.Event) -> Callable[..., None]:
+            templates.append(event)
+            return lambda *given: values.append(given)
+
+    template = _events.Template(Timed("op", 0.0), "took")
+    commtel.events.set_listeners([Binder()])
+    for took in (0.1, 0.2):
+        deliver = template.bound()
+        assert deliver is not None
+        deliver(took)
+    assert templates == [Timed("op", 0.0)]
+    assert values == [(0.1,), (0.2,)]

@@ -3,12 +3,13 @@
 Every attempt passes the inner guards again: the breaker admits it (or rejects it
 with :class:`~commtel.CircuitOpenError`, which the retry layer judges like any other
 error), the limiter admits it or names a wait, then the call runs and its outcome
-goes back to the breaker and to the retry decision. :class:`_GuardCall` holds those
-decisions (sans-I/O: it is handed ``now`` and returns waits); :func:`_run_sync` and
-:func:`_run_async` are the two thin drivers, parallel line for line, that sleep and
-call. A call is one INTERNAL span named after the operation, current while the
-policies decide, so their events (retries, throttling, breaker rejections) land on
-it; its duration feeds ``commtel_operation_duration_seconds``.
+goes back to the breaker. That attempt (:func:`_attempt_sync`, :func:`_attempt_async`)
+is handed to the retry loops ``@retry`` runs too, which classify, back off, retry and
+emit the retry events. A call is one INTERNAL span named after the operation, current
+while the policies decide, so their events (retries, throttling, breaker rejections)
+land on it; it ends with the :class:`~commtel.events.OperationCompleted` every timed
+operation emits, which the telemetry listener turns into
+``commtel_operation_duration_seconds`` (the trace as exemplar).
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from .. import _timing
-from .._exceptions import ConfigurationError, RetryExhausted
+from .._exceptions import ConfigurationError
 from ..retries._config import RetryConfig, seconds
-from ..retries._core import RetryCall, RetryCore
-from ..telemetry import _metrics
+from ..retries._core import RetryCore
+from ..retries._drivers import call_async, call_sync
+from ..telemetry._operations import completion_template
 from ..telemetry._tracing import _context_attributes, get_tracer
 
 
@@ -98,8 +100,10 @@ class Guard:
     """
 
     __slots__ = (
+        "_around",
+        "_around_async",
         "_attributes",
-        "_durations",
+        "_completed",
         "_limiter_platform",
         "breaker",
         "exhausted_result",
@@ -140,8 +144,10 @@ class Guard:
         self.span = span
         self.exhausted_result = exhausted_result
         self._attributes = {"commtel.operation": operation, "commtel.platform": self.platform}
-        # (metrics, success child, error child) of commtel_operation_duration_seconds, bound once per registry.
-        self._durations: tuple[Any, Any, Any] | None = None
+        self._completed = completion_template(operation, self.platform)
+        # One attempt each, as the retry loops call it: around(fn, args, kwargs).
+        self._around = functools.partial(_attempt_sync, self)
+        self._around_async = functools.partial(_attempt_async, self)
         # None when the limiter labels its decisions with our platform already (its fast path).
         self._limiter_platform = None if limiter is None or limiter.platform == self.platform else self.platform or None
 
@@ -169,28 +175,19 @@ class Guard:
         return span, otel_context.attach(trace.set_span_in_context(span))
 
     def _finished(self, started: float, span: Span, error: BaseException | None) -> None:
-        """Span status and ``commtel_operation_duration_seconds`` (children bound once per registry)."""
+        """Record the error on the span, then emit the call's :class:`OperationCompleted`."""
         duration = _timing.monotonic() - started
-        metrics = _metrics._current or _metrics.get_metrics()
-        bound = self._durations
-        if bound is None or bound[0] is not metrics:
-            histogram = metrics.operation_duration
-            bound = self._durations = (
-                metrics,
-                metrics.child(histogram, self.operation, self.platform, "success"),
-                metrics.child(histogram, self.operation, self.platform, "error"),
-            )
-        child = bound[1] if error is None else bound[2]
-        if not span.is_recording():
-            child.observe(duration)
+        if error is None:
+            if (completed := self._completed.bound()) is not None:
+                completed(duration, True, None, span)  # noqa: FBT003 - the event's success field
             return
-        if error is not None:
-            error_type = type(error).__qualname__
+        error_type = type(error).__qualname__
+        if span.is_recording():
             span.set_attribute(ERROR_TYPE, error_type)
             span.record_exception(error)
             span.set_status(Status(StatusCode.ERROR, error_type))
-        # The OpenMetrics exemplar links the latency bucket to this trace.
-        child.observe(duration, metrics.exemplar(span))
+        if (completed := self._completed.bound()) is not None:
+            completed(duration, False, error_type, span)  # noqa: FBT003 - the event's success field
 
     def call(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
         """Call ``fn(*args, **kwargs)`` through the guard.
@@ -229,8 +226,20 @@ class Guard:
 
     def _call(self, span: Span, fn: Callable[..., _T], args: Any, kwargs: Any) -> _T:
         started = _timing.monotonic()
+        retry = self.retry
         try:
-            result = _run_sync(self, started, fn, args, kwargs)
+            if retry is None:
+                result = _attempt_sync(self, fn, args, kwargs)
+            else:
+                result = call_sync(
+                    retry,
+                    fn,
+                    None,
+                    args,
+                    kwargs,
+                    around=self._around,
+                    return_exhausted=self.exhausted_result == "return",
+                )
         except BaseException as exc:
             self._finished(started, span, exc)
             raise
@@ -239,8 +248,20 @@ class Guard:
 
     async def _acall(self, span: Span, fn: Callable[..., Awaitable[_T]], args: Any, kwargs: Any) -> _T:
         started = _timing.monotonic()
+        retry = self.retry
         try:
-            result = await _run_async(self, started, fn, args, kwargs)
+            if retry is None:
+                result = await _attempt_async(self, fn, args, kwargs)
+            else:
+                result = await call_async(
+                    retry,
+                    fn,
+                    None,
+                    args,
+                    kwargs,
+                    around=self._around_async,
+                    return_exhausted=self.exhausted_result == "return",
+                )
         except BaseException as exc:
             self._finished(started, span, exc)
             raise
@@ -275,89 +296,6 @@ async def _wrapper_async(
     kwargs: Any,
 ) -> _T:
     return await guard.acall(wrapped, *args, **kwargs)
-
-
-def _accepted_first(retry: RetryCore | None, result: object) -> bool:
-    """Whether a first attempt's *result* is accepted (the hot path: nothing allocated)."""
-    if retry is None:
-        return True
-    if retry.checks_results and retry.classifier.result(result) is not None:
-        return False
-    retry.first_try()
-    return True
-
-
-class _Retrying:
-    """The retry decisions of a call whose first attempt failed; never sleeps or reads the clock."""
-
-    __slots__ = ("call", "guard")
-
-    def __init__(self, guard: Guard, started: float) -> None:
-        self.guard = guard
-        self.call: RetryCall | None = None if guard.retry is None else guard.retry.begin(started)
-
-    def failed(self, exc: Exception, now: float) -> float | None:
-        """After *exc*: seconds to wait before the next attempt, or ``None`` to re-raise."""
-        return None if self.call is None else self.call.on_error(exc, now)
-
-    def returned(self, result: object, now: float) -> float | None:
-        """After a returned *result*: seconds to wait before retrying, or ``None`` to return it."""
-        call = self.call
-        if call is None:
-            return None
-        core = call.core
-        reason = core.classifier.result(result) if core.checks_results else None
-        if reason is None:
-            call.succeeded()
-            return None
-        try:
-            return call.on_result(result, reason, now)
-        except RetryExhausted:
-            if self.guard.exhausted_result == "return":
-                return None
-            raise
-
-
-def _run_sync(guard: Guard, started: float, fn: Callable[..., _T], args: Any, kwargs: Any) -> _T:
-    """The sync retry driver: sleep what the retry policy says between attempts."""
-    state: _Retrying | None = None
-    while True:
-        try:
-            result = _attempt_sync(guard, fn, args, kwargs)
-        except Exception as exc:
-            state = state or _Retrying(guard, started)
-            delay = state.failed(exc, _timing.monotonic())
-            if delay is None:
-                raise
-        else:
-            if state is None and _accepted_first(guard.retry, result):
-                return result
-            state = state or _Retrying(guard, started)
-            delay = state.returned(result, _timing.monotonic())
-            if delay is None:
-                return result
-        _timing.sleep(delay)
-
-
-async def _run_async(guard: Guard, started: float, fn: Callable[..., Awaitable[_T]], args: Any, kwargs: Any) -> _T:
-    """The async retry driver: await what the retry policy says between attempts."""
-    state: _Retrying | None = None
-    while True:
-        try:
-            result = await _attempt_async(guard, fn, args, kwargs)
-        except Exception as exc:
-            state = state or _Retrying(guard, started)
-            delay = state.failed(exc, _timing.monotonic())
-            if delay is None:
-                raise
-        else:
-            if state is None and _accepted_first(guard.retry, result):
-                return result
-            state = state or _Retrying(guard, started)
-            delay = state.returned(result, _timing.monotonic())
-            if delay is None:
-                return result
-        await _timing.asleep(delay)
 
 
 def _attempt_sync(guard: Guard, fn: Callable[..., _T], args: Any, kwargs: Any) -> _T:

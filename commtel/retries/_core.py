@@ -143,8 +143,12 @@ class RetryCall:
             return None
         return self._next(reason, exc, now)
 
-    def on_result(self, value: Any, reason: str, now: float) -> float:
+    def on_result(self, value: Any, reason: str, now: float, *, return_exhausted: bool = False) -> float | None:
         """After a result the policy rejected for *reason*: seconds to wait.
+
+        Returns:
+            The delay, or ``None`` when retries ran out and *return_exhausted* asks for
+            the last result rather than an exception.
 
         Raises:
             RetryExhausted: Retries ran out; ``last_result`` is *value*, ``__cause__`` the
@@ -153,7 +157,7 @@ class RetryCall:
         """
         self.attempts += 1
         delay = self._next(reason, value, now)
-        if delay is None:
+        if delay is None and not return_exhausted:
             raise RetryExhausted(self.core.operation, self.attempts, value) from self.error
         return delay
 

@@ -1,15 +1,19 @@
-"""The two thin retry drivers (sync and async, parallel line for line) and the block form.
+"""The retry loops: one sync, one async (parallel line for line), and the block form.
 
-Each driver runs the attempts, hands failures to the sans-I/O :class:`RetryCall` and
-sleeps what it says. The first attempt's success path allocates nothing: no call state
-is built until something fails.
+Each loop runs the attempts, hands every outcome to the sans-I/O :class:`RetryCall`
+and sleeps what it says. They are the only retry loops: a composite guard passes
+*around*, which runs one attempt its own way (breaker, limiter, timeout), and gets
+everything else - classification, backoff, budget, deadline, events - from here.
+The block form (:class:`RetryingBlock`) drives the same core through ``for``/``async
+for``. The first attempt's success path allocates nothing: no call state is built
+until something fails.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 from typing_extensions import Self
 
@@ -17,22 +21,47 @@ from .. import _timing
 from ._core import RetryCall, RetryCore
 
 
-__all__ = ["Attempt", "RetryingBlock", "call_async", "call_sync"]
+__all__ = ["Around", "AsyncAround", "Attempt", "RetryingBlock", "call_async", "call_sync"]
 
 _T = TypeVar("_T")
 
+#: Runs one attempt: ``around(fn, args, kwargs)`` calls ``fn(*args, **kwargs)`` with
+#: whatever wraps each attempt (a breaker admission, a limiter unit, a timeout).
+Around: TypeAlias = Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any]], Any]
+#: The async :data:`Around`: returns an awaitable of the attempt's result.
+AsyncAround: TypeAlias = Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any]], Awaitable[Any]]
 
-def call_sync(core: RetryCore, fn: Callable[..., _T], instance: object, args: Any, kwargs: Any) -> _T:  # noqa: ARG001
+
+def call_sync(
+    core: RetryCore,
+    fn: Callable[..., _T],
+    instance: object,  # noqa: ARG001 - wrapt's signature
+    args: Any,
+    kwargs: Any,
+    *,
+    around: Around | None = None,
+    return_exhausted: bool = False,
+) -> _T:
     """Call ``fn(*args, **kwargs)`` with retries, sleeping between attempts.
 
-    The signature is wrapt's (*instance* unused: *fn* is already bound), so a decorated
-    function calls the driver without an extra frame.
+    The first four arguments after *core* are wrapt's (*instance* unused: *fn* is
+    already bound), so a decorated function calls the loop without an extra frame.
+
+    Args:
+        core: The retry decisions.
+        fn: The function to call.
+        instance: Unused (wrapt's).
+        args: Positional arguments of *fn*.
+        kwargs: Keyword arguments of *fn*.
+        around: Runs each attempt instead of a plain call (see :data:`Around`).
+        return_exhausted: When retries run out on a rejected result, return it instead
+            of raising :class:`~commtel.RetryExhausted`.
     """
     started = _timing.monotonic() if core.timed else 0.0
     call: RetryCall | None = None
     while True:
         try:
-            result = fn(*args, **kwargs)
+            result = fn(*args, **kwargs) if around is None else around(fn, args, kwargs)
         except Exception as exc:
             call = call or core.begin(started)
             delay = call.on_error(exc, _timing.monotonic())
@@ -47,17 +76,28 @@ def call_sync(core: RetryCore, fn: Callable[..., _T], instance: object, args: An
                     call.succeeded()
                 return result
             call = call or core.begin(started)
-            delay = call.on_result(result, reason, _timing.monotonic())
+            delay = call.on_result(result, reason, _timing.monotonic(), return_exhausted=return_exhausted)
+            if delay is None:
+                return result
         _timing.sleep(delay)
 
 
-async def call_async(core: RetryCore, fn: Callable[..., Awaitable[_T]], instance: object, args: Any, kwargs: Any) -> _T:  # noqa: ARG001
+async def call_async(
+    core: RetryCore,
+    fn: Callable[..., Awaitable[_T]],
+    instance: object,  # noqa: ARG001 - wrapt's signature
+    args: Any,
+    kwargs: Any,
+    *,
+    around: AsyncAround | None = None,
+    return_exhausted: bool = False,
+) -> _T:
     """Await ``fn(*args, **kwargs)`` with retries, sleeping between attempts (see :func:`call_sync`)."""
     started = _timing.monotonic() if core.timed else 0.0
     call: RetryCall | None = None
     while True:
         try:
-            result = await fn(*args, **kwargs)
+            result = await (fn(*args, **kwargs) if around is None else around(fn, args, kwargs))
         except Exception as exc:
             call = call or core.begin(started)
             delay = call.on_error(exc, _timing.monotonic())
@@ -72,7 +112,9 @@ async def call_async(core: RetryCore, fn: Callable[..., Awaitable[_T]], instance
                     call.succeeded()
                 return result
             call = call or core.begin(started)
-            delay = call.on_result(result, reason, _timing.monotonic())
+            delay = call.on_result(result, reason, _timing.monotonic(), return_exhausted=return_exhausted)
+            if delay is None:
+                return result
         await _timing.asleep(delay)
 
 

@@ -16,7 +16,7 @@ __all__ = ["TelemetryListener", "binds", "handles"]
 
 _E = TypeVar("_E", bound=Event)
 _handlers: dict[type[Event], Callable[[Any], None]] = {}
-_binders: dict[type[Event], Callable[[Any], Callable[[], None]]] = {}
+_binders: dict[type[Event], Callable[[Any], Callable[..., None]]] = {}
 
 
 def handles(*event_types: type[_E]) -> Callable[[Callable[[_E], None]], Callable[[_E], None]]:
@@ -30,14 +30,19 @@ def handles(*event_types: type[_E]) -> Callable[[Callable[[_E], None]], Callable
     return register
 
 
-def binds(*event_types: type[_E]) -> Callable[[Callable[[_E], Callable[[], None]]], Callable[[_E], Callable[[], None]]]:
+def binds(
+    *event_types: type[_E],
+) -> Callable[[Callable[[_E], Callable[..., None]]], Callable[[_E], Callable[..., None]]]:
     """Register the decorated function as the binder of *event_types*.
 
-    A binder gets one prebuilt event and returns a zero-argument callable doing that
-    event's work (typically a bound metric child's ``inc``); see :class:`commtel._events.Binding`.
+    A binder gets one prebuilt event and returns a callable doing that event's work
+    (typically a bound metric child's ``inc``): with no arguments for a
+    :class:`commtel._events.Binding`, with the changing fields' values for a
+    :class:`commtel._events.Template`. It must record exactly what the event's
+    handler records (a test runs both).
     """
 
-    def register(binder: Callable[[_E], Callable[[], None]]) -> Callable[[_E], Callable[[], None]]:
+    def register(binder: Callable[[_E], Callable[..., None]]) -> Callable[[_E], Callable[..., None]]:
         for event_type in event_types:
             _binders[event_type] = binder
         return binder
@@ -61,7 +66,7 @@ class TelemetryListener:
         if handler is not None:
             handler(event)
 
-    def bind(self, event: Event) -> Callable[[], None] | None:
+    def bind(self, event: Event) -> Callable[..., None] | None:
         """The fastest way to handle *event* again and again (``None``: call me as usual)."""
         binder = _binders.get(type(event))
         return None if binder is None else binder(event)

@@ -3,7 +3,9 @@
 :class:`OperationTracker` (``start_operation(...).complete(success, error)``) is usable
 as a manual handle, a context manager or a decorator (sync and async). Each operation is a span; completion is an
 :class:`OperationCompleted` event that the telemetry listener turns into
-``commtel_operation_duration_seconds`` with the trace as exemplar.
+``commtel_operation_duration_seconds`` with the trace as exemplar. Everything that
+times an operation (this tracker, :class:`~commtel.Guard`) emits that one event;
+:func:`completion_template` is its fast form for a fixed operation and platform.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from .._timing import monotonic
 from ._tracing import _context_attributes, get_tracer
 
 
-__all__ = ["Operation", "OperationCompleted", "OperationStats", "OperationTracker"]
+__all__ = ["Operation", "OperationCompleted", "OperationStats", "OperationTracker", "completion_template"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -45,6 +47,18 @@ class OperationCompleted(Event):
     success: bool
     error_type: str | None
     span: Span
+
+
+def completion_template(operation: str, platform: str) -> _events.Template:
+    """:class:`OperationCompleted` of one operation and platform, emitted as
+    ``template.bound()(duration_s, success, error_type, span)`` (see :class:`commtel._events.Template`)."""
+    return _events.Template(
+        OperationCompleted(operation, platform, 0.0, True, None, trace.INVALID_SPAN),  # noqa: FBT003 - a field
+        "duration_s",
+        "success",
+        "error_type",
+        "span",
+    )
 
 
 @dataclass(slots=True)

@@ -14,10 +14,12 @@ from opentelemetry.trace import SpanKind, StatusCode
 import commtel
 
 from commtel import CircuitBreaker, CircuitOpenError, RetryConfig, RetryExhausted
+from commtel.events import OperationCompleted
 from commtel.instrumentation import Guard
 from commtel.ratelimit._core import TokenBucket
 from commtel.ratelimit._limiter import RateLimiter
-from commtel.testing import set_testing
+from commtel.retries._core import RetryCore
+from commtel.testing import capture_events, set_testing
 
 
 FAST = RetryConfig(max_attempts=3, base_delay=0.0, jitter=False)
@@ -54,9 +56,14 @@ class Status:
 @pytest.fixture(params=["sync", "async"])
 def through(request: pytest.FixtureRequest) -> Callable[[Guard, Flaky], Any]:
     """Call a Flaky through a guard with the sync or the async driver."""
-    if request.param == "sync":
-        return lambda guard, flaky: guard.call(flaky.sync)
-    return lambda guard, flaky: asyncio.run(guard.acall(flaky.async_))
+
+    def sync(guard: Guard, flaky: Flaky) -> Any:
+        return guard.call(flaky.sync)
+
+    def async_(guard: Guard, flaky: Flaky) -> Any:
+        return asyncio.run(guard.acall(flaky.async_))
+
+    return sync if request.param == "sync" else async_
 
 
 def test_retries_until_success(through, spans, registry) -> None:
@@ -224,3 +231,127 @@ def test_limiter_key_shares_one_budget_with_manual_acquires() -> None:
     assert limiter.try_acquire("tenant-a")  # the second and last unit of tenant-a
     assert not limiter.try_acquire("tenant-a")
     assert limiter.try_acquire("default")  # other keys are untouched
+
+
+def _retry_events(events: list[Any]) -> list[Any]:
+    return [e for e in events if type(e).__name__.startswith("Retry")]
+
+
+def _outcome(run: Callable[[], Any]) -> Any:
+    try:
+        result = run()
+    except Exception as exc:  # noqa: BLE001 - the outcome is compared, whatever it is
+        return type(exc).__name__
+    return result.status_code if isinstance(result, Status) else result
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        ("ok",),
+        (ConnectionError("a"), "ok"),
+        (ConnectionError("a"), ConnectionError("b"), ConnectionError("c")),
+        (ValueError("not retryable"),),
+        (Status(503), Status(503), Status(503)),
+        (Status(503), "ok"),
+    ],
+    ids=["first-try", "after-retry", "exhausted", "not-retryable", "rejected-results", "rejected-then-ok"],
+)
+def test_guard_retries_exactly_like_a_retry_policy(through, script: tuple[Any, ...]) -> None:
+    """Guard runs the retry loop @retry runs: same attempts, same retry events, same outcome."""
+    policy = commtel.RetryPolicy(FAST, operation="op", platform="sim")
+    plain, guarded = Flaky(*script), Flaky(*script)
+    with capture_events() as policy_events:
+        if through.__name__ == "sync":
+            expected = _outcome(lambda: policy.call(plain.sync))
+        else:
+            expected = _outcome(lambda: asyncio.run(policy.acall(plain.async_)))
+    guard = Guard("op", platform="sim", retry=FAST, span=False)
+    with capture_events() as guard_events:
+        got = _outcome(lambda: through(guard, guarded))
+    assert got == expected
+    assert guarded.calls == plain.calls
+    assert _retry_events(guard_events) == _retry_events(policy_events)
+    assert _retry_events(guard_events)  # a RetryCallFinished at least: the comparison saw something
+
+
+def test_exhausted_result_return_gives_the_last_result_after_the_same_events(through) -> None:
+    """exhausted_result="return" changes only the outcome: the policy still gives up and says so."""
+    last = Status(503)
+    guard = Guard("get", platform="sim", retry=FAST, exhausted_result="return", span=False)
+    with capture_events() as events:
+        assert through(guard, Flaky(Status(503), Status(503), last)) is last
+    names = [type(e).__name__ for e in _retry_events(events)]
+    assert names == ["RetryScheduled", "RetryScheduled", "RetryGaveUp", "RetryCallFinished"]
+    assert _retry_events(events)[-1].result == "exhausted"
+
+
+def test_first_try_success_builds_no_retry_state(through, monkeypatch) -> None:
+    """A call accepted on its first attempt never begins a RetryCall; a failed one does."""
+    begun: list[str] = []
+    original = RetryCore.begin
+
+    def counting(self: RetryCore, started: float) -> Any:
+        begun.append(self.operation)
+        return original(self, started)
+
+    monkeypatch.setattr(RetryCore, "begin", counting)
+    guard = Guard("op", retry=FAST, span=False)
+    assert through(guard, Flaky("ok")) == "ok"
+    assert begun == []
+    assert through(guard, Flaky(ConnectionError("x"), "ok")) == "ok"
+    assert begun == ["op"]
+
+
+def test_without_retry_an_error_is_raised_after_one_attempt(through, registry) -> None:
+    """retry=None: one attempt, its exception unchanged, and the call still completes as an error."""
+    guard = Guard("once", platform="sim", retry=None)
+    flaky = Flaky(ConnectionError("down"), "never")
+    with pytest.raises(ConnectionError):
+        through(guard, flaky)
+    assert flaky.calls == 1
+    labels = {"operation": "once", "platform": "sim", "outcome": "error"}
+    assert registry.get_sample_value("commtel_operation_duration_seconds_count", labels) == 1
+
+
+def test_a_custom_listener_sees_every_guard_call(through, spans) -> None:
+    """Guard completes each call with OperationCompleted: successes, failures, their span."""
+    seen: list[Any] = []
+    commtel.events.set_listeners([seen.append])
+    guard = Guard("fetch", platform="sim", retry=None)
+    assert through(guard, Flaky("ok")) == "ok"
+    with pytest.raises(ValueError, match="bad"):
+        through(guard, Flaky(ValueError("bad")))
+    completed = [e for e in seen if isinstance(e, OperationCompleted)]
+    assert [(e.operation, e.platform, e.success, e.error_type) for e in completed] == [
+        ("fetch", "sim", True, None),
+        ("fetch", "sim", False, "ValueError"),
+    ]
+    assert all(e.duration_s >= 0 for e in completed)
+    finished = [s for s in spans.get_finished_spans() if s.name == "fetch"]
+    assert [e.span.get_span_context().span_id for e in completed] == [s.context.span_id for s in finished]
+
+
+def test_listeners_off_turns_the_guard_duration_off(through, registry) -> None:
+    """set_listeners([]) stops commtel_operation_duration_seconds for Guard; None brings it back."""
+    labels = {"operation": "fetch", "platform": "sim", "outcome": "success"}
+    guard = Guard("fetch", platform="sim", retry=FAST)
+    commtel.events.set_listeners([])
+    through(guard, Flaky("ok"))
+    assert registry.get_sample_value("commtel_operation_duration_seconds_count", labels) is None
+    commtel.events.set_listeners(None)
+    through(guard, Flaky("ok"))
+    assert registry.get_sample_value("commtel_operation_duration_seconds_count", labels) == 1
+
+
+def test_duration_sample_carries_the_call_trace_as_exemplar(spans, registry) -> None:
+    """The duration bucket of a traced guard call links to that call's trace (OpenMetrics exemplar)."""
+    from prometheus_client.openmetrics.exposition import generate_latest
+
+    Guard("traced", platform="sim", retry=FAST).call(lambda: 1)
+    [span] = [s for s in spans.get_finished_spans() if s.name == "traced"]
+    text = generate_latest(registry).decode()
+    buckets = [line for line in text.splitlines() if line.startswith("commtel_operation_duration_seconds_bucket")]
+    linked = [line for line in buckets if f'trace_id="{span.context.trace_id:032x}"' in line]
+    assert len(linked) == 1
+    assert f'span_id="{span.context.span_id:016x}"' in linked[0]
