@@ -96,13 +96,15 @@ import commtel.events
 from commtel import RateLimiter
 from commtel.ratelimit import SlidingWindow, TokenBucket
 commtel.events.set_listeners([])
-url, start = sys.argv[1], float(sys.argv[2])
+url, attempts = sys.argv[1], int(sys.argv[2])
 window = RateLimiter(SlidingWindow(300, 60.0), name="procs-window", backend=url)
 bucket = RateLimiter(TokenBucket(100.0, 20), name="procs-bucket", backend=url)
-while time.time() < start:
-    time.sleep(0.001)
+window.try_acquire("warm-up")  # connected, scripts loaded: the race below is only the decisions
+bucket.try_acquire("warm-up")
+print("ready", flush=True)
+sys.stdin.readline()  # every worker starts at once, however long its start-up took
 counts = [0, 0]
-while time.time() < start + 1.0:
+for _ in range(attempts):
     counts[0] += window.try_acquire("hot").allowed
     counts[1] += bucket.try_acquire("hot").allowed
 print(counts[0], counts[1])
@@ -111,22 +113,26 @@ print(counts[0], counts[1])
 
 def test_four_processes_on_one_redis_key_never_over_admit(redis_url: str) -> None:
     """4 processes hammering one key admit exactly the window's limit and no more than the bucket allows."""
-    start = time.time() + 2.0
+    attempts = 150  # per process: 600 in all, twice the window's 300
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", textwrap.dedent(_WORKER), redis_url, repr(start)],
+            [sys.executable, "-c", textwrap.dedent(_WORKER), redis_url, str(attempts)],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         for _ in range(4)
     ]
-    outs = [proc.communicate(timeout=60) for proc in procs]
+    for proc in procs:  # a barrier: all four are connected before any decides
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n", proc.stderr and proc.stderr.read()
+    start = time.time()
+    outs = [proc.communicate("go\n", timeout=60) for proc in procs]
+    elapsed = time.time() - start
     for proc, (_, err) in zip(procs, outs, strict=True):
         assert proc.returncode == 0, err
     window = sum(int(out.split()[0]) for out, _ in outs)
     bucket = sum(int(out.split()[1]) for out, _ in outs)
-    elapsed = time.time() - start
     assert window == 300
     assert 20 <= bucket <= 20 + 100.0 * elapsed
 
