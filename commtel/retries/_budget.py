@@ -15,8 +15,8 @@ import threading
 from datetime import timedelta
 from typing import Any
 
+from .. import _timing
 from .._exceptions import BackendError, ConfigurationError
-from .._timing import monotonic
 from ._config import seconds
 
 
@@ -118,7 +118,7 @@ class RetryBudget:
         self._retries = [0] * buckets
         self._lock = threading.Lock()
         self._pending = 0
-        self._last_flush = monotonic()
+        self._last_flush = _timing.monotonic()
         self._redis: Any = None
         self._script: Any = None
         if redis is not None:
@@ -195,5 +195,5 @@ class RetryBudget:
         .. versionadded:: 0.1.0
         """
         with self._lock:
-            calls, retries = self._window(monotonic() if now is None else now)
+            calls, retries = self._window(_timing.monotonic() if now is None else now)
         return {"name": self.name, "calls": calls, "retries": retries, "denied": self.denied}

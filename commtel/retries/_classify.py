@@ -57,19 +57,13 @@ def _header(obj: object, name: str) -> str | None:
 
 
 def retry_after_s(obj: object) -> float | None:
-    """Seconds the server asked to wait, from ``retry_after(_s)`` or a ``Retry-After`` header.
+    """Seconds the server asked to wait, from a ``retry_after_s`` attribute or a ``Retry-After`` header.
 
     The header may hold delta-seconds or an HTTP-date; unparsable values give ``None``.
     """
-    if isinstance(obj, RateLimitExceeded):
-        hint = getattr(obj, "retry_after", None)
-        hint = obj.retry_after_s if hint is None else hint
-        if hint is not None:
-            return max(0.0, float(hint))
-    else:
-        hint = getattr(obj, "retry_after_s", None)
-        if isinstance(hint, int | float) and not isinstance(hint, bool):
-            return max(0.0, float(hint))
+    hint = getattr(obj, "retry_after_s", None)
+    if isinstance(hint, int | float) and not isinstance(hint, bool):
+        return max(0.0, float(hint))
     raw = _header(obj, "Retry-After")
     if raw is None:
         return None

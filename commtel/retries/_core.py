@@ -194,7 +194,7 @@ class RetryCall:
             self._stop(reason, "budget")
             msg = f"retry budget {core.budget.name!r} denied retry {self.attempts} of {core.operation!r}"
             error = RetryBudgetExhausted(msg)
-            error.__cause__ = outcome if isinstance(outcome, BaseException) else self.error
+            error.__cause__ = self.error  # the failure being retried (on_error stored it), if any
             raise error
         self.delay = delay
         core.stats.retries += 1

@@ -417,3 +417,176 @@ def test_boundary_settings_are_accepted() -> None:
     """The edges of each range are valid."""
     assert RetryConfig(max_attempts=1, backoff_factor=1, jitter_factor=0).max_attempts == 1
     assert RetryConfig(jitter_factor=1).jitter_factor == 1
+
+
+def test_every_statistic_counts_every_call(seen: Seen, clock: FakeClock) -> None:
+    """Counters add up over several calls (not merely set to one)."""
+    core = _core(max_attempts=2, base_delay=0, jitter=False, budget=RetryBudget("b", ratio=0.0, min_retries=2))
+    for _ in range(2):
+        core.begin(clock.now).on_error(ValueError(), clock.now)  # not retryable
+        call = core.begin(clock.now)
+        call.on_error(ConnectionError(), clock.now)
+        call.succeeded()
+    for _ in range(2):
+        with pytest.raises(RetryBudgetExhausted):
+            core.begin(clock.now).on_error(ConnectionError(), clock.now)
+    call = core.begin(clock.now)
+    with pytest.raises(RetryBudgetExhausted):
+        call.on_error(ConnectionError(), clock.now)
+    stats = core.stats
+    assert (stats.not_retryable, stats.after_retry, stats.retries, stats.budget_denied, stats.exhausted) == (
+        2,
+        2,
+        2,
+        3,
+        3,
+    )
+    assert core.budget is not None
+    assert core.budget.denied == 3
+
+
+def test_exhausting_on_a_result_without_an_error_has_no_cause() -> None:
+    """A call that only ever returned rejected results raises RetryExhausted with no __cause__."""
+    call = _core(max_attempts=1).begin(0.0)
+    with pytest.raises(RetryExhausted) as info:
+        call.on_result("bad", "result", 0.0)
+    assert info.value.__cause__ is None
+    assert str(info.value)
+
+
+def test_budget_denial_on_a_result_names_the_budget_and_chains_the_last_error(clock: FakeClock) -> None:
+    """The denial message names budget, retry and operation; its cause is the last exception, if any."""
+    budget = RetryBudget("orders", ratio=0.0, min_retries=1)
+    call = _core(max_attempts=5, base_delay=0, jitter=False, budget=budget).begin(clock.now)
+    first = ConnectionError("first")
+    call.on_error(first, clock.now)
+    with pytest.raises(RetryBudgetExhausted, match=r"retry budget 'orders' denied retry 2 of 'op'") as info:
+        call.on_result("bad", "result", clock.now)
+    assert info.value.__cause__ is first
+    fresh = _core(max_attempts=5, budget=RetryBudget("x", ratio=0.0, min_retries=0)).begin(clock.now)
+    with pytest.raises(RetryBudgetExhausted) as info:
+        fresh.on_result("bad", "result", clock.now)
+    assert info.value.__cause__ is None
+
+
+def test_a_rejected_result_respects_the_deadline() -> None:
+    """on_result stops at the deadline like on_error does."""
+    call = _core(max_attempts=9, base_delay=5, backoff_factor=1, jitter=False, deadline=6).begin(0.0)
+    assert call.on_result("bad", "result", 0.5) == 5.0
+    with pytest.raises(RetryExhausted):
+        call.on_result("bad", "result", 1.5)
+
+
+def test_core_defaults_and_repr() -> None:
+    """No platform by default; the repr names the class, operation and configuration."""
+    core = RetryCore(RetryConfig(max_attempts=2), operation="sync")
+    assert core.platform == ""
+    assert repr(core) == f"RetryCore('sync', {RetryConfig(max_attempts=2)!r})"
+
+
+def test_creating_a_policy_announces_it() -> None:
+    """A new core emits RetryPolicyCreated(operation, platform) so its metrics exist from the start."""
+    from commtel.retries._events import RetryPolicyCreated
+
+    created: list[Event] = []
+    commtel.events.set_listeners([created.append])
+    RetryCore(RetryConfig(), operation="sync", platform="crm")
+    assert created == [RetryPolicyCreated("sync", "crm")]
+
+
+def test_a_budgeted_policy_deposits_at_the_time_of_the_call(clock: FakeClock) -> None:
+    """With a budget the driver reads the clock up front, so the call lands in the current bucket."""
+    from commtel import RetryPolicy
+
+    budget = RetryBudget("b", ratio=1.0, min_retries=0)
+    policy = RetryPolicy(operation="op", budget=budget, base_delay=0, jitter=False)
+    failures = [ConnectionError()]
+
+    def flaky() -> str:
+        if failures:
+            raise failures.pop()
+        return "ok"
+
+    assert policy.call(flaky) == "ok"
+    assert budget.snapshot(clock.now) == {"name": "b", "calls": 1, "retries": 1, "denied": 0}
+    assert budget.snapshot() == budget.snapshot(clock.now)
+    assert RetryCore(RetryConfig(), operation="x").timed is False
+    assert RetryCore(RetryConfig(deadline=5), operation="x").timed is True
+
+
+def test_seconds_settings_name_themselves_when_negative() -> None:
+    """Each duration setting says which one was wrong."""
+    for name in ("base_delay", "max_delay", "deadline", "max_retry_after"):
+        with pytest.raises(commtel.ConfigurationError, match=f"^{name} must be >= 0"):
+            RetryConfig(**{name: -1})
+    with pytest.raises(commtel.ConfigurationError, match="^period must be >= 0"):
+        RetryBudget(period=-1)
+
+
+def test_budget_defaults_and_repr() -> None:
+    """Default budget: 20% of calls plus 10 retries per 10 s, in 1 s buckets."""
+    budget = RetryBudget()
+    assert (budget.name, budget.ratio, budget.period_s, budget.min_retries) == ("default", 0.2, 10.0, 10)
+    assert repr(budget) == "RetryBudget('default', ratio=0.2, period=10.0s, min_retries=10)"
+    assert repr(RetryBudget("s", redis="redis://127.0.0.1:1/0")).endswith("min_retries=10, redis)")
+    assert RetryBudget(buckets=1).snapshot(0.0)["calls"] == 0
+    tenths = RetryBudget(ratio=1.0, min_retries=0)
+    tenths.record_call(0.95)  # bucket 0 of 1 s buckets
+    assert tenths.snapshot(9.99)["calls"] == 1
+    assert tenths.snapshot(10.0)["calls"] == 0
+
+
+def test_an_unused_budget_holds_nothing_even_early_in_the_clock() -> None:
+    """Untouched buckets count zero calls whatever the time (a clock may start near 0 after boot)."""
+    budget = RetryBudget(ratio=1.0, min_retries=0)
+    assert budget.try_acquire(0.0) is False
+    assert budget.try_acquire(0.5) is False
+    assert budget.denied == 2
+
+
+def test_sub_second_waits_are_kept() -> None:
+    """Waits below one second are honoured as given, from every source."""
+    assert retry_after_s(RateLimitedByServer("x", retry_after=0.5)) == 0.5
+    assert retry_after_s(Throttled(0.25)) == 0.25
+    assert retry_after_s(Response(429, {"Retry-After": "0.75"})) == 0.75
+    assert retry_after_s(Response(429, {"Retry-After": "0"})) == 0.0
+
+
+def test_http_date_waits_are_measured_from_the_wall_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An HTTP-date half a second away gives half a second; a past date gives zero."""
+    monkeypatch.setattr("commtel.retries._classify.wall", lambda: 1_000_000_009.5)
+    assert retry_after_s(Response(429, {"Retry-After": "Sun, 09 Sep 2001 01:46:50 GMT"})) == 0.5
+    monkeypatch.setattr("commtel.retries._classify.wall", lambda: 1_000_000_100.0)
+    assert retry_after_s(Response(429, {"Retry-After": "Sun, 09 Sep 2001 01:46:50 GMT"})) == 0.0
+
+
+class HeaderError(Exception):
+    """An exception that carries response headers itself (no .response)."""
+
+    def __init__(self, headers: dict[str, object]) -> None:
+        super().__init__("limited")
+        self.headers = headers
+
+
+def test_headers_are_read_from_the_exception_itself_and_must_be_text() -> None:
+    """An exception's own headers count; a non-text header value is ignored."""
+    assert retry_after_s(HeaderError({"Retry-After": "3"})) == 3.0
+    assert retry_after_s(HeaderError({"Retry-After": 3})) is None
+    assert retry_after_s(Response(429, {"Retry-After": 3})) is None  # type: ignore[dict-item]
+
+
+def test_results_only_match_real_statuses() -> None:
+    """600 is not a server error; a float status is not a status."""
+    classify = Classifier(RetryConfig())
+    assert classify.result(Response(599)) == "599"
+    assert classify.result(Response(600)) is None
+    assert classify.result(Response(503.0)) is None
+
+
+def test_results_are_checked_when_either_http_family_is_on() -> None:
+    """Turning off one of the 5xx / 429 families still inspects results for the other."""
+    only_5xx = Classifier(RetryConfig(retry_on_rate_limit=False))
+    only_429 = Classifier(RetryConfig(retry_on_server_error=False))
+    assert (only_5xx.checks_results, only_429.checks_results) == (True, True)
+    assert (only_5xx.result(Response(503)), only_5xx.result(Response(429))) == ("503", None)
+    assert (only_429.result(Response(429)), only_429.result(Response(503))) == ("rate_limited", None)
