@@ -21,6 +21,8 @@ EXTRAS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         "redis": ("redis",),
         "sqlalchemy": ("sql", "postgres"),
+        "greenlet": ("sql", "postgres"),
+        "aiosqlite": ("sql",),
         "psycopg": ("postgres",),
         "authlib": ("oauth",),
         "httpx": ("httpx", "oauth"),

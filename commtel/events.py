@@ -23,7 +23,8 @@ from .breaker._events import (
     CircuitRejected,
     CircuitStateChanged,
 )
-from .messages._tracker import MessageStateChanged
+from .messages._retention import RowsPurged
+from .messages._tracker import ConversationTrackerCreated, MessageStateChanged
 from .oauth._events import CallbackRejected, OAuthClientCreated, TokenRejected, TokenRequestFinished, TokenUpdated
 from .progress._errors import ErrorRecorded
 from .progress._progress import ProgressTrackerCreated, ProgressUpdated, TaskFinished, TaskStarted
@@ -45,6 +46,7 @@ __all__ = [
     "CircuitCallRecorded",
     "CircuitRejected",
     "CircuitStateChanged",
+    "ConversationTrackerCreated",
     "ErrorRecorded",
     "Event",
     "Listener",
@@ -62,6 +64,7 @@ __all__ = [
     "RetryGaveUp",
     "RetryPolicyCreated",
     "RetryScheduled",
+    "RowsPurged",
     "ServerThrottled",
     "TaskFinished",
     "TaskStarted",

@@ -8,8 +8,10 @@ from .._lazy import exports
 
 
 if TYPE_CHECKING:
+    from ._async_tracker import AsyncConversationTracker
     from ._headers import MessageHeaderError, MessageHeaders, split_universal_id, universal_id
     from ._locks import FileLock, LockTimeoutError
+    from ._retention import RowsPurged
     from ._tracker import (
         Claim,
         ConversationTracker,
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
 
 
 __all__ = [
+    "AsyncConversationTracker",
     "Claim",
     "ConversationTracker",
     "FileLock",
@@ -30,6 +33,7 @@ __all__ = [
     "MessageHeaders",
     "MessageState",
     "MessageStateChanged",
+    "RowsPurged",
     "ThreadEntry",
     "TrackedMessage",
     "UnknownMessageError",
@@ -42,6 +46,8 @@ if not TYPE_CHECKING:  # mypy sees the imports above; at run time names load on 
         __name__,
         globals(),
         {
+            "._async_tracker": ("AsyncConversationTracker",),
+            "._retention": ("RowsPurged",),
             "._headers": ("MessageHeaderError", "MessageHeaders", "split_universal_id", "universal_id"),
             "._locks": ("FileLock", "LockTimeoutError"),
             "._tracker": (

@@ -1,4 +1,4 @@
-"""Telemetry handlers for conversation tracker events: message counters, span events, logs."""
+"""Telemetry handlers for tracker events: message counters, purged rows, span events, logs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from ..telemetry._listener import handles
 from ..telemetry._logging import get_logger
 from ..telemetry._metrics import get_metrics
 from ..telemetry._tracing import recording_span
-from ._tracker import MessageStateChanged
+from ._retention import RowsPurged
+from ._tracker import ConversationTrackerCreated, MessageStateChanged
 
 
 _log = get_logger("commtel.tracker")
@@ -45,3 +46,17 @@ def _on_state_changed(event: MessageStateChanged) -> None:
             conversation_id=event.conversation_id,
             worker_id=event.worker_id,
         )
+
+
+@handles(ConversationTrackerCreated)
+def _on_created(_event: ConversationTrackerCreated) -> None:
+    metrics = get_metrics()
+    metrics.child(metrics.tracker_rows_purged, "messages")
+
+
+@handles(RowsPurged)
+def _on_rows_purged(event: RowsPurged) -> None:
+    metrics = get_metrics()
+    metrics.child(metrics.tracker_rows_purged, event.table).inc(event.rows)
+    if span := recording_span():
+        span.add_event("commtel.tracker.purged", {"commtel.tracker.table": event.table, "commtel.rows": event.rows})

@@ -1,9 +1,12 @@
 """Conversation tracking: message states with enforced transitions and leased work claims.
 
-The state rules are a pure core (:data:`TRANSITIONS`, :func:`check_transition`);
-:class:`ConversationTracker` is the driver that applies them to a SQL store
-(:class:`~commtel.backends._sql_store.TrackerStore`) with compare-and-set
-updates, so many worker processes can share one tracker::
+The state rules are a pure core (:data:`TRANSITIONS`, :func:`check_transition`,
+and :class:`ConversationOps`, whose sans-I/O operations yield SQL queries and
+receive their answers). :class:`ConversationTracker` runs them on a
+:class:`~commtel.backends._sql_store.TrackerStore`, and
+:class:`~commtel.messages.AsyncConversationTracker` on its asyncio twin, so both
+behave the same. Every change is a compare-and-set, so many worker processes
+can share one tracker::
 
     pending ──claim──▶ in_progress ──▶ completed
        ▲                  │  │
@@ -12,27 +15,31 @@ updates, so many worker processes can share one tracker::
 A claim is a lease: a worker that dies stops renewing it, and once it expires
 the message is claimable again. Completing with a lost lease raises, so each
 message is completed exactly once. Every change is a :class:`MessageStateChanged`
-event (``commtel_messages_total{platform,state}`` and a span event).
+event (``commtel_messages_total{platform,state}`` and a span event). Completed
+and failed messages are purged by :meth:`ConversationTracker.purge`, or
+automatically with ``retention_s``.
 """
 
 from __future__ import annotations
 
-import math
+import dataclasses
+import logging
 import os
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from typing_extensions import Self
-
 from .. import _events
 from .._events import Event
-from .._exceptions import CommtelError, ConfigurationError, StateTransitionError
+from .._exceptions import BackendError, CommtelError, ConfigurationError, StateTransitionError
 from .._timing import wall
+from ..backends._sql_queries import Op, TrackerSQL
 from ._headers import MessageHeaders
+from ._owners import StoreOwner, coerce_store
+from ._retention import RETENTION_BATCH, Retention, RowsPurged, batch_size, cutoff_of, positive_seconds
 
 
 if TYPE_CHECKING:
@@ -44,7 +51,9 @@ if TYPE_CHECKING:
 __all__ = [
     "TRANSITIONS",
     "Claim",
+    "ConversationOps",
     "ConversationTracker",
+    "ConversationTrackerCreated",
     "MessageState",
     "MessageStateChanged",
     "ThreadEntry",
@@ -54,6 +63,8 @@ __all__ = [
 ]
 
 _CAS_ATTEMPTS = 8  # concurrent writers are rare on one message; this bounds a pathological race
+_IN_CHUNK = 500  # ids per IN (...) list or rows per INSERT: far below every driver's parameter limit
+_log = logging.getLogger("commtel.tracker")
 
 
 class MessageState(str, Enum):
@@ -91,19 +102,6 @@ def check_transition(previous: MessageState, new: MessageState) -> None:
         raise StateTransitionError(msg)
 
 
-def positive_seconds(name: str, value: float | timedelta) -> float:
-    """*value* as float seconds; anything but a finite number > 0 (or such a ``timedelta``) is refused.
-
-    Raises:
-        ConfigurationError: *value* is not a number, NaN, infinite, zero or negative.
-    """
-    seconds = value.total_seconds() if isinstance(value, timedelta) else value
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not math.isfinite(seconds) or seconds <= 0:
-        msg = f"{name} must be a finite number of seconds > 0 (or a timedelta), got {value!r}"
-        raise ConfigurationError(msg)
-    return float(seconds)
-
-
 class UnknownMessageError(CommtelError, KeyError):
     """The tracker has no such message in that conversation.
 
@@ -111,8 +109,12 @@ class UnknownMessageError(CommtelError, KeyError):
     """
 
 
+def _at(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, timezone.utc)
+
+
 def _datetime(epoch: float | None) -> datetime | None:
-    return None if epoch is None else datetime.fromtimestamp(epoch, timezone.utc)
+    return None if epoch is None else _at(epoch)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,20 +138,21 @@ class TrackedMessage:
     updated_at: datetime
 
     @classmethod
-    def _from_row(cls, row: Mapping[str, Any]) -> TrackedMessage:
+    def _from_row(cls, row: Sequence[Any]) -> TrackedMessage:
+        """From a full row in :data:`~commtel.backends._sql_queries.MESSAGE_COLUMNS` order."""
         return cls(
-            row["conversation_id"],
-            row["message_id"],
-            row["in_reply_to"],
-            row["platform"],
-            MessageState(row["state"]),
-            int(row["attempts"]),
-            row["lease_owner"],
-            _datetime(row["lease_expires_at"]),
-            row["subject"],
-            row["error"],
-            datetime.fromtimestamp(row["created_at"], timezone.utc),
-            datetime.fromtimestamp(row["updated_at"], timezone.utc),
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            MessageState(row[6]),
+            int(row[8]),
+            row[9],
+            _datetime(row[10]),
+            row[5],
+            row[11],
+            _at(row[12]),
+            _at(row[13]),
         )
 
 
@@ -177,6 +180,14 @@ class Claim:
         return self.message.message_id
 
 
+@dataclass(frozen=True, slots=True)
+class ConversationTrackerCreated(Event):
+    """A conversation tracker (sync or async) was built; its purge counter is exposed at 0 from now on.
+
+    .. versionadded:: 0.1.0
+    """
+
+
 class ThreadEntry(NamedTuple):
     """One message of a thread view with its reply depth (0 for a root).
 
@@ -202,33 +213,295 @@ class MessageStateChanged(Event):
     worker_id: str | None
 
 
-def coerce_store(store: TrackerStore | str | os.PathLike[str] | Engine) -> tuple[TrackerStore, bool]:
-    """The store to use for *store*, and whether the caller made it (and so closes it)."""
-    from ..backends._sql_store import TrackerStore
+def _whole(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        msg = f"{name} must be a whole number >= 0, got {value!r}"
+        raise ConfigurationError(msg)
+    return value
 
-    return (store, False) if isinstance(store, TrackerStore) else (TrackerStore(store), True)
+
+def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    return (items[start : start + _IN_CHUNK] for start in range(0, len(items), _IN_CHUNK))
 
 
-class StoreOwner:
-    """Closing for trackers: they release a store only if they opened it themselves."""
+class ConversationOps:
+    """The conversation tracker's behaviour as sans-I/O operations, shared by the sync and async trackers.
 
-    __slots__ = ()
-    store: TrackerStore
-    _owns_store: bool
+    Each method returns an :data:`~commtel.backends._sql_queries.Op`: it yields
+    the queries to run and decides from their answers; it never touches a
+    connection. Events are emitted here, so both trackers emit the same ones.
 
-    def close(self) -> None:
-        """Release the database connections of a store this tracker opened itself.
+    Args:
+        sql: The compiled statements of the store's database kind.
+        lease_s: Default lease length in seconds.
+        clock: Wall clock in epoch seconds.
+        retention: When automatic purges are due.
+    """
 
-        .. versionadded:: 0.1.0
-        """
-        if self._owns_store:
-            self.store.close()
+    __slots__ = ("_clock", "_retention", "_sql", "lease_s")
 
-    def __enter__(self) -> Self:
-        return self
+    def __init__(
+        self, sql: TrackerSQL, *, lease_s: float | timedelta, clock: Callable[[], float], retention: Retention
+    ) -> None:
+        self._sql = sql
+        self.lease_s = positive_seconds("lease_s", lease_s)
+        self._clock = clock
+        self._retention = retention
+        if listeners := _events.active_listeners():
+            _events.emit(ConversationTrackerCreated(), listeners)
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    def lease_of(self, lease_s: float | timedelta | None) -> float:
+        """The lease length for a call: *lease_s* if given (validated), else the default."""
+        return self.lease_s if lease_s is None else positive_seconds("lease_s", lease_s)
+
+    # -- tracking --------------------------------------------------------------------------
+
+    def track_message(
+        self, conversation_id: str, message_id: str, in_reply_to: str | None, *, platform: str, subject: str | None
+    ) -> Op[TrackedMessage]:
+        now = self._clock()
+        row = _new_row(conversation_id, message_id, in_reply_to, platform=platform, subject=subject, now=now)
+        if (yield self._sql.insert_message(row)):
+            _emit_changed(conversation_id, message_id, platform, None, MessageState.PENDING)
+            return _pending_message(row)
+        return (yield from self._stored(conversation_id, message_id))
+
+    def track_headers(self, headers: Sequence[MessageHeaders]) -> Op[list[TrackedMessage]]:
+        chains = [[ref for ref in (*h.references, h.in_reply_to) if ref] for h in headers]
+        wanted = list(dict.fromkeys([*(ref for chain in chains for ref in chain), *(h.message_id for h in headers)]))
+        known: dict[str, str] = {}
+        for chunk in _chunks(wanted):
+            known.update((yield self._sql.conversations_of(chunk)))
+        now = self._clock()
+        rows: list[dict[str, Any]] = []
+        keys: list[tuple[str, str]] = []
+        for h, chain in zip(headers, chains, strict=True):
+            if h.message_id in known:  # tracked already: keep where it is
+                keys.append((known[h.message_id], h.message_id))
+                continue
+            conversation = next((known[ref] for ref in chain if ref in known), h.conversation_id)
+            known[h.message_id] = conversation
+            rows.append(
+                _new_row(conversation, h.message_id, h.in_reply_to, platform=h.platform, subject=h.subject, now=now)
+            )
+            keys.append((conversation, h.message_id))
+        new: set[tuple[str, str]] = set()
+        for chunk in _chunks(rows):
+            new.update((c, m) for c, m in (yield self._sql.insert_messages(chunk)))
+        messages = {
+            (row["conversation_id"], row["message_id"]): _pending_message(row)
+            for row in rows
+            if (row["conversation_id"], row["message_id"]) in new
+        }
+        if messages and (listeners := _events.active_listeners()):
+            for message in messages.values():
+                _events.emit(
+                    MessageStateChanged(
+                        message.conversation_id,
+                        message.message_id,
+                        message.platform,
+                        None,
+                        MessageState.PENDING.value,
+                        None,
+                    ),
+                    listeners,
+                )
+        stored_before = [m for key in keys if key not in messages for m in (key[1],)]
+        for chunk in _chunks(list(dict.fromkeys(stored_before))):
+            for row in (yield self._sql.messages_by_id(chunk)):
+                messages.setdefault((row[1], row[2]), TrackedMessage._from_row(row))
+        return [messages[key] for key in keys]
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def get_message(self, conversation_id: str, message_id: str) -> Op[TrackedMessage | None]:
+        rows = yield self._sql.get_message(conversation_id, message_id)
+        return TrackedMessage._from_row(rows[0]) if rows else None
+
+    def list_messages(
+        self, *, conversation_id: str | None = None, state: MessageState | None = None, limit: int | None = None
+    ) -> Op[list[TrackedMessage]]:
+        if limit is not None:
+            _whole("limit", limit)
+        query = self._sql.list_messages(
+            conversation_id=conversation_id, state=None if state is None else state.value, limit=limit
+        )
+        return [TrackedMessage._from_row(row) for row in (yield query)]
+
+    def get_thread(self, conversation_id: str) -> Op[list[ThreadEntry]]:
+        messages = yield from self.list_messages(conversation_id=conversation_id)
+        return _thread(messages)
+
+    def counts(self) -> Op[dict[MessageState, int]]:
+        found = {state: int(n) for state, n in (yield self._sql.count_messages())}
+        return {state: found.get(state.value, 0) for state in MessageState}
+
+    # -- state changes ---------------------------------------------------------------------
+
+    def set_message_state(
+        self, conversation_id: str, message_id: str, state: MessageState | str, error: str | None
+    ) -> Op[TrackedMessage]:
+        new = MessageState(state)
+        for _ in range(_CAS_ATTEMPTS):
+            rows = yield self._sql.get_message(conversation_id, message_id)
+            if not rows:
+                msg = f"message {message_id!r} is not tracked in conversation {conversation_id!r}"
+                raise UnknownMessageError(msg)
+            row = rows[0]
+            previous = MessageState(row[6])
+            check_transition(previous, new)
+            now = self._clock()
+            claimed = new is MessageState.IN_PROGRESS
+            values = {
+                "new_state": new.value,
+                "new_attempts": row[8] + 1 if claimed else row[8],
+                "owner": None if claimed else row[9],
+                "expires": now + self.lease_s if claimed else None,
+                "now": now,
+                "error": error,
+            }
+            changed = yield self._sql.set_state(row, values)
+            if changed:
+                _emit_changed(conversation_id, message_id, row[4], previous, new)
+                return TrackedMessage._from_row(changed[0])
+        msg = f"message {message_id!r} kept changing under concurrent updates; try again"
+        raise StateTransitionError(msg)
+
+    # -- claims ----------------------------------------------------------------------------
+
+    def claim_batch(
+        self,
+        worker_id: str,
+        limit: int,
+        *,
+        lease_s: float | timedelta | None,
+        conversation_id: str | None,
+        platform: str | None,
+    ) -> Op[list[Claim]]:
+        if _whole("limit", limit) == 0:
+            return []
+        lease = self.lease_of(lease_s)
+        now = self._clock()
+        expires = now + lease
+        rows = yield self._sql.claim(
+            worker_id, now=now, expires=expires, limit=limit, conversation_id=conversation_id, platform=platform
+        )
+        rows.sort(key=lambda r: r[0])
+        held_until = _at(expires)
+        updated = _at(now)
+        claims = [
+            Claim(
+                TrackedMessage(
+                    row[1],
+                    row[2],
+                    row[3],
+                    row[4],
+                    MessageState.IN_PROGRESS,
+                    int(row[6]),
+                    worker_id,
+                    held_until,
+                    row[5],
+                    None,
+                    _at(row[7]),
+                    updated,
+                ),
+                worker_id,
+                int(row[6]),
+                expires,
+                row[0],
+            )
+            for row in rows
+        ]
+        if claims and (listeners := _events.active_listeners()):
+            for claim, row in zip(claims, rows, strict=True):
+                _events.emit(
+                    MessageStateChanged(
+                        claim.conversation_id,
+                        claim.message_id,
+                        claim.message.platform,
+                        row[8],
+                        MessageState.IN_PROGRESS.value,
+                        worker_id,
+                    ),
+                    listeners,
+                )
+        yield from self._retain(now)
+        return claims
+
+    def renew(self, claim: Claim, lease_s: float | timedelta | None) -> Op[Claim]:
+        lease = self.lease_of(lease_s)
+        now = self._clock()
+        expires = now + lease
+        if (yield self._sql.renew(claim._row_id, claim.attempt, claim.worker_id, expires=expires, now=now)) != 1:
+            raise _lease_lost(claim)
+        message = dataclasses.replace(claim.message, lease_expires_at=_at(expires), updated_at=_at(now))
+        return Claim(message, claim.worker_id, claim.attempt, expires, claim._row_id)
+
+    def finish(self, claim: Claim, new: MessageState, error: str | None) -> Op[TrackedMessage]:
+        now = self._clock()
+        query = self._sql.finish(claim._row_id, claim.attempt, claim.worker_id, state=new.value, now=now, error=error)
+        if (yield query) != 1:
+            raise _lease_lost(claim)
+        _emit_changed(
+            claim.conversation_id,
+            claim.message_id,
+            claim.message.platform,
+            MessageState.IN_PROGRESS,
+            new,
+            worker_id=claim.worker_id,
+        )
+        return dataclasses.replace(claim.message, state=new, lease_expires_at=None, updated_at=_at(now), error=error)
+
+    # -- retention -------------------------------------------------------------------------
+
+    def purge(self, completed_before: datetime | float, batch: int) -> Op[int]:
+        cutoff = cutoff_of("completed_before", completed_before)
+        batch = batch_size(batch)
+        total = 0
+        while True:
+            purged = len((yield self._sql.purge_messages(cutoff, batch)))
+            total += purged
+            _emit_purged(purged)
+            if purged < batch:
+                return total
+
+    def _retain(self, now: float) -> Op[None]:
+        cutoff = self._retention.due(now)
+        if cutoff is None:
+            return
+        try:
+            purged = len((yield self._sql.purge_messages(cutoff, RETENTION_BATCH)))
+        except BackendError as exc:  # housekeeping never fails the claim it rides on
+            _log.warning("automatic purge of finished messages failed: %s", exc)
+            return
+        self._retention.ran(now, purged)
+        _emit_purged(purged)
+
+    def _stored(self, conversation_id: str, message_id: str) -> Op[TrackedMessage]:
+        message = yield from self.get_message(conversation_id, message_id)
+        if message is None:  # pragma: no cover - deleted behind our back
+            msg = f"message {message_id!r} vanished from conversation {conversation_id!r}"
+            raise UnknownMessageError(msg)
+        return message
+
+
+def _thread(messages: list[TrackedMessage]) -> list[ThreadEntry]:
+    ids = {m.message_id for m in messages}
+    children: dict[str | None, list[TrackedMessage]] = {}
+    for m in messages:
+        parent = m.in_reply_to if m.in_reply_to in ids and m.in_reply_to != m.message_id else None
+        children.setdefault(parent, []).append(m)
+    thread: list[ThreadEntry] = []
+    stack = [(0, m) for m in reversed(children.get(None, []))]
+    seen: set[str] = set()
+    while stack:
+        depth, m = stack.pop()
+        if m.message_id in seen:  # a reply cycle in bad data must not loop forever
+            continue
+        seen.add(m.message_id)
+        thread.append(ThreadEntry(depth, m))
+        stack.extend((depth + 1, c) for c in reversed(children.get(m.message_id, [])))
+    return thread
 
 
 class ConversationTracker(StoreOwner):
@@ -241,15 +514,19 @@ class ConversationTracker(StoreOwner):
         lease_s: Default lease length of a claim (seconds or ``timedelta``); renew longer work.
         clock: Wall clock in epoch seconds; leases compare these across
             processes and hosts, so keep host clocks in sync (NTP).
+        retention_s: Keep completed and failed messages this long (seconds or
+            ``timedelta``), then purge them automatically: claims run one batch of
+            at most 1,000 rows a minute, and keep going while a backlog lasts.
+            ``None`` (the default) keeps everything until :meth:`purge`.
 
     Raises:
-        ConfigurationError: *lease_s* is not a finite number of seconds > 0.
+        ConfigurationError: *lease_s* or *retention_s* is not a finite number of seconds > 0.
         BackendError: The database cannot be reached.
 
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_clock", "_owns_store", "lease_s", "store")
+    __slots__ = ("_ops", "_owns_store", "store")
 
     def __init__(
         self,
@@ -257,10 +534,17 @@ class ConversationTracker(StoreOwner):
         *,
         lease_s: float | timedelta = 30.0,
         clock: Callable[[], float] = wall,
+        retention_s: float | timedelta | None = None,
     ) -> None:
-        self.lease_s = positive_seconds("lease_s", lease_s)
-        self._clock = clock
+        retention = Retention(retention_s)
+        lease = positive_seconds("lease_s", lease_s)
         self.store, self._owns_store = coerce_store(store)
+        self._ops = ConversationOps(self.store.sql, lease_s=lease, clock=clock, retention=retention)
+
+    @property
+    def lease_s(self) -> float:
+        """Default lease length of a claim, in seconds."""
+        return self._ops.lease_s
 
     def __repr__(self) -> str:
         return f"ConversationTracker({self.store!r}, lease_s={self.lease_s})"
@@ -283,11 +567,9 @@ class ConversationTracker(StoreOwner):
 
         .. versionadded:: 0.1.0
         """
-        now = self._clock()
-        row = _new_row(conversation_id, message_id, in_reply_to, platform=platform, subject=subject, now=now)
-        if self.store.insert_messages([row]):
-            _emit_changed(conversation_id, message_id, platform, None, MessageState.PENDING)
-        return self._get(conversation_id, message_id)
+        return self.store.run(
+            self._ops.track_message(conversation_id, message_id, in_reply_to, platform=platform, subject=subject)
+        )
 
     def track_headers(self, *headers: MessageHeaders) -> list[TrackedMessage]:
         """Track messages by their headers, threading each into its conversation.
@@ -301,38 +583,7 @@ class ConversationTracker(StoreOwner):
 
         .. versionadded:: 0.1.0
         """
-        chains = [[ref for ref in (*h.references, h.in_reply_to) if ref] for h in headers]
-        known = self.store.conversations_of(
-            [*(ref for chain in chains for ref in chain), *(h.message_id for h in headers)]
-        )
-        now = self._clock()
-        rows, keys = [], []
-        for h, chain in zip(headers, chains, strict=True):
-            if h.message_id in known:  # tracked already: keep where it is
-                keys.append((known[h.message_id], h.message_id))
-                continue
-            conversation = next((known[ref] for ref in chain if ref in known), h.conversation_id)
-            known[h.message_id] = conversation
-            rows.append(
-                _new_row(conversation, h.message_id, h.in_reply_to, platform=h.platform, subject=h.subject, now=now)
-            )
-            keys.append((conversation, h.message_id))
-        self.store.insert_messages(rows)
-        if rows and (listeners := _events.active_listeners()):
-            for row in rows:
-                _events.emit(
-                    MessageStateChanged(
-                        row["conversation_id"],
-                        row["message_id"],
-                        row["platform"],
-                        None,
-                        MessageState.PENDING.value,
-                        None,
-                    ),
-                    listeners,
-                )
-        stored = {(r["conversation_id"], r["message_id"]): r for r in self.store.messages_by_id(m for _, m in keys)}
-        return [TrackedMessage._from_row(stored[key]) for key in keys]
+        return self.store.run(self._ops.track_headers(headers))
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -341,8 +592,7 @@ class ConversationTracker(StoreOwner):
 
         .. versionadded:: 0.1.0
         """
-        row = self.store.get_message(conversation_id, message_id)
-        return None if row is None else TrackedMessage._from_row(row)
+        return self.store.run(self._ops.get_message(conversation_id, message_id))
 
     def get_message_state(self, conversation_id: str, message_id: str) -> MessageState | None:
         """The message's state, or ``None`` if it is not tracked.
@@ -359,8 +609,9 @@ class ConversationTracker(StoreOwner):
 
         .. versionadded:: 0.1.0
         """
-        rows = self.store.list_messages(conversation_id=conversation_id, state=MessageState.PENDING.value, limit=limit)
-        return [TrackedMessage._from_row(row) for row in rows]
+        return self.store.run(
+            self._ops.list_messages(conversation_id=conversation_id, state=MessageState.PENDING, limit=limit)
+        )
 
     def get_thread(self, conversation_id: str) -> list[ThreadEntry]:
         """The conversation as a thread: each message after its parent, replies in arrival order.
@@ -369,31 +620,14 @@ class ConversationTracker(StoreOwner):
 
         .. versionadded:: 0.1.0
         """
-        messages = [TrackedMessage._from_row(row) for row in self.store.list_messages(conversation_id=conversation_id)]
-        ids = {m.message_id for m in messages}
-        children: dict[str | None, list[TrackedMessage]] = {}
-        for m in messages:
-            parent = m.in_reply_to if m.in_reply_to in ids and m.in_reply_to != m.message_id else None
-            children.setdefault(parent, []).append(m)
-        thread: list[ThreadEntry] = []
-        stack = [(0, m) for m in reversed(children.get(None, []))]
-        seen: set[str] = set()
-        while stack:
-            depth, m = stack.pop()
-            if m.message_id in seen:  # a reply cycle in bad data must not loop forever
-                continue
-            seen.add(m.message_id)
-            thread.append(ThreadEntry(depth, m))
-            stack.extend((depth + 1, c) for c in reversed(children.get(m.message_id, [])))
-        return thread
+        return self.store.run(self._ops.get_thread(conversation_id))
 
     def counts(self) -> dict[MessageState, int]:
         """Number of messages in each state.
 
         .. versionadded:: 0.1.0
         """
-        found = self.store.count_messages()
-        return {state: found.get(state.value, 0) for state in MessageState}
+        return self.store.run(self._ops.counts())
 
     # -- state changes ---------------------------------------------------------------------
 
@@ -412,31 +646,7 @@ class ConversationTracker(StoreOwner):
 
         .. versionadded:: 0.1.0
         """
-        new = MessageState(state)
-        for _ in range(_CAS_ATTEMPTS):
-            row = self.store.get_message(conversation_id, message_id)
-            if row is None:
-                msg = f"message {message_id!r} is not tracked in conversation {conversation_id!r}"
-                raise UnknownMessageError(msg)
-            previous = MessageState(row["state"])
-            check_transition(previous, new)
-            now = self._clock()
-            values: dict[str, Any] = {
-                "state": new.value,
-                "previous_state": previous.value,
-                "updated_at": now,
-                "error": error,
-                "lease_expires_at": None,
-            }
-            if new is MessageState.IN_PROGRESS:
-                values.update(lease_owner=None, lease_expires_at=now + self.lease_s, attempts=row["attempts"] + 1)
-            expected = {"state": previous.value, "attempts": row["attempts"]}
-            changed = self.store.compare_and_set(row["id"], expected, values)
-            if changed is not None:
-                _emit_changed(conversation_id, message_id, row["platform"], previous, new)
-                return TrackedMessage._from_row(changed)
-        msg = f"message {message_id!r} kept changing under concurrent updates; try again"
-        raise StateTransitionError(msg)
+        return self.store.run(self._ops.set_message_state(conversation_id, message_id, state, error))
 
     def retry(self, conversation_id: str, message_id: str) -> TrackedMessage:
         """Send a failed message back to pending so a worker claims it again.
@@ -461,13 +671,17 @@ class ConversationTracker(StoreOwner):
         """Atomically claim the oldest claimable message for *worker_id*, or ``None`` if there is none.
 
         Claimable means pending, or in progress under a lease that expired (its
-        worker died). No two workers, in any processes, get the same claim.
+        worker died); expired leases go first. No two workers, in any processes,
+        get the same claim. One statement, one round trip.
 
         Args:
             worker_id: Who claims (host/process/thread name); recorded as lease owner.
             lease_s: Lease length; the tracker's ``lease_s`` when omitted.
             conversation_id: Only claim from this conversation.
             platform: Only claim messages of this platform.
+
+        Raises:
+            ConfigurationError: *lease_s* is not a finite number of seconds > 0.
 
         .. versionadded:: 0.1.0
         """
@@ -485,40 +699,23 @@ class ConversationTracker(StoreOwner):
     ) -> list[Claim]:
         """Atomically claim up to *limit* messages in one statement (see :meth:`claim_next`).
 
+        For high-throughput workers: one round trip claims the whole batch, each
+        message under its own lease of the same length. Complete (or renew) them
+        within the lease; any left unfinished when the worker dies are reclaimed
+        after it.
+
+        Returns:
+            The claims, oldest message first; fewer than *limit* (or none) when
+            fewer are claimable.
+
+        Raises:
+            ConfigurationError: *limit* is not a whole number >= 0, or *lease_s* is bad.
+
         .. versionadded:: 0.1.0
         """
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-            msg = f"limit must be a whole number >= 0, got {limit!r}"
-            raise ConfigurationError(msg)
-        if limit == 0:
-            return []
-        now = self._clock()
-        expires = now + self._lease_of(lease_s)
-        rows = self.store.claim(
-            worker_id,
-            now=now,
-            lease_expires_at=expires,
-            limit=limit,
-            conversation_id=conversation_id,
-            platform=platform,
+        return self.store.run(
+            self._ops.claim_batch(worker_id, limit, lease_s=lease_s, conversation_id=conversation_id, platform=platform)
         )
-        claims = [
-            Claim(TrackedMessage._from_row(row), worker_id, int(row["attempts"]), expires, row["id"]) for row in rows
-        ]
-        if claims and (listeners := _events.active_listeners()):
-            for claim, row in zip(claims, rows, strict=True):
-                _events.emit(
-                    MessageStateChanged(
-                        claim.conversation_id,
-                        claim.message_id,
-                        claim.message.platform,
-                        row["previous_state"],
-                        MessageState.IN_PROGRESS.value,
-                        worker_id,
-                    ),
-                    listeners,
-                )
-        return claims
 
     def renew(self, claim: Claim, *, lease_s: float | timedelta | None = None) -> Claim:
         """Extend the lease of *claim* for long work; returns the renewed claim.
@@ -528,11 +725,7 @@ class ConversationTracker(StoreOwner):
 
         .. versionadded:: 0.1.0
         """
-        now = self._clock()
-        expires = now + self._lease_of(lease_s)
-        if not self.store.renew(claim._row_id, claim.attempt, claim.worker_id, expires, now):
-            raise _lease_lost(claim)
-        return Claim(claim.message, claim.worker_id, claim.attempt, expires, claim._row_id)
+        return self.store.run(self._ops.renew(claim, lease_s))
 
     def complete(self, claim: Claim) -> TrackedMessage:
         """Mark the claimed message completed.
@@ -542,7 +735,7 @@ class ConversationTracker(StoreOwner):
 
         .. versionadded:: 0.1.0
         """
-        return self._finish(claim, MessageState.COMPLETED, None)
+        return self.store.run(self._ops.finish(claim, MessageState.COMPLETED, None))
 
     def fail(self, claim: Claim, error: str | BaseException | None = None) -> TrackedMessage:
         """Mark the claimed message failed (:meth:`retry` sends it back to pending).
@@ -556,8 +749,7 @@ class ConversationTracker(StoreOwner):
 
         .. versionadded:: 0.1.0
         """
-        text = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else error
-        return self._finish(claim, MessageState.FAILED, text)
+        return self.store.run(self._ops.finish(claim, MessageState.FAILED, error_text(error)))
 
     def release(self, claim: Claim) -> TrackedMessage:
         """Give the claimed message back (pending) without finishing it.
@@ -567,39 +759,35 @@ class ConversationTracker(StoreOwner):
 
         .. versionadded:: 0.1.0
         """
-        return self._finish(claim, MessageState.PENDING, None)
+        return self.store.run(self._ops.finish(claim, MessageState.PENDING, None))
 
-    def _finish(self, claim: Claim, new: MessageState, error: str | None) -> TrackedMessage:
-        expected = {"state": MessageState.IN_PROGRESS.value, "attempts": claim.attempt, "lease_owner": claim.worker_id}
-        values = {
-            "state": new.value,
-            "previous_state": MessageState.IN_PROGRESS.value,
-            "lease_expires_at": None,
-            "updated_at": self._clock(),
-            "error": error,
-        }
-        changed = self.store.compare_and_set(claim._row_id, expected, values)
-        if changed is None:
-            raise _lease_lost(claim)
-        _emit_changed(
-            claim.conversation_id,
-            claim.message_id,
-            claim.message.platform,
-            MessageState.IN_PROGRESS,
-            new,
-            worker_id=claim.worker_id,
-        )
-        return TrackedMessage._from_row(changed)
+    # -- retention -------------------------------------------------------------------------
 
-    def _lease_of(self, lease_s: float | timedelta | None) -> float:
-        return self.lease_s if lease_s is None else positive_seconds("lease_s", lease_s)
+    def purge(self, *, completed_before: datetime | float, batch: int = 1000) -> int:
+        """Delete completed and failed messages last changed before *completed_before*.
 
-    def _get(self, conversation_id: str, message_id: str) -> TrackedMessage:
-        message = self.get_message(conversation_id, message_id)
-        if message is None:  # pragma: no cover - deleted behind our back
-            msg = f"message {message_id!r} vanished from conversation {conversation_id!r}"
-            raise UnknownMessageError(msg)
-        return message
+        Runs in batches of *batch* rows, each its own short transaction, so
+        workers keep claiming meanwhile. Pending and in-progress messages are
+        never purged. Counted in ``commtel_tracker_rows_purged_total{table="messages"}``.
+
+        Args:
+            completed_before: A timezone-aware ``datetime`` or epoch seconds.
+            batch: Rows deleted per statement.
+
+        Returns:
+            How many messages were deleted.
+
+        Raises:
+            ConfigurationError: *completed_before* is naive or not finite, or *batch* < 1.
+
+        .. versionadded:: 0.1.0
+        """
+        return self.store.run(self._ops.purge(completed_before, batch))
+
+
+def error_text(error: str | BaseException | None) -> str | None:
+    """How a failure is stored: an exception as ``"ClassName: message"``."""
+    return f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else error
 
 
 def _new_row(
@@ -622,12 +810,35 @@ def _new_row(
     }
 
 
+def _pending_message(row: Mapping[str, Any]) -> TrackedMessage:
+    at = _at(row["created_at"])
+    return TrackedMessage(
+        row["conversation_id"],
+        row["message_id"],
+        row["in_reply_to"],
+        row["platform"],
+        MessageState.PENDING,
+        0,
+        None,
+        None,
+        row["subject"],
+        None,
+        at,
+        at,
+    )
+
+
 def _lease_lost(claim: Claim) -> StateTransitionError:
     msg = (
         f"lease of worker {claim.worker_id!r} on message {claim.message_id!r} (attempt {claim.attempt}) "
         "was lost: it expired and another worker claimed the message, or it was already finished"
     )
     return StateTransitionError(msg)
+
+
+def _emit_purged(rows: int, table: str = "messages") -> None:
+    if rows and (listeners := _events.active_listeners()):
+        _events.emit(RowsPurged(table, rows), listeners)
 
 
 def _emit_changed(

@@ -8,6 +8,7 @@ from .._lazy import exports
 
 
 if TYPE_CHECKING:
+    from ._async_progress import AsyncProgressTracker
     from ._errors import ErrorRecorded, ErrorTracker, TrackedError
     from ._progress import (
         ProgressState,
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 
 __all__ = [
+    "AsyncProgressTracker",
     "ErrorRecorded",
     "ErrorTracker",
     "ProgressState",
@@ -38,6 +40,7 @@ if not TYPE_CHECKING:  # mypy sees the imports above; at run time names load on 
         __name__,
         globals(),
         {
+            "._async_progress": ("AsyncProgressTracker",),
             "._errors": ("ErrorRecorded", "ErrorTracker", "TrackedError"),
             "._progress": (
                 "ProgressState",

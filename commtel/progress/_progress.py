@@ -4,9 +4,10 @@ A progress session belongs to one task and one user; another user reading it get
 an :class:`~commtel.AuthorizationError`. Updates (step, percent 0-100, details,
 ETA) are stored in the same SQL store as the conversation tracker, so a new
 process (or another host) picks a task up where it was. Callbacks, sync or
-async, see every update in order. The pure core (:func:`validate_percent`,
-:func:`estimate_eta_s`) is shared by the sync driver (:meth:`ProgressTracker.update_progress`)
-and the async one (:meth:`ProgressTracker.aupdate_progress`).
+async, see every update in order. The behaviour is one sans-I/O core
+(:class:`ProgressOps`, with :func:`validate_percent` and :func:`estimate_eta_s`)
+run by :class:`ProgressTracker` on a sync store and by
+:class:`~commtel.progress.AsyncProgressTracker` on an asyncio store.
 
 Telemetry: :class:`TaskStarted` / :class:`ProgressUpdated` / :class:`TaskFinished`
 events become ``commtel_tasks_active{kind}``, ``commtel_task_duration_seconds{kind,outcome}``
@@ -16,6 +17,7 @@ and span events; a task or user id is never a metric label.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import json
 import logging
@@ -23,7 +25,7 @@ import math
 import os
 import threading
 
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -32,10 +34,12 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from .. import _events
 from .._events import Event
-from .._exceptions import AuthorizationError, ConfigurationError, StateTransitionError
+from .._exceptions import AuthorizationError, BackendError, ConfigurationError, StateTransitionError
 from .._optional import requires
 from .._timing import wall
-from ..messages._tracker import StoreOwner, coerce_store
+from ..backends._sql_queries import Op, TrackerSQL
+from ..messages._owners import StoreOwner, coerce_store
+from ..messages._retention import RETENTION_BATCH, Retention, RowsPurged, batch_size, cutoff_of
 
 
 if TYPE_CHECKING:
@@ -47,7 +51,9 @@ if TYPE_CHECKING:
 
 
 __all__ = [
+    "Callbacks",
     "ProgressCallback",
+    "ProgressOps",
     "ProgressState",
     "ProgressStatus",
     "ProgressTracker",
@@ -178,20 +184,21 @@ class ProgressStatus:
         }
 
     @classmethod
-    def _from_row(cls, row: Mapping[str, Any]) -> ProgressStatus:
+    def _from_row(cls, row: Sequence[Any]) -> ProgressStatus:
+        """From a full row in :data:`~commtel.backends._sql_queries.PROGRESS_COLUMNS` order."""
         return cls(
-            row["task_id"],
-            json.loads(row["user_key"]),
-            row["current_step"],
-            float(row["percent"]),
-            json.loads(row["details"]),
-            _datetime(row["started_at"]),
-            _datetime(row["updated_at"]),
-            row["eta_s"],
-            ProgressState(row["state"]),
-            row["kind"],
-            _datetime(row["finished_at"]),
-            row["error"],
+            row[0],
+            json.loads(row[1]),
+            row[4],
+            float(row[5]),
+            json.loads(row[6]),
+            _datetime(row[9]),
+            _datetime(row[10]),
+            row[7],
+            ProgressState(row[3]),
+            row[2],
+            _datetime(row[11]),
+            row[8],
         )
 
 
@@ -244,7 +251,7 @@ class TaskFinished(Event):
     was_active: bool
 
 
-def _kind(kind: object) -> str:
+def kind_label(kind: object) -> str:
     if not isinstance(kind, str) or not kind:
         msg = f"kind must be a non-empty string (a metric label value from your configuration), got {kind!r}"
         raise ConfigurationError(msg)
@@ -272,9 +279,9 @@ def _user_key(user_id: UserId) -> str:
     return json.dumps(user_id)
 
 
-def _authorize(row: Mapping[str, Any], user_id: UserId) -> None:
-    if row["user_key"] != _user_key(user_id):
-        msg = f"progress of task {row['task_id']!r} belongs to another user"
+def _authorize(row: Sequence[Any], user_id: UserId) -> None:
+    if row[1] != _user_key(user_id):
+        msg = f"progress of task {row[0]!r} belongs to another user"
         raise AuthorizationError(msg)
 
 
@@ -346,6 +353,246 @@ class _Callback:
             await asyncio.wait([last])
 
 
+class ProgressOps:
+    """The progress tracker's behaviour as sans-I/O operations, shared by the sync and async trackers.
+
+    Each method returns an :data:`~commtel.backends._sql_queries.Op` that yields
+    queries and decides from their answers. It also keeps which tasks this
+    process counts as active (the ``commtel_tasks_active`` gauge) and emits the
+    events, so both trackers report the same telemetry.
+    """
+
+    __slots__ = ("_active", "_clock", "_lock", "_retention", "_sql", "kind")
+
+    def __init__(self, sql: TrackerSQL, *, kind: str, clock: Callable[[], float], retention: Retention) -> None:
+        self._sql = sql
+        self.kind = kind
+        self._clock = clock
+        self._retention = retention
+        self._lock = threading.Lock()
+        self._active: set[str] = set()
+        if listeners := _events.active_listeners():
+            _events.emit(ProgressTrackerCreated(kind), listeners)
+
+    def create_session(self, task_id: str, user_id: UserId, kind: str | None) -> Op[str]:
+        now = self._clock()
+        row = {
+            "task_id": task_id,
+            "user_key": _user_key(user_id),
+            "kind": self.kind if kind is None else kind_label(kind),
+            "state": ProgressState.RUNNING.value,
+            "current_step": "created",
+            "percent": 0.0,
+            "details": "{}",
+            "eta_s": None,
+            "error": None,
+            "started_at": now,
+            "updated_at": now,
+            "finished_at": None,
+        }
+        yield self._sql.insert_progress(row)
+        stored = yield self._sql.get_progress(task_id)
+        if not stored:  # pragma: no cover - deleted between the two statements
+            msg = f"progress session {task_id!r} vanished"
+            raise BackendError(msg)
+        _authorize(stored[0], user_id)
+        if stored[0][3] == ProgressState.RUNNING.value:
+            self._mark_active(task_id, stored[0][2])
+        yield from self._retain(now)
+        return task_id
+
+    def get(self, task_id: str, user_id: UserId) -> Op[ProgressStatus | None]:
+        rows = yield self._sql.get_progress(task_id)
+        if not rows:
+            return None
+        _authorize(rows[0], user_id)
+        return ProgressStatus._from_row(rows[0])
+
+    def list_sessions(self, user_id: UserId) -> Op[list[ProgressStatus]]:
+        return [ProgressStatus._from_row(row) for row in (yield self._sql.list_progress(_user_key(user_id)))]
+
+    def update(
+        self,
+        task_id: str,
+        step: str,
+        percent: float,
+        *,
+        details: Mapping[str, Any] | None,
+        eta_s: float | None,
+        user_id: UserId | None,
+    ) -> Op[ProgressStatus | None]:
+        percent = validate_percent(percent)
+        eta_s = validate_eta_s(eta_s)
+        row = yield from self._running_row(task_id, user_id)
+        if row is None:
+            return None
+        now = self._clock()
+        eta = estimate_eta_s(row[9], now, percent) if eta_s is None else eta_s
+        text = json.dumps(dict(details or {}), default=str)
+        step = str(step)
+        values = {"step": step, "percent": percent, "details": text, "eta": eta, "now": now}
+        if (yield self._sql.update_progress(task_id, values)) != 1:
+            return None  # finished concurrently
+        kind = row[2]
+        self._mark_active(task_id, kind)
+        if listeners := _events.active_listeners():
+            _events.emit(ProgressUpdated(task_id, kind, step, percent, eta), listeners)
+        return dataclasses.replace(
+            ProgressStatus._from_row(row),
+            current_step=step,
+            progress_percent=percent,
+            details=json.loads(text),
+            eta_s=eta,
+            updated_at=_datetime(now),
+        )
+
+    def finish(
+        self, task_id: str, outcome: ProgressState | str, error: str | None, user_id: UserId | None
+    ) -> Op[ProgressStatus]:
+        outcome = ProgressState(outcome)
+        if outcome is ProgressState.RUNNING:
+            msg = "finish_task needs a final outcome: completed, failed or cancelled"
+            raise StateTransitionError(msg)
+        row = yield from self._running_row(task_id, user_id)
+        if row is None:
+            msg = f"task {task_id!r} is unknown or already finished"
+            raise StateTransitionError(msg)
+        now = self._clock()
+        completed = outcome is ProgressState.COMPLETED
+        values = {
+            "outcome": outcome.value,
+            "final_percent": 100.0 if completed else None,
+            "eta": 0.0 if completed else None,
+            "error": error,
+            "now": now,
+        }
+        if (yield self._sql.finish_progress(task_id, values)) != 1:
+            msg = f"task {task_id!r} was finished concurrently"
+            raise StateTransitionError(msg)
+        with self._lock:
+            was_active = task_id in self._active
+            self._active.discard(task_id)
+        kind = row[2]
+        if listeners := _events.active_listeners():
+            _events.emit(TaskFinished(task_id, kind, outcome.value, max(0.0, now - row[9]), was_active), listeners)
+        status = ProgressStatus._from_row(row)
+        return dataclasses.replace(
+            status,
+            state=outcome,
+            progress_percent=100.0 if completed else status.progress_percent,
+            eta_s=values["eta"],
+            error=error,
+            updated_at=_datetime(now),
+            finished_at=_datetime(now),
+        )
+
+    def purge(self, finished_before: datetime | float, batch: int) -> Op[int]:
+        cutoff = cutoff_of("finished_before", finished_before)
+        batch = batch_size(batch)
+        total = 0
+        while True:
+            purged = len((yield self._sql.purge_progress(cutoff, batch)))
+            total += purged
+            _emit_purged(purged)
+            if purged < batch:
+                return total
+
+    def _retain(self, now: float) -> Op[None]:
+        cutoff = self._retention.due(now)
+        if cutoff is None:
+            return
+        try:
+            purged = len((yield self._sql.purge_progress(cutoff, RETENTION_BATCH)))
+        except BackendError as exc:  # housekeeping never fails the call it rides on
+            _log.warning("automatic purge of finished tasks failed: %s", exc)
+            return
+        self._retention.ran(now, purged)
+        _emit_purged(purged)
+
+    def _running_row(self, task_id: str, user_id: UserId | None) -> Op[Sequence[Any] | None]:
+        rows = yield self._sql.get_progress(task_id)
+        if rows and user_id is not None:
+            _authorize(rows[0], user_id)
+        if not rows or rows[0][3] != ProgressState.RUNNING.value:
+            return None
+        return rows[0]  # type: ignore[no-any-return]
+
+    def _mark_active(self, task_id: str, kind: str) -> None:
+        with self._lock:
+            if task_id in self._active:
+                return
+            self._active.add(task_id)
+        if listeners := _events.active_listeners():
+            _events.emit(TaskStarted(task_id, kind), listeners)
+
+
+def _emit_purged(rows: int) -> None:
+    if rows and (listeners := _events.active_listeners()):
+        _events.emit(RowsPurged("progress", rows), listeners)
+
+
+class Callbacks:
+    """Progress callbacks per task, for the sync and the async tracker alike."""
+
+    __slots__ = ("_by_task", "_lock")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_task: dict[str, list[_Callback]] = {}
+
+    def register_callback(self, task_id: str, callback: ProgressCallback) -> None:
+        """Call *callback* with every update of *task_id* (sync function or coroutine function).
+
+        Callbacks run in registration order; each sees updates in the order they
+        happened. An async callback registered inside a running event loop is
+        delivered on that loop even when the update comes from another thread. A
+        callback that raises is logged and never breaks the update.
+
+        .. versionadded:: 0.1.0
+        """
+        with self._lock:
+            self._by_task.setdefault(task_id, []).append(_Callback(callback))
+
+    def unregister_callback(self, task_id: str, callback: ProgressCallback) -> None:
+        """Stop calling *callback* for *task_id* (no error if it was not registered).
+
+        .. versionadded:: 0.1.0
+        """
+        with self._lock:
+            kept = [cb for cb in self._by_task.get(task_id, []) if cb.fn is not callback]
+            if kept:
+                self._by_task[task_id] = kept
+            else:
+                self._by_task.pop(task_id, None)
+
+    async def aflush_callbacks(self) -> None:
+        """Wait until async callbacks queued by sync updates on this loop have run.
+
+        .. versionadded:: 0.1.0
+        """
+        with self._lock:
+            callbacks = [cb for cbs in self._by_task.values() for cb in cbs]
+        for cb in callbacks:
+            await cb.aflush()
+
+    def of(self, task_id: str) -> list[_Callback]:
+        """The callbacks of *task_id*, in registration order."""
+        with self._lock:
+            return list(self._by_task.get(task_id, ()))
+
+    def call(self, task_id: str, status: ProgressStatus | None) -> None:
+        """Deliver *status* from sync code (nothing when ``None``)."""
+        if status is not None:
+            for cb in self.of(task_id):
+                cb.call(status)
+
+    async def acall(self, task_id: str, status: ProgressStatus | None) -> None:
+        """Deliver *status* from async code, awaiting async callbacks in turn (nothing when ``None``)."""
+        if status is not None:
+            for cb in self.of(task_id):
+                await cb.acall(status)
+
+
 class ProgressTracker(StoreOwner):
     """Track the progress of long tasks, per user, with callbacks and persistence.
 
@@ -354,14 +601,18 @@ class ProgressTracker(StoreOwner):
             conversation tracker's), a database URL, a state directory, or an engine.
         kind: Default kind of task, the ``kind`` label of the task metrics.
         clock: Wall clock in epoch seconds (inject a fake one in tests).
+        retention_s: Keep finished tasks this long (seconds or ``timedelta``),
+            then purge them automatically: new sessions run one batch of at most
+            1,000 rows a minute. ``None`` (the default) keeps them until :meth:`purge`.
 
     Raises:
-        ConfigurationError: *kind* is not a non-empty string.
+        ConfigurationError: *kind* is not a non-empty string, or *retention_s* not
+            a finite number of seconds > 0.
 
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_active", "_callbacks", "_clock", "_lock", "_owns_store", "kind", "store")
+    __slots__ = ("_ops", "_owns_store", "callbacks", "store")
 
     def __init__(
         self,
@@ -369,15 +620,18 @@ class ProgressTracker(StoreOwner):
         *,
         kind: str = "task",
         clock: Callable[[], float] = wall,
+        retention_s: float | timedelta | None = None,
     ) -> None:
-        self.kind = _kind(kind)
+        kind = kind_label(kind)
+        retention = Retention(retention_s)
         self.store, self._owns_store = coerce_store(store)
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._callbacks: dict[str, list[_Callback]] = {}
-        self._active: set[str] = set()
-        if listeners := _events.active_listeners():
-            _events.emit(ProgressTrackerCreated(kind), listeners)
+        self._ops = ProgressOps(self.store.sql, kind=kind, clock=clock, retention=retention)
+        self.callbacks = Callbacks()
+
+    @property
+    def kind(self) -> str:
+        """Default kind of task."""
+        return self._ops.kind
 
     def __repr__(self) -> str:
         return f"ProgressTracker({self.store!r}, kind={self.kind!r})"
@@ -395,27 +649,7 @@ class ProgressTracker(StoreOwner):
 
         .. versionadded:: 0.1.0
         """
-        now = self._clock()
-        row = self.store.insert_progress(
-            {
-                "task_id": task_id,
-                "user_key": _user_key(user_id),
-                "kind": self.kind if kind is None else _kind(kind),
-                "state": ProgressState.RUNNING.value,
-                "current_step": "created",
-                "percent": 0.0,
-                "details": "{}",
-                "eta_s": None,
-                "error": None,
-                "started_at": now,
-                "updated_at": now,
-                "finished_at": None,
-            }
-        )
-        _authorize(row, user_id)
-        if row["state"] == ProgressState.RUNNING.value:
-            self._mark_active(task_id, row["kind"])
-        return task_id
+        return self.store.run(self._ops.create_session(task_id, user_id, kind))
 
     def get_progress(self, task_id: str, user_id: UserId) -> ProgressStatus | None:
         """The task's current progress, or ``None`` if there is no such task.
@@ -425,57 +659,39 @@ class ProgressTracker(StoreOwner):
 
         .. versionadded:: 0.1.0
         """
-        row = self.store.get_progress(task_id)
-        if row is None:
-            return None
-        _authorize(row, user_id)
-        return ProgressStatus._from_row(row)
+        return self.store.run(self._ops.get(task_id, user_id))
 
     def list_sessions(self, user_id: UserId) -> list[ProgressStatus]:
         """Every task of *user_id*, oldest first.
 
         .. versionadded:: 0.1.0
         """
-        return [ProgressStatus._from_row(row) for row in self.store.list_progress(_user_key(user_id))]
+        return self.store.run(self._ops.list_sessions(user_id))
 
     # -- callbacks -------------------------------------------------------------------------
 
     def register_callback(self, task_id: str, callback: ProgressCallback) -> None:
-        """Call *callback* with every update of *task_id* (sync function or coroutine function).
-
-        Callbacks run in registration order; each sees updates in the order they
-        happened. An async callback registered inside a running event loop is
-        delivered on that loop even when the update comes from another thread. A
-        callback that raises is logged and never breaks the update.
+        """Call *callback* with every update of *task_id*; see :meth:`Callbacks.register_callback`.
 
         .. versionadded:: 0.1.0
         """
-        with self._lock:
-            self._callbacks.setdefault(task_id, []).append(_Callback(callback))
+        self.callbacks.register_callback(task_id, callback)
 
     def unregister_callback(self, task_id: str, callback: ProgressCallback) -> None:
         """Stop calling *callback* for *task_id* (no error if it was not registered).
 
         .. versionadded:: 0.1.0
         """
-        with self._lock:
-            kept = [cb for cb in self._callbacks.get(task_id, []) if cb.fn is not callback]
-            if kept:
-                self._callbacks[task_id] = kept
-            else:
-                self._callbacks.pop(task_id, None)
+        self.callbacks.unregister_callback(task_id, callback)
 
     async def aflush_callbacks(self) -> None:
         """Wait until async callbacks queued by sync updates on this loop have run.
 
         .. versionadded:: 0.1.0
         """
-        with self._lock:
-            callbacks = [cb for cbs in self._callbacks.values() for cb in cbs]
-        for cb in callbacks:
-            await cb.aflush()
+        await self.callbacks.aflush_callbacks()
 
-    # -- updates: sans-I/O core + sync and async drivers -----------------------------------
+    # -- updates ---------------------------------------------------------------------------
 
     def update_progress(
         self,
@@ -506,14 +722,10 @@ class ProgressTracker(StoreOwner):
 
         .. versionadded:: 0.1.0
         """
-        status = self._store_update(
-            task_id, current_step, progress_percent, details=details, eta_s=eta_s, user_id=user_id
-        )
-        if status is None:
-            return False
-        for cb in self._callbacks_of(task_id):
-            cb.call(status)
-        return True
+        op = self._ops.update(task_id, current_step, progress_percent, details=details, eta_s=eta_s, user_id=user_id)
+        status = self.store.run(op)
+        self.callbacks.call(task_id, status)
+        return status is not None
 
     async def aupdate_progress(
         self,
@@ -527,16 +739,14 @@ class ProgressTracker(StoreOwner):
     ) -> bool:
         """Async :meth:`update_progress`: the database call runs in a thread, callbacks are awaited in order.
 
+        :class:`~commtel.progress.AsyncProgressTracker` does the same on an asyncio driver, without threads.
+
         .. versionadded:: 0.1.0
         """
-        status = await asyncio.to_thread(
-            self._store_update, task_id, current_step, progress_percent, details=details, eta_s=eta_s, user_id=user_id
-        )
-        if status is None:
-            return False
-        for cb in self._callbacks_of(task_id):
-            await cb.acall(status)
-        return True
+        op = self._ops.update(task_id, current_step, progress_percent, details=details, eta_s=eta_s, user_id=user_id)
+        status = await asyncio.to_thread(self.store.run, op)
+        await self.callbacks.acall(task_id, status)
+        return status is not None
 
     def finish_task(
         self,
@@ -554,9 +764,8 @@ class ProgressTracker(StoreOwner):
 
         .. versionadded:: 0.1.0
         """
-        status = self._store_finish(task_id, ProgressState(outcome), error, user_id)
-        for cb in self._callbacks_of(task_id):
-            cb.call(status)
+        status = self.store.run(self._ops.finish(task_id, outcome, error, user_id))
+        self.callbacks.call(task_id, status)
         return status
 
     async def afinish_task(
@@ -567,98 +776,35 @@ class ProgressTracker(StoreOwner):
         error: str | None = None,
         user_id: UserId | None = None,
     ) -> ProgressStatus:
-        """Async :meth:`finish_task`.
+        """Async :meth:`finish_task` (the database call runs in a thread).
 
         .. versionadded:: 0.1.0
         """
-        status = await asyncio.to_thread(self._store_finish, task_id, ProgressState(outcome), error, user_id)
-        for cb in self._callbacks_of(task_id):
-            await cb.acall(status)
+        status = await asyncio.to_thread(self.store.run, self._ops.finish(task_id, outcome, error, user_id))
+        await self.callbacks.acall(task_id, status)
         return status
 
-    def _callbacks_of(self, task_id: str) -> list[_Callback]:
-        with self._lock:
-            return list(self._callbacks.get(task_id, ()))
+    # -- retention -------------------------------------------------------------------------
 
-    def _running_row(self, task_id: str, user_id: UserId | None) -> Mapping[str, Any] | None:
-        row = self.store.get_progress(task_id)
-        if row is not None and user_id is not None:
-            _authorize(row, user_id)
-        if row is None or row["state"] != ProgressState.RUNNING.value:
-            return None
-        return row
+    def purge(self, *, finished_before: datetime | float, batch: int = 1000) -> int:
+        """Delete tasks that finished (completed, failed or cancelled) before *finished_before*.
 
-    def _store_update(
-        self,
-        task_id: str,
-        step: str,
-        percent: float,
-        *,
-        details: Mapping[str, Any] | None,
-        eta_s: float | None,
-        user_id: UserId | None,
-    ) -> ProgressStatus | None:
-        percent = validate_percent(percent)
-        eta_s = validate_eta_s(eta_s)
-        row = self._running_row(task_id, user_id)
-        if row is None:
-            return None
-        now = self._clock()
-        eta = estimate_eta_s(row["started_at"], now, percent) if eta_s is None else eta_s
-        values: dict[str, Any] = {
-            "current_step": str(step),
-            "percent": percent,
-            "details": json.dumps(dict(details or {}), default=str),
-            "eta_s": eta,
-            "updated_at": now,
-        }
-        if not self.store.update_progress(task_id, ProgressState.RUNNING.value, values):
-            return None  # finished concurrently
-        self._mark_active(task_id, row["kind"])
-        if listeners := _events.active_listeners():
-            _events.emit(ProgressUpdated(task_id, row["kind"], values["current_step"], percent, eta), listeners)
-        return ProgressStatus._from_row({**row, **values})
+        Runs in batches of *batch* rows; running tasks are never purged. Counted in
+        ``commtel_tracker_rows_purged_total{table="progress"}``.
 
-    def _store_finish(
-        self, task_id: str, outcome: ProgressState, error: str | None, user_id: UserId | None
-    ) -> ProgressStatus:
-        if outcome is ProgressState.RUNNING:
-            msg = "finish_task needs a final outcome: completed, failed or cancelled"
-            raise StateTransitionError(msg)
-        row = self._running_row(task_id, user_id)
-        if row is None:
-            msg = f"task {task_id!r} is unknown or already finished"
-            raise StateTransitionError(msg)
-        now = self._clock()
-        values: dict[str, Any] = {
-            "state": outcome.value,
-            "finished_at": now,
-            "updated_at": now,
-            "error": error,
-            "eta_s": 0.0 if outcome is ProgressState.COMPLETED else None,
-        }
-        if outcome is ProgressState.COMPLETED:
-            values["percent"] = 100.0
-        if not self.store.update_progress(task_id, ProgressState.RUNNING.value, values):
-            msg = f"task {task_id!r} was finished concurrently"
-            raise StateTransitionError(msg)
-        with self._lock:
-            was_active = task_id in self._active
-            self._active.discard(task_id)
-        if listeners := _events.active_listeners():
-            _events.emit(
-                TaskFinished(task_id, row["kind"], outcome.value, max(0.0, now - row["started_at"]), was_active),
-                listeners,
-            )
-        return ProgressStatus._from_row({**row, **values})
+        Args:
+            finished_before: A timezone-aware ``datetime`` or epoch seconds.
+            batch: Rows deleted per statement.
 
-    def _mark_active(self, task_id: str, kind: str) -> None:
-        with self._lock:
-            if task_id in self._active:
-                return
-            self._active.add(task_id)
-        if listeners := _events.active_listeners():
-            _events.emit(TaskStarted(task_id, kind), listeners)
+        Returns:
+            How many tasks were deleted.
+
+        Raises:
+            ConfigurationError: *finished_before* is naive or not finite, or *batch* < 1.
+
+        .. versionadded:: 0.1.0
+        """
+        return self.store.run(self._ops.purge(finished_before, batch))
 
 
 @contextmanager

@@ -18,6 +18,7 @@ def _on_created(event: ProgressTrackerCreated) -> None:
     metrics = get_metrics()
     metrics.zero(metrics.tasks_active, event.kind)
     metrics.zero(metrics.task_duration, event.kind)
+    metrics.child(metrics.tracker_rows_purged, "progress")
 
 
 @handles(TaskStarted)

@@ -266,6 +266,13 @@ class Metrics:
         ("platform", "state"),
         values={"state": ("pending", "in_progress", "completed", "failed")},
     )
+    tracker_rows_purged = MetricSpec(
+        Counter,
+        "commtel_tracker_rows_purged_total",
+        "Finished rows deleted from tracker tables by purge() or retention.",
+        ("table",),
+        values={"table": ("messages", "progress")},
+    )
     tasks_active = MetricSpec(
         Gauge,
         "commtel_tasks_active",

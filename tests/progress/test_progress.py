@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,7 @@ from commtel.progress._progress import (
 )
 from commtel.telemetry import start_span
 from tests.harness.clock import FakeClock
+from tests.tracker.drivers import DRIVERS, progress_tracker
 
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,8 +41,16 @@ def clock() -> FakeClock:
     return FakeClock(start=1_700_000_000.0)
 
 
+@pytest.fixture(params=DRIVERS)
+def tracker(clock: FakeClock, request: pytest.FixtureRequest) -> Iterator[ProgressTracker]:
+    """A tracker on in-memory SQLite: ProgressTracker, or AsyncProgressTracker driven through tests/tracker/drivers.py."""
+    with progress_tracker(request.param, "sqlite://", kind="caption", clock=clock) as tracker:
+        yield tracker
+
+
 @pytest.fixture
-def tracker(clock: FakeClock) -> ProgressTracker:
+def sync_tracker(clock: FakeClock) -> ProgressTracker:
+    """The sync ProgressTracker, for its thread-based async methods and its rich progress bar."""
     return ProgressTracker("sqlite://", kind="caption", clock=clock)
 
 
@@ -188,7 +198,7 @@ def test_async_callback_runs_even_without_an_event_loop(tracker: ProgressTracker
 
 
 @pytest.mark.anyio
-async def test_sync_and_async_callbacks_fire_in_order(tracker: ProgressTracker) -> None:
+async def test_sync_and_async_callbacks_fire_in_order(sync_tracker: ProgressTracker) -> None:
     """Mixed sync/async callbacks see every update in order, from async updates, sync updates and other threads."""
     seen: list[tuple[str, float]] = []
 
@@ -196,26 +206,26 @@ async def test_sync_and_async_callbacks_fire_in_order(tracker: ProgressTracker) 
         await asyncio.sleep(0.01 if status.progress_percent < 20 else 0)  # an early slow one must not be overtaken
         seen.append(("async", status.progress_percent))
 
-    tracker.create_progress_session("t", ALICE)
-    tracker.register_callback("t", lambda s: seen.append(("sync", s.progress_percent)))
-    tracker.register_callback("t", slow_async)
+    sync_tracker.create_progress_session("t", ALICE)
+    sync_tracker.register_callback("t", lambda s: seen.append(("sync", s.progress_percent)))
+    sync_tracker.register_callback("t", slow_async)
 
-    await tracker.aupdate_progress("t", "one", 1)
+    await sync_tracker.aupdate_progress("t", "one", 1)
     assert seen == [("sync", 1), ("async", 1)]
 
     seen.clear()
     for pct in (10, 20, 30):  # sync updates inside the loop queue the async deliveries in order
-        tracker.update_progress("t", "x", pct)
-    worker = threading.Thread(target=tracker.update_progress, args=("t", "from thread", 40))
+        sync_tracker.update_progress("t", "x", pct)
+    worker = threading.Thread(target=sync_tracker.update_progress, args=("t", "from thread", 40))
     worker.start()
     await asyncio.to_thread(worker.join)
     await asyncio.sleep(0)  # let the thread's hand-off reach the loop
-    await tracker.aflush_callbacks()
+    await sync_tracker.aflush_callbacks()
     assert [p for kind, p in seen if kind == "sync"] == [10, 20, 30, 40]
     assert [p for kind, p in seen if kind == "async"] == [10, 20, 30, 40]
 
     seen.clear()
-    final = await tracker.afinish_task("t")
+    final = await sync_tracker.afinish_task("t")
     assert final.state is ProgressState.COMPLETED
     assert seen == [("sync", 100), ("async", 100)]
 
@@ -260,7 +270,7 @@ def test_progress_survives_a_process_restart(
         url = f"sqlite:///{tmp_path / 'progress.db'}"
     else:
         from commtel.backends._sql import make_engine
-        from commtel.backends._sql_store import progress_table
+        from commtel.backends._sql_schema import progress_table
 
         url = request.getfixturevalue("postgres_url")
         engine = make_engine(url)
@@ -314,16 +324,16 @@ def test_telemetry_gauge_histogram_and_span_events(tracker: ProgressTracker, clo
     assert not labels & {"t1", "t2", str(ALICE), BOB}
 
 
-def test_rich_progress_bar_follows_updates(tracker: ProgressTracker) -> None:
+def test_rich_progress_bar_follows_updates(sync_tracker: ProgressTracker) -> None:
     """progress_bar draws the current step and percent, and stops following when the block ends."""
     buffer = io.StringIO()
     console = Console(file=buffer, width=100, force_terminal=False)
-    tracker.create_progress_session("cli", ALICE)
-    with progress_bar(tracker, "cli", console=console) as bar:
-        tracker.update_progress("cli", "Downloading", 30)
-        tracker.update_progress("cli", "Converting", 75)
+    sync_tracker.create_progress_session("cli", ALICE)
+    with progress_bar(sync_tracker, "cli", console=console) as bar:
+        sync_tracker.update_progress("cli", "Downloading", 30)
+        sync_tracker.update_progress("cli", "Converting", 75)
         [task] = bar.tasks
         assert (task.completed, task.description) == (75, "Converting")
-    tracker.update_progress("cli", "after", 90)
+    sync_tracker.update_progress("cli", "after", 90)
     assert task.completed == 75
     assert "Converting" in buffer.getvalue()

@@ -1,4 +1,4 @@
-"""Tracker fixtures: a fresh database on SQLite and on real PostgreSQL, worker processes."""
+"""Tracker fixtures: a fresh database on SQLite and on real PostgreSQL, sync and async drivers, worker processes."""
 
 from __future__ import annotations
 
@@ -11,8 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from sqlalchemy import select
+
 from commtel.backends._sql import make_engine
-from commtel.backends._sql_store import metadata
+from commtel.backends._sql_schema import messages_table, metadata
+from tests.tracker.drivers import DRIVERS
 
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,11 +34,29 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     yield url
 
 
+@pytest.fixture(params=DRIVERS)
+def driver(request: pytest.FixtureRequest) -> str:
+    """Which tracker runs the test: ``sync`` (ConversationTracker) or ``async`` (AsyncConversationTracker)."""
+    return str(request.param)
+
+
+def stored_rows(url: str) -> list[dict]:
+    """Every stored message row of the database at *url*, in insertion order (read with a plain engine)."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [dict(r) for r in conn.execute(select(messages_table).order_by(messages_table.c.id)).mappings()]
+    finally:
+        engine.dispose()
+
+
 class Worker:
     """A worker process (tests/tracker/worker.py) started and released by the test."""
 
-    def __init__(self, url: str, worker_id: str, lease_s: float, batch: int = 1, *, hold: bool = False) -> None:
-        args = [sys.executable, "-m", "tests.tracker.worker", url, worker_id, str(lease_s), str(batch)]
+    def __init__(
+        self, url: str, worker_id: str, lease_s: float, batch: int = 1, *, hold: bool = False, driver: str = "sync"
+    ) -> None:
+        args = [sys.executable, "-m", "tests.tracker.worker", url, worker_id, str(lease_s), str(batch), driver]
         if hold:
             args.append("hold")
         env = {**os.environ, "PYTHONPATH": str(ROOT)}

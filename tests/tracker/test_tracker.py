@@ -1,10 +1,16 @@
-"""ConversationTracker behaviour: transitions, claims and leases, threads, telemetry."""
+"""Conversation tracker behaviour: transitions, claims and leases, threads, telemetry.
+
+Tests taking the ``driver`` fixture run against ConversationTracker and AsyncConversationTracker
+(driven through tests/tracker/drivers.py), so both show the same behaviour.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import threading
 
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -29,6 +35,7 @@ from commtel.messages._tracker import (
 from commtel.telemetry import start_span
 from commtel.testing import capture_events
 from tests.harness.clock import FakeClock
+from tests.tracker.drivers import DRIVERS, conversation_tracker
 
 
 @pytest.fixture
@@ -38,8 +45,9 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def tracker(clock: FakeClock) -> ConversationTracker:
-    return ConversationTracker("sqlite://", lease_s=10.0, clock=clock)
+def tracker(clock: FakeClock, driver: str) -> Iterator[ConversationTracker]:
+    with conversation_tracker(driver, "sqlite://", lease_s=10.0, clock=clock) as tracker:
+        yield tracker
 
 
 def test_seed_flow_pending_in_progress_completed(tracker: ConversationTracker) -> None:
@@ -248,6 +256,7 @@ def test_events_are_not_built_without_listeners(tracker: ConversationTracker) ->
     assert tracker.complete(claim).state is MessageState.COMPLETED
 
 
+@pytest.mark.parametrize("driver", DRIVERS)
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(
@@ -255,10 +264,10 @@ def test_events_are_not_built_without_listeners(tracker: ConversationTracker) ->
         max_size=40,
     )
 )
-def test_transitions_stay_legal_for_any_operation_sequence(ops: list[tuple[str, int]]) -> None:
+def test_transitions_stay_legal_for_any_operation_sequence(driver: str, ops: list[tuple[str, int]]) -> None:
     """Whatever workers do, stored states only move along TRANSITIONS and each message completes at most once."""
     clock = FakeClock(start=1_700_000_000.0)
-    tracker = ConversationTracker("sqlite://", lease_s=3.0, clock=clock)
+    tracker = conversation_tracker(driver, "sqlite://", lease_s=3.0, clock=clock)
     commtel.events.set_listeners([])
     for i in range(3):
         tracker.track_message("c", f"m{i}")
@@ -282,13 +291,14 @@ def test_transitions_stay_legal_for_any_operation_sequence(ops: list[tuple[str, 
                     completions[result.message_id] = completions.get(result.message_id, 0) + 1
         except StateTransitionError:
             pass
-        for m in tracker.store.list_messages():  # one op changes at most one state, by one step
-            states = history[m["message_id"]]
-            new = MessageState(m["state"])
+        for entry in tracker.get_thread("c"):  # one op changes at most one state, by one step
+            states = history[entry.message.message_id]
+            new = entry.message.state
             if new is not states[-1]:
                 check_transition(states[-1], new)
                 states.append(new)
     assert all(count == 1 for count in completions.values())
+    tracker.close()
 
 
 def test_trackers_close_only_the_store_they_opened(tmp_path) -> None:
@@ -329,18 +339,39 @@ def test_eight_threads_on_in_memory_sqlite_claim_each_message_exactly_once(run: 
     assert errors == []
     assert sorted(completed) == sorted(f"m{i}" for i in range(120))
     assert tracker.counts()[MessageState.COMPLETED] == 120
-    assert {m["attempts"] for m in tracker.store.list_messages()} == {1}
+    assert {e.message.attempts for e in tracker.get_thread("c")} == {1}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("run", range(3))
+async def test_eight_tasks_on_in_memory_sqlite_claim_each_message_exactly_once(run: int) -> None:
+    """The async tracker on `sqlite://`: 8 tasks on one loop claim and complete 120 messages exactly once."""
+    from commtel.messages import AsyncConversationTracker
+
+    commtel.events.set_listeners([])
+    async with AsyncConversationTracker("sqlite://") as tracker:
+        for i in range(120):
+            await tracker.track_message("c", f"m{i}")
+        completed: list[str] = []
+
+        async def work(worker: str) -> None:
+            while (claim := await tracker.claim_next(worker)) is not None:
+                completed.append((await tracker.complete(claim)).message_id)
+
+        await asyncio.gather(*(work(f"w{i}") for i in range(8)))
+        assert sorted(completed) == sorted(f"m{i}" for i in range(120))
+        assert (await tracker.counts())[MessageState.COMPLETED] == 120
 
 
 BAD_SECONDS = [0, -1, -0.5, math.nan, math.inf, -math.inf, True, "30", timedelta(0), timedelta(seconds=-1)]
 
 
 @pytest.mark.parametrize("bad", BAD_SECONDS)
-def test_lease_that_is_not_a_finite_positive_duration_is_refused(bad: object, clock: FakeClock) -> None:
+def test_lease_that_is_not_a_finite_positive_duration_is_refused(bad: object, clock: FakeClock, driver: str) -> None:
     """lease_s of 0 (two workers would hold one message), negative, NaN or inf: ConfigurationError, also per call."""
     with pytest.raises(ConfigurationError, match="lease_s"):
-        ConversationTracker("sqlite://", lease_s=bad)  # type: ignore[arg-type]
-    tracker = ConversationTracker("sqlite://", lease_s=timedelta(seconds=5), clock=clock)
+        conversation_tracker(driver, "sqlite://", lease_s=bad)
+    tracker = conversation_tracker(driver, "sqlite://", lease_s=timedelta(seconds=5), clock=clock)
     assert tracker.lease_s == 5.0
     tracker.track_message("c", "m")
     with pytest.raises(ConfigurationError, match="lease_s"):

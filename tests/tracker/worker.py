@@ -1,6 +1,9 @@
 """A tracker worker process for the multi-process tests.
 
-Usage: python -m tests.tracker.worker URL WORKER_ID LEASE_S [BATCH] [HOLD]
+Usage: python -m tests.tracker.worker URL WORKER_ID LEASE_S BATCH DRIVER [HOLD]
+
+DRIVER is ``sync`` (ConversationTracker) or ``async`` (AsyncConversationTracker on
+its own event loop, see tests/tracker/drivers.py).
 
 Prints "ready", waits for a line on stdin, then claims and completes messages
 until none are pending or in progress; prints each completed id as it commits
@@ -17,15 +20,16 @@ import commtel
 import commtel.events
 
 from commtel.errors import StateTransitionError
-from commtel.messages._tracker import ConversationTracker, MessageState
+from commtel.messages._tracker import MessageState
+from tests.tracker.drivers import conversation_tracker
 
 
 def main() -> None:
     url, worker_id, lease_s = sys.argv[1], sys.argv[2], float(sys.argv[3])
-    batch = int(sys.argv[4]) if len(sys.argv) > 4 else 1
-    hold = len(sys.argv) > 5 and sys.argv[5] == "hold"
+    batch, driver = int(sys.argv[4]), sys.argv[5]
+    hold = len(sys.argv) > 6 and sys.argv[6] == "hold"
     commtel.events.set_listeners([])
-    tracker = ConversationTracker(url, lease_s=lease_s)
+    tracker = conversation_tracker(driver, url, lease_s=lease_s)
     print("ready", flush=True)
     sys.stdin.readline()
     done = 0
