@@ -101,7 +101,7 @@ def _seed_commtel(conn: Any, n: int, state: str = "pending", start: int = 0) -> 
         "created_at, updated_at) "
         "SELECT 'conv-' || mod(g, 100), '<m' || g || '@bench>', 'email', 'subject', %s, "
         "CASE WHEN %s = 'pending' THEN 0 ELSE 1 END, extract(epoch from now()) - 86400, "
-        "extract(epoch from now()) - 86400 FROM generate_series(%s, %s) AS g",
+        "extract(epoch from now()) - 86400 FROM generate_series(%s::bigint, %s::bigint) AS g",
         (state, state, start + 1, start + n),
     )
 
@@ -184,7 +184,7 @@ class _Session:
                         if name == "naive":
                             conn.execute(
                                 "INSERT INTO naive_queue (payload, state) "
-                                "SELECT 'payload ' || g, 'pending' FROM generate_series(1, %s) AS g",
+                                "SELECT 'payload ' || g, 'pending' FROM generate_series(1, %s::bigint) AS g",
                                 (_MESSAGES,),
                             )
                         else:

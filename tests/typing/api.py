@@ -69,3 +69,21 @@ def messaging(tmp: str) -> None:
         progress.create_progress_session("t", user_id=1)
         status: commtel.progress.ProgressStatus = progress.finish_task("t")
         _ = status
+
+
+async def messaging_async(tmp: str) -> None:
+    from commtel.messages import AsyncConversationTracker, TrackedMessage
+    from commtel.progress import AsyncProgressTracker
+
+    async with AsyncConversationTracker(f"sqlite:///{tmp}/a.db", retention_s=3600.0) as tracker:
+        await tracker.track_message("c", "m")
+        claims = await tracker.claim_batch("w", 10)
+        for claim in claims:
+            done: TrackedMessage = await tracker.complete(claim)
+            _ = done
+        purged: int = await tracker.purge(completed_before=0.0)
+        _ = purged
+    async with AsyncProgressTracker("sqlite://") as progress:
+        await progress.create_progress_session("t", user_id=1)
+        updated: bool = await progress.update_progress("t", "step", 50)
+        _ = updated
