@@ -16,9 +16,9 @@ expiry, pending messages by id — and moves at most *n* of them to in_progress:
                                   AND lease_expires_at < :now ORDER BY lease_expires_at
                                   LIMIT :n FOR UPDATE SKIP LOCKED),
          pending AS MATERIALIZED (SELECT id ... WHERE state = 'pending'
-                                  ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED),
-         chosen  AS MATERIALIZED (expired first, then pending, LIMIT :n)
-    UPDATE commtel_messages SET state = 'in_progress', ... FROM chosen
+                                  ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED)
+    UPDATE commtel_messages SET state = 'in_progress', ...
+    FROM (SELECT id FROM expired UNION ALL SELECT id FROM pending LIMIT :n) AS chosen
     WHERE id = chosen.id AND (still claimable) RETURNING <what a claim needs>
 
 PostgreSQL's ``SKIP LOCKED`` lets concurrent claimers pass each other's rows;
@@ -299,12 +299,9 @@ class TrackerSQL:
                 "commtel_pending"
             )
             pending = pending.prefix_with("MATERIALIZED")
-            both = union_all(
-                select(expired.c.id, literal_column("0").label("k")),
-                select(pending.c.id, literal_column("1").label("k")),
-            ).subquery("commtel_claimable")
-            chosen = select(both.c.id).order_by(both.c.k, both.c.id).limit(n).cte("commtel_chosen")
-            chosen = chosen.prefix_with("MATERIALIZED")
+            # Expired leases first; the LIMIT stops the append early, so the pending probe runs
+            # (and locks rows) only when fewer than n leases expired.
+            chosen = union_all(select(expired.c.id), select(pending.c.id)).limit(n).subquery("commtel_chosen")
             stmt = (
                 update(messages_table)
                 .where(
