@@ -34,6 +34,7 @@ from ._sql_schema import metadata
 with requires("sqlalchemy"):
     from sqlalchemy import Connection, Engine
     from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+    from sqlalchemy.pool import StaticPool
 
 
 if TYPE_CHECKING:
@@ -100,8 +101,15 @@ def _create_schema(conn: Connection) -> None:
             index.create(conn, checkfirst=True)
 
 
-def _check_engine_driver(engine: Engine) -> None:
+def _check_engine(engine: Engine) -> None:
+    """Refuse an engine the stores cannot use: another database or driver, or memory that threads would split."""
     parse_url(engine.url.set(drivername=f"{engine.dialect.name}+{engine.dialect.driver}"))
+    if is_memory_url(engine.url) and not isinstance(engine.pool, StaticPool):
+        msg = (
+            "an in-memory SQLite engine needs poolclass=StaticPool (else each pooled connection is its own "
+            "empty database); pass the URL 'sqlite://' instead, or a file URL such as 'sqlite:///state.db'"
+        )
+        raise ConfigurationError(msg)
 
 
 class _IdleConnections:
@@ -181,7 +189,7 @@ class TrackerStore(_StoreBase):
 
     def __init__(self, target: str | os.PathLike[str] | Engine, *, create_tables: bool = True) -> None:
         if isinstance(target, Engine):
-            _check_engine_driver(target)
+            _check_engine(target)
             self.engine, self._owns_engine = target, False
         else:
             self.engine, self._owns_engine = make_engine(database_url(target), isolation_level="AUTOCOMMIT"), True
@@ -294,7 +302,7 @@ class AsyncTrackerStore(_StoreBase):
             if not hasattr(target, "sync_engine"):
                 msg = f"an async tracker store needs a URL, a path or an AsyncEngine, got {type(target).__name__}"
                 raise ConfigurationError(msg)
-            _check_engine_driver(target.sync_engine)
+            _check_engine(target.sync_engine)
             self.engine, self._owns_engine = target, False
         self._use(self.engine.dialect.name)
         self._create = create_tables

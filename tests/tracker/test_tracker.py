@@ -397,3 +397,29 @@ def test_sqlite_busy_timeout_must_be_finite(bad: object) -> None:
     """make_engine refuses a busy timeout that is negative, NaN or infinite before connecting."""
     with pytest.raises(ConfigurationError, match="busy_timeout_s"):
         make_engine("sqlite://", busy_timeout_s=bad)  # type: ignore[arg-type]
+
+
+def test_an_in_memory_engine_shares_one_serialized_connection_or_is_refused() -> None:
+    """A user's `sqlite://` engine on StaticPool is serialized like the URL form; on another pool it is refused."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import StaticPool
+
+    commtel.events.set_listeners([])
+    engine = create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
+    tracker = ConversationTracker(engine)
+    for i in range(40):
+        tracker.track_message("c", f"m{i}")
+    claimed: list[str] = []
+
+    def work(worker: str) -> None:
+        while (claim := tracker.claim_next(worker)) is not None:
+            claimed.append(tracker.complete(claim).message_id)
+
+    threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(claimed) == sorted(f"m{i}" for i in range(40))
+    with pytest.raises(ConfigurationError, match="StaticPool"):
+        ConversationTracker(create_engine("sqlite://"))
