@@ -292,7 +292,7 @@ class AsyncTrackerStore(_StoreBase):
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_create", "_ready", "_serial", "engine")
+    __slots__ = ("_create", "_idle", "_idle_size", "_ready", "_serial", "engine")
 
     def __init__(self, target: str | os.PathLike[str] | AsyncEngine, *, create_tables: bool = True) -> None:
         if isinstance(target, str | os.PathLike):
@@ -308,6 +308,10 @@ class AsyncTrackerStore(_StoreBase):
         self._create = create_tables
         self._ready = asyncio.Lock()
         self._serial: asyncio.Lock | None = asyncio.Lock() if is_memory_url(self.engine.url) else None
+        # Connections kept checked out between operations: a checkout and check-in each cost a greenlet hop.
+        self._idle: list[tuple[Any, Any]] = []
+        size = getattr(self.engine.sync_engine.pool, "size", None)
+        self._idle_size = size() if callable(size) else 1
 
     def __repr__(self) -> str:
         return f"AsyncTrackerStore({self.engine.url.render_as_string(hide_password=True)!r})"
@@ -335,7 +339,10 @@ class AsyncTrackerStore(_StoreBase):
                     raise backend_error(exc) from exc
 
     async def aclose(self) -> None:
-        """Release the pooled connections of an engine this store made."""
+        """Return the connections this store holds; release the pool of an engine it made."""
+        while self._idle:
+            conn, _native = self._idle.pop()
+            await conn.close()
         if self._owns_engine:
             await self.engine.dispose()
 
@@ -353,15 +360,25 @@ class AsyncTrackerStore(_StoreBase):
             return await self._run(op)
 
     async def _run(self, op: Op[_T]) -> _T:
+        conn, native = await self._take()
+        try:
+            return await self._drive(op, conn, native)
+        finally:
+            if conn.invalidated or len(self._idle) >= self._idle_size:
+                await conn.close()
+            else:
+                self._idle.append((conn, native))
+
+    async def _take(self) -> tuple[Any, Any]:
+        """A connection kept from an earlier operation (a list pop), else a new one from the pool."""
+        if self._idle:
+            return self._idle.pop()
         try:
             conn = await self.engine.connect()
             pooled = await conn.get_raw_connection()
         except SQLAlchemyError as exc:
             raise backend_error(exc) from exc
-        try:
-            return await self._drive(op, conn, pooled.driver_connection)
-        finally:
-            await conn.close()
+        return conn, pooled.driver_connection
 
     @staticmethod
     async def _drive(op: Op[_T], conn: Any, native: Any) -> _T:
