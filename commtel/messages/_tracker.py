@@ -36,7 +36,6 @@ from .. import _events
 from .._events import Event
 from .._exceptions import BackendError, CommtelError, ConfigurationError, StateTransitionError
 from .._timing import wall
-from ..backends._sql_queries import Op, TrackerSQL
 from ._headers import MessageHeaders
 from ._owners import StoreOwner, coerce_store
 from ._retention import RETENTION_BATCH, Retention, RowsPurged, batch_size, cutoff_of, positive_seconds
@@ -45,6 +44,7 @@ from ._retention import RETENTION_BATCH, Retention, RowsPurged, batch_size, cuto
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from ..backends._sql_queries import Op, TrackerSQL
     from ..backends._sql_store import TrackerStore
 
 

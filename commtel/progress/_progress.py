@@ -37,7 +37,6 @@ from .._events import Event
 from .._exceptions import AuthorizationError, BackendError, ConfigurationError, StateTransitionError
 from .._optional import requires
 from .._timing import wall
-from ..backends._sql_queries import Op, TrackerSQL
 from ..messages._owners import StoreOwner, coerce_store
 from ..messages._retention import RETENTION_BATCH, Retention, RowsPurged, batch_size, cutoff_of
 
@@ -47,6 +46,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress
     from sqlalchemy import Engine
 
+    from ..backends._sql_queries import Op, TrackerSQL
     from ..backends._sql_store import TrackerStore
 
 
