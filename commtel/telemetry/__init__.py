@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from ._listener import TelemetryListener
     from ._logging import BoundLogger, JSONFormatter, TextFormatter, configure_logging, get_logger, log_context
     from ._metrics import CONTRACT, SPECS, Metrics, MetricSpec, get_metrics, use_registry
+    from ._multiprocess import mark_process_dead
     from ._operations import Operation, OperationCompleted, OperationTracker
     from ._tracing import (
         CORRELATION_ATTRIBUTE,
@@ -50,6 +51,7 @@ __all__ = [
     "log_context",
     "make_asgi_app",
     "make_wsgi_app",
+    "mark_process_dead",
     "metrics_registry",
     "register_secret",
     "shutdown",
@@ -76,6 +78,7 @@ if not TYPE_CHECKING:  # mypy sees the imports above; at run time names load on 
                 "log_context",
             ),
             "._metrics": ("CONTRACT", "SPECS", "MetricSpec", "Metrics", "get_metrics", "use_registry"),
+            "._multiprocess": ("mark_process_dead",),
             "._operations": ("Operation", "OperationCompleted", "OperationTracker"),
             "._tracing": (
                 "CORRELATION_ATTRIBUTE",

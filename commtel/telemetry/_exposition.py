@@ -1,13 +1,12 @@
 """Serving the contract metrics: HTTP server, WSGI/ASGI app, or a registry you own.
 
 With ``PROMETHEUS_MULTIPROC_DIR`` set, every exposition reads the multiprocess
-files of all worker processes (no exemplars in that mode: prometheus_client
-cannot aggregate them).
+files of all worker processes, under the lock that :func:`mark_process_dead` takes
+to fold a dead worker's files (no exemplars in that mode: prometheus_client cannot
+aggregate them).
 """
 
 from __future__ import annotations
-
-import os
 
 from collections.abc import Callable
 from typing import Any
@@ -18,26 +17,20 @@ from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 from prometheus_client import CollectorRegistry
 
 from ._metrics import get_metrics
+from ._multiprocess import locked_registry, multiprocess_dir
 
 
 __all__ = ["make_asgi_app", "make_wsgi_app", "metrics_registry", "start_http_server"]
 
 
-def _multiprocess() -> bool:
-    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
-
-
 def metrics_registry() -> CollectorRegistry:
-    """The registry to expose: the active one, or a multiprocess collector of all workers.
+    """The registry to expose: the active one, or a collector of every live and dead worker's files.
 
     .. versionadded:: 0.1.0
     """
-    if _multiprocess():
-        from prometheus_client import multiprocess
-
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return registry
+    directory = multiprocess_dir()
+    if directory is not None:
+        return locked_registry(directory)
     return get_metrics().registry or DEFAULT_REGISTRY
 
 
