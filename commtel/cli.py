@@ -29,6 +29,7 @@ def _demo(args: argparse.Namespace) -> int:
         spans_file=args.spans_file,
         live=args.live,
         log_file=args.log_file,
+        alerts_s=args.alerts,
     )
 
 
@@ -98,6 +99,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--live", choices=("auto", "on", "off"), default="auto", help="live terminal view (auto: only on a TTY)"
+    )
+    demo.add_argument(
+        "--alerts",
+        type=float,
+        nargs="?",
+        const=420.0,
+        default=None,
+        metavar="SECONDS",
+        help="after a 10 s warm-up, hold every alert's condition this long (default 420 s: all of them fire; "
+        "150 s is enough for the retry storm, throttling and breaker-open alerts), then let them clear",
     )
     demo.set_defaults(run=_demo)
 

@@ -36,8 +36,12 @@ def run_demo(
     spans_file: str = "commtel-demo-spans.jsonl",
     live: str = "auto",
     log_file: str = "commtel-demo.log",
+    alerts_s: float | None = None,
 ) -> int:
-    """Run the demo for *duration_s* seconds (until Ctrl-C when ``None``); returns an exit code."""
+    """Run the demo for *duration_s* seconds (until Ctrl-C when ``None``); returns an exit code.
+
+    With *alerts_s*, the alert drills hold every alert's condition that long (see ``_alerts``).
+    """
     if workers < 1:
         msg = f"--workers must be at least 1, got {workers}"
         raise SystemExit(msg)
@@ -47,7 +51,7 @@ def run_demo(
     config = configure(os.environ.get("OTEL_SERVICE_NAME", "commtel-demo"), spans_file=None if otlp else spans_file)
     stats = DemoStats()
     _events.set_listeners((*_events.active_listeners(), stats))
-    world = DemoWorld(stats, metrics_port=metrics_port, metrics_addr=metrics_addr, workers=workers)
+    world = DemoWorld(stats, metrics_port=metrics_port, metrics_addr=metrics_addr, workers=workers, alerts_s=alerts_s)
     world.start()
     where = f"{config.exporting} -> {config.endpoint}" if config.exporting else "not exported (an app provider is set)"
     console.print(
@@ -64,8 +68,7 @@ def run_demo(
                 while not _wait(stopped, deadline, 0.25):
                     view.update(stats.table())
         else:
-            while not _wait(stopped, deadline, 2.0):
-                console.print(stats.line(), highlight=False)
+            _plain(console, stats, stopped, deadline)
     except KeyboardInterrupt:
         console.print("interrupted: stopping workers and flushing telemetry …")
     finally:
@@ -77,6 +80,22 @@ def run_demo(
             console.print(f"spans {'flushed' if flushed else 'NOT fully flushed'} to {config.endpoint}")
         _events.set_listeners(None)
     return 0
+
+
+def _plain(console: Console, stats: DemoStats, stopped: threading.Event, deadline: float | None) -> None:
+    """Non-TTY output: each note as it happens, and what changed every 10 seconds (never the whole table)."""
+    started = time.monotonic()
+    last = started
+    while not _wait(stopped, deadline, 1.0):
+        now = time.monotonic()
+        for note in stats.notes():
+            console.print(f"[{now - started:5.0f}s] {note}", highlight=False, markup=False, soft_wrap=True)
+        if now - last >= 10.0:
+            last = now
+            if changed := stats.changes():
+                console.print(f"[{now - started:5.0f}s] {changed}", highlight=False, markup=False, soft_wrap=True)
+    for note in stats.notes():
+        console.print(note, highlight=False, markup=False, soft_wrap=True)
 
 
 def _wait(stopped: threading.Event, deadline: float | None, step: float) -> bool:

@@ -19,6 +19,7 @@ def tally_event(stats: DemoStats, event: Event) -> None:
     elif isinstance(event, RateLimitWaited):
         stats.count(event.platform or event.limiter, "throttled")
     elif isinstance(event, CircuitStateChanged):
+        stats.breaker_changed(event.breaker, event.from_state, event.to_state)
         if event.to_state == "open":
             stats.count(event.breaker, "breaker_trips")
     elif isinstance(event, TokenRequestFinished):

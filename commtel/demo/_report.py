@@ -18,6 +18,8 @@ with requires("rich"):
 
 __all__ = ["DemoStats", "PlatformTally"]
 
+_FIELDS = ("calls", "errors", "throttled", "retries", "breaker_trips")
+
 
 @dataclass(slots=True)
 class PlatformTally:
@@ -49,6 +51,9 @@ class DemoStats:
         self._lock = threading.Lock()
         self.platforms: dict[str, PlatformTally] = defaultdict(PlatformTally)
         self.counters: dict[str, int] = defaultdict(int)
+        self.breakers: dict[str, str] = {}
+        self._notes: list[str] = []
+        self._shown: dict[str, int] = {}
 
     def record_call(self, platform: str, seconds: float, *, ok: bool) -> None:
         """One finished call."""
@@ -70,6 +75,37 @@ class DemoStats:
         with self._lock:
             self.counters[name] += n
 
+    def note(self, text: str) -> None:
+        """Something that happened once (a drill ended, a breaker changed state): shown as it happens."""
+        with self._lock:
+            self._notes.append(text)
+
+    def breaker_changed(self, breaker: str, from_state: str | None, to_state: str) -> None:
+        """Track *breaker*'s state (and note the change)."""
+        with self._lock:
+            self.breakers[breaker] = to_state
+            if from_state is not None:
+                self._notes.append(f"breaker {breaker}: {from_state} -> {to_state}")
+
+    def notes(self) -> list[str]:
+        """The notes since the last call."""
+        with self._lock:
+            notes, self._notes = self._notes, []
+        return notes
+
+    def changes(self) -> str | None:
+        """What changed since the last call, in one plain line (``None``: nothing did)."""
+        with self._lock:
+            now = {f"{n}: {field}": getattr(t, field) for n, t in self.platforms.items() for field in _FIELDS}
+            now.update(self.counters)
+        parts = [
+            f"{name} +{value - self._shown.get(name, 0)}"
+            for name, value in sorted(now.items())
+            if value != self._shown.get(name, 0)
+        ]
+        self._shown = now
+        return " | ".join(parts) or None
+
     def __call__(self, event: Event, /) -> None:
         from ._events_map import tally_event
 
@@ -78,8 +114,19 @@ class DemoStats:
     def table(self, title: str = "commtel demo") -> Table:
         """The per-platform summary as a rich table."""
         table = Table(title=title)
-        for column in ("platform", "calls", "errors", "throttled", "retries", "breaker trips", "p50 ms", "p99 ms"):
-            table.add_column(column, justify="left" if column == "platform" else "right")
+        columns = (
+            "platform",
+            "calls",
+            "errors",
+            "throttled",
+            "retries",
+            "breaker trips",
+            "breaker",
+            "p50 ms",
+            "p99 ms",
+        )
+        for column in columns:
+            table.add_column(column, justify="left" if column in {"platform", "breaker"} else "right")
         with self._lock:
             for name, t in sorted(self.platforms.items()):
                 table.add_row(
@@ -89,20 +136,11 @@ class DemoStats:
                     str(t.throttled),
                     str(t.retries),
                     str(t.breaker_trips),
+                    self.breakers.get(name, ""),
                     f"{t.percentile(0.5) * 1000:.1f}",
                     f"{t.percentile(0.99) * 1000:.1f}",
                 )
         return table
-
-    def line(self) -> str:
-        """One plain progress line (non-TTY output)."""
-        with self._lock:
-            parts = [
-                f"{n}: {t.calls} calls/{t.throttled} thr/{t.retries} rty/{t.breaker_trips} trips"
-                for n, t in sorted(self.platforms.items())
-            ]
-            extra = [f"{k}={v}" for k, v in sorted(self.counters.items())]
-        return " | ".join(parts + extra)
 
     def print_summary(self, console: Console) -> None:
         """Print the final table and counters."""

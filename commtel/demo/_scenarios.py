@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
-from .._exceptions import CircuitOpenError, RateLimitExceeded
+from .._exceptions import CircuitOpenError, CommtelError, OAuthError, RateLimitExceeded
 from .._optional import requires
 from ..messages import MessageHeaders
 from ..progress import ErrorTracker
@@ -41,14 +41,35 @@ _local = threading.local()
 _sequence = itertools.count(1)
 
 
+# What a call through commtel may end in besides an answer: each is an expected outcome here.
+_REJECTIONS: tuple[tuple[type[BaseException], str], ...] = (
+    (CircuitOpenError, "rejected by the breaker"),
+    (RateLimitExceeded, "throttled by the limiter"),
+    (OAuthError, "no access token"),
+    (CommtelError, "gave up"),
+)
+
+
+def _rejection(world: DemoWorld, platform: str, exc: BaseException) -> None:
+    """Count a call commtel turned away (or gave up on) under *platform*."""
+    world.stats.bump(f"{platform} {next(what for kind, what in _REJECTIONS if isinstance(exc, kind))}")
+
+
 @contextmanager
 def _timed(world: DemoWorld, platform: str) -> Iterator[list[bool]]:
-    """Record one call's latency; the caller sets ``ok[0] = False`` on failure."""
-    ok = [True]
+    """Record one call's latency and outcome; the caller sets ``ok[0] = True`` once it succeeded.
+
+    Rejections (open breaker, limiter, missing token, retries given up) and transport errors
+    end the call as a failure; nothing escapes to the worker.
+    """
+    ok = [False]
     started = time.monotonic()
     try:
         yield ok
-    except (CircuitOpenError, RateLimitExceeded, httpx.HTTPError, requests.RequestException, OSError):
+    except CommtelError as exc:
+        ok[0] = False
+        _rejection(world, platform, exc)
+    except (httpx.HTTPError, requests.RequestException, OSError):
         ok[0] = False
     finally:
         world.stats.record_call(platform, time.monotonic() - started, ok=ok[0])
@@ -92,12 +113,8 @@ def chat_send(world: DemoWorld) -> None:
     """Post to the flaky chat API; during a burst its breaker opens and calls fail fast."""
     session = _session()
     with _timed(world, "chat") as ok:
-        try:
-            response = session.post(f"{world.chat.url}/api/messages", json={"text": "hello"}, timeout=5)
-            ok[0] = response.status_code < 400
-        except CircuitOpenError:
-            world.stats.bump("chat calls rejected by the breaker")
-            raise
+        response = session.post(f"{world.chat.url}/api/messages", json={"text": "hello"}, timeout=5)
+        ok[0] = response.status_code < 400
     world.stop_event.wait(0.02)
 
 
@@ -118,11 +135,14 @@ def mail_worker(world: DemoWorld) -> None:
         try:
             with smtplib.SMTP(world.mail.host, world.mail.port, timeout=5) as smtp:
                 smtp.send_message(msg)
-        except smtplib.SMTPException as exc:
-            ok[0] = False
+        except (smtplib.SMTPException, CommtelError, OSError) as exc:
+            # Failed or turned away by the e-mail breaker: the claim fails, to be retried later.
             world.tracker.fail(claim, exc)
             world.stats.bump("e-mails failed")
+            if isinstance(exc, CommtelError):
+                _rejection(world, "email", exc)
             return
+        ok[0] = True
     world.tracker.complete(claim)
     world.stats.bump("e-mails sent")
 
@@ -171,7 +191,11 @@ async def _async_reads(world: DemoWorld) -> None:
     import aiohttp
 
     assert world.oauth is not None  # noqa: S101 - set by DemoWorld.start
-    token = world.oauth.get_token()
+    try:
+        token = world.oauth.get_token()
+    except CommtelError as exc:  # no token (refused, or the social breaker is open): no reads this round
+        _rejection(world, "social", exc)
+        return
     headers = {"Authorization": f"Bearer {token.access_token}"}
 
     async def read(session: aiohttp.ClientSession, user: int) -> None:
@@ -192,7 +216,10 @@ def shared_quota(world: DemoWorld) -> None:
         decision = world.shared_limiter.try_acquire("tenant-a")
         world.stats.bump("shared quota admitted" if decision.allowed else "shared quota throttled")
         # One breaker state for every worker process, kept in Redis (decides locally while it is down).
-        world.shared_breaker.call(world.stats.bump, "shared breaker calls")
+        try:
+            world.shared_breaker.call(world.stats.bump, "shared breaker calls")
+        except CircuitOpenError as exc:
+            _rejection(world, "shared", exc)
     world.stop_event.wait(0.05)
 
 

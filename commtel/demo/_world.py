@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import smtplib
 import subprocess
 import tempfile
 import threading
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,9 +20,10 @@ from ..messages import ConversationTracker
 from ..oauth import OAuthClient, OAuthProvider
 from ..progress import ProgressTracker
 from ..ratelimit import RateLimiter, RedisBackend, TokenBucket
-from ..retries import RetryConfig
+from ..retries import RetryConfig, RetryPolicy
 from ..simulator import SimulatedMailServer, SimulatedPlatform
 from ..telemetry import start_http_server
+from ._alerts import WORKLOADS, AlertDrills
 from ._chaos import Chaos
 from ._scenarios import SCENARIOS
 
@@ -29,6 +32,8 @@ if TYPE_CHECKING:
     from ._report import DemoStats
 
 __all__ = ["DemoWorld"]
+
+_log = logging.getLogger("commtel.demo")
 
 
 def _free_port() -> int:
@@ -80,10 +85,23 @@ class DemoWorld:
       with ``commtel.instrument`` and retries.
     - a conversation tracker and a progress tracker on SQLite in a temp directory;
     - a distributed limiter on a local redis-server that the chaos drill stops and
-      restarts (fail-open, counted), or on an unreachable address without redis-server.
+      restarts (fail-open, counted), or on an unreachable address without redis-server;
+    - the CRM sync, bulk export and payments workloads of the alert drills (see ``_alerts``).
     """
 
-    def __init__(self, stats: DemoStats, *, metrics_port: int, metrics_addr: str, workers: int) -> None:
+    CHAT_LIMIT = 40
+    CHAT_ERROR_RATE = 0.03
+    CRM_LIMIT = 100
+
+    def __init__(
+        self,
+        stats: DemoStats,
+        *,
+        metrics_port: int,
+        metrics_addr: str,
+        workers: int,
+        alerts_s: float | None = None,
+    ) -> None:
         self.stats = stats
         self.workers = workers
         self.requested_metrics_port = metrics_port
@@ -91,9 +109,19 @@ class DemoWorld:
         self.metrics_port = metrics_port
         self.stop_event = threading.Event()
         self.social = SimulatedPlatform("social", limit=40, window_s=5.0, require_auth=True, token_ttl_s=8.0, seed=7)
-        self.chat = SimulatedPlatform("chat", limit=40, window_s=1.0, error_rate=0.03, seed=11)
+        self.chat = SimulatedPlatform(
+            "chat", limit=self.CHAT_LIMIT, window_s=1.0, error_rate=self.CHAT_ERROR_RATE, seed=11
+        )
+        self.crm = SimulatedPlatform("crm", limit=self.CRM_LIMIT, window_s=1.0, seed=13)
+        self.payments = SimulatedPlatform("payments", limit=1000, window_s=1.0, seed=17)
         self.mail = SimulatedMailServer()
         self.redis = _LocalRedis()
+        self.crm_retry = RetryPolicy(
+            operation="sync_contacts", platform="crm", max_attempts=4, base_delay=0.05, max_delay=0.5
+        )
+        self.export_limiter = RateLimiter(TokenBucket(rate=2, burst=2), name="bulk-export", platform="crm")
+        self.payments_breaker = CircuitBreaker("payments", failure_threshold=3, recovery_timeout=5.0)
+        self.alerts = None if alerts_s is None else AlertDrills(self, duration_s=alerts_s)
         self.state_dir = Path(tempfile.mkdtemp(prefix="commtel-demo-"))
         self.tracker: ConversationTracker | None = None
         self.progress: ProgressTracker | None = None
@@ -110,6 +138,8 @@ class DemoWorld:
         return {
             "social API (OAuth, 40 req/5 s)": self.social.url,
             "chat API (5xx bursts, 40 req/s the client does not know of)": self.chat.url,
+            "CRM API (contacts sync, retried)": self.crm.url,
+            "payments API (behind the payments breaker)": self.payments.url,
             "SMTP relay": f"smtp://{self.mail.host}:{self.mail.port}",
             "distributed limiter": self.redis.url
             if self.redis.proc is not None
@@ -119,8 +149,8 @@ class DemoWorld:
 
     def start(self) -> None:
         """Start platforms, clients, the metrics endpoint, chaos and the workers."""
-        self.social.start()
-        self.chat.start()
+        for platform in (self.social, self.chat, self.crm, self.payments):
+            platform.start()
         self.mail.start()
         redis_url = self.redis.url if self.redis.start() else f"redis://127.0.0.1:{_free_port()}/0"
         self.tracker = ConversationTracker(f"sqlite:///{self.state_dir / 'state.db'}", lease_s=5.0)
@@ -143,8 +173,16 @@ class DemoWorld:
         self._server = server
         self.metrics_port = int(server.server_address[1])
         self.chaos.start()
+        if self.alerts is not None:
+            self.alerts.start()
         for n in range(self.workers):
             thread = threading.Thread(target=self._run, args=(n,), name=f"demo-worker-{n}", daemon=True)
+            self._threads.append(thread)
+            thread.start()
+        for workload in WORKLOADS:
+            thread = threading.Thread(
+                target=self._repeat, args=(workload,), name=f"demo-{workload.__name__}", daemon=True
+            )
             self._threads.append(thread)
             thread.start()
 
@@ -198,18 +236,27 @@ class DemoWorld:
     def _run(self, n: int) -> None:
         index = n
         while not self.stop_event.is_set():
-            scenario = SCENARIOS[index % len(SCENARIOS)]
+            self._once(SCENARIOS[index % len(SCENARIOS)])
             index += 1
-            with correlation_context():
-                try:
-                    scenario(self)
-                except Exception as exc:  # a demo worker reports and goes on
-                    self.stats.bump(f"unexpected {type(exc).__name__}")
+
+    def _repeat(self, workload: Callable[[DemoWorld], None]) -> None:
+        while not self.stop_event.is_set():
+            self._once(workload)
+
+    def _once(self, scenario: Callable[[DemoWorld], None]) -> None:
+        with correlation_context():
+            try:
+                scenario(self)
+            except Exception as exc:  # scenarios handle what commtel raises; anything else is a demo bug
+                self.stats.bump(f"unexpected {type(exc).__name__}")
+                _log.exception("demo scenario %s failed unexpectedly", scenario.__name__)
 
     def stop(self) -> None:
         """Stop workers and chaos, then platforms, clients and the metrics endpoint."""
         self.stop_event.set()
         self.chaos.stop()
+        if self.alerts is not None:
+            self.alerts.stop()
         for thread in self._threads:
             thread.join(timeout=15)
         for instrumentor in self.instrumentors:
@@ -217,8 +264,8 @@ class DemoWorld:
         uninstrument(smtplib.SMTP)
         if self.oauth is not None:
             self.oauth.close()
-        self.social.stop()
-        self.chat.stop()
+        for platform in (self.social, self.chat, self.crm, self.payments):
+            platform.stop()
         self.mail.stop()
         self.redis.stop()
         if self._server is not None:

@@ -88,3 +88,45 @@ def test_demo_stops_cleanly_on_ctrl_c(tmp_path) -> None:
     assert "spans flushed to commtel-demo-spans.jsonl" in out
     lines = spans_file.read_text().splitlines()
     assert lines and all('"commtel.correlation_id"' in line for line in lines)
+
+
+def _lines_until(running_demo, pattern: str, timeout: float) -> list[tuple[float, str]]:
+    """The demo's output lines once one matches *pattern* (all of them so far if none did in time)."""
+    import re
+
+    deadline = time.monotonic() + timeout
+    while not any(re.search(pattern, line) for _, line in running_demo.lines) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return list(running_demo.lines)
+
+
+def test_chat_breaker_opens_probes_and_closes_within_a_minute(running_demo) -> None:
+    """The chat outage drill: closed -> open -> half_open -> closed, each printed as it happens, within a minute."""
+    lines = _lines_until(running_demo, r"breaker chat: half_open -> closed", timeout=90)
+    sequence = ["breaker chat: closed -> open", "breaker chat: open -> half_open", "breaker chat: half_open -> closed"]
+    times = []
+    for step in sequence:
+        after = times[-1] if times else 0.0
+        times.append(next((t for t, line in lines if step in line and t >= after), None))
+        assert times[-1] is not None, f"no '{step}' in:\n{running_demo.output[-3000:]}"
+    assert times[-1] - times[0] <= 60
+
+
+def test_every_scenario_handles_rejections(running_demo) -> None:
+    """Breaker rejections and refused token requests happen, and no scenario lets one escape ('unexpected')."""
+    _lines_until(running_demo, r"no access token", timeout=90)
+    output = _lines_until(running_demo, r"rejected by the breaker", timeout=60)
+    text = "\n".join(line for _, line in output)
+    assert "rejected by the breaker" in text and "no access token" in text
+    assert "unexpected" not in text
+
+
+def test_plain_output_prints_changes_not_the_whole_table(running_demo) -> None:
+    """Without a terminal the demo prints notes and, every 10 s, what changed: never the table while it runs."""
+    _lines_until(running_demo, r"^\[\s*2\ds\]", timeout=60)
+    started = running_demo.lines[0][0]
+    progress = [(t, line) for t, line in running_demo.lines if line.startswith("[")]
+    assert progress
+    assert all("┏" not in line and "calls/" not in line for _, line in running_demo.lines)
+    changes = [t for t, line in progress if " +" in line]
+    assert len(changes) <= (running_demo.lines[-1][0] - started) / 10 + 2
