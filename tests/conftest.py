@@ -21,6 +21,7 @@ from commtel.telemetry import _metrics
 from commtel.telemetry._export import CorrelationSpanProcessor, RedactingSpanExporter
 from commtel.testing import set_testing
 from tests.harness.clock import FakeClock
+from tests.harness.demo import RunningDemo, watch
 from tests.harness.otlp import OTLPGrpcReceiver, OTLPHttpReceiver
 from tests.harness.procs import PostgresServer, RedisServer
 from tests.harness.prometheus import PrometheusServer
@@ -114,65 +115,17 @@ def prometheus() -> Iterator[PrometheusServer]:
     server.stop()
 
 
-class RunningDemo:
-    """`commtel demo` in a subprocess: metrics on a free port, spans over OTLP/HTTP to a receiver."""
-
-    def __init__(self, otlp: OTLPHttpReceiver, workdir: str) -> None:
-        import os
-        import subprocess
-        import sys
-
-        from tests.harness.procs import free_port
-
-        self.port = free_port()
-        self.otlp = otlp
-        self.workdir = workdir
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "PROMETHEUS_MULTIPROC"))}
-        env.update({"OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint, "OTEL_SERVICE_NAME": "commtel-demo-test"})
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "commtel",
-                "demo",
-                "--duration",
-                "600",
-                "--metrics-port",
-                str(self.port),
-                "--live",
-                "off",
-                "--workers",
-                "4",
-            ],
-            cwd=workdir,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-
-    @property
-    def target(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def stop(self) -> tuple[int, str]:
-        """Ctrl-C the demo; its exit code and everything it printed."""
-        import signal
-
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-        out, _ = self.proc.communicate(timeout=60)
-        return self.proc.returncode, out
-
-
 @pytest.fixture(scope="session")
-def running_demo(otlp_http: OTLPHttpReceiver, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDemo]:
-    """One demo process for the session (the demo and ops tests read it)."""
+def running_demo(
+    otlp_http: OTLPHttpReceiver, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[RunningDemo]:
+    """One `commtel demo --alerts` for the session, watched by Prometheus and Alertmanager from its start."""
     from tests.harness.procs import wait_port
 
     demo = RunningDemo(otlp_http, str(tmp_path_factory.mktemp("demo")))
     try:
         wait_port(demo.port, 60, demo.proc)  # type: ignore[arg-type]
+        demo.alerting = watch(demo, request, tmp_path_factory.mktemp("ops-bundle"))
         yield demo
     finally:
         if demo.proc.poll() is None:

@@ -17,13 +17,17 @@ from .procs import free_port, need_binary, wait_port
 
 
 class PrometheusServer:
-    def __init__(self, rule_files: list[str] | None = None) -> None:
+    """Scrapes every 2 s and evaluates rules every 2 s; alerts go to *alertmanagers* ("host:port")."""
+
+    def __init__(self, rule_files: list[str] | None = None, *, interval_s: int = 2) -> None:
         self.binary = need_binary("prometheus", "prometheus")
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="commtel-prom-"))
         self.config = self.dir / "prometheus.yml"
         self.rule_files = rule_files or []
         self.targets: list[str] = []
+        self.alertmanagers: list[str] = []
+        self.interval_s = interval_s
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -32,12 +36,18 @@ class PrometheusServer:
 
     def _write_config(self) -> None:
         rules = "".join(f"\n  - {json.dumps(r)}" for r in self.rule_files)
-        targets = json.dumps(self.targets)
+        every = f"{self.interval_s}s"
+        alerting = (
+            f"alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: {json.dumps(self.alertmanagers)}\n"
+            if self.alertmanagers
+            else ""
+        )
         self.config.write_text(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+            f"global:\n  scrape_interval: {every}\n  evaluation_interval: {every}\n"
             f"rule_files:{rules or ' []'}\n"
-            "scrape_configs:\n  - job_name: commtel\n    scrape_interval: 1s\n"
-            f"    static_configs:\n      - targets: {targets}\n"
+            f"{alerting}"
+            f"scrape_configs:\n  - job_name: commtel\n    scrape_interval: {every}\n"
+            f"    static_configs:\n      - targets: {json.dumps(self.targets)}\n"
         )
 
     def start(self) -> PrometheusServer:
@@ -58,11 +68,15 @@ class PrometheusServer:
         wait_port(self.port, 30, self.proc)
         return self
 
-    def set_targets(self, targets: list[str], rule_files: list[str] | None = None) -> None:
+    def set_targets(
+        self, targets: list[str], rule_files: list[str] | None = None, alertmanagers: list[str] | None = None
+    ) -> None:
         """Scrape *targets* ("127.0.0.1:PORT") from now on (config reload over HTTP)."""
         self.targets = targets
         if rule_files is not None:
             self.rule_files = rule_files
+        if alertmanagers is not None:
+            self.alertmanagers = alertmanagers
         self._write_config()
         req = urllib.request.Request(f"{self.url}/-/reload", method="POST")
         with urllib.request.urlopen(req, timeout=10) as resp:

@@ -5,13 +5,11 @@ from __future__ import annotations
 import math
 import time
 
-from collections.abc import Iterator
-
 import pytest
 
+from tests.harness.procs import need_binary
 from tests.harness.prometheus import PrometheusServer
 from tests.ops.bundle import (
-    RULE_FILES,
     alert_rules,
     panel_queries,
     parse_label_values,
@@ -26,15 +24,17 @@ _DEADLINE_S = 40.0
 
 
 @pytest.fixture(scope="module")
-def loaded(prometheus: PrometheusServer, metrics_target: str) -> Iterator[PrometheusServer]:
-    """The session's Prometheus scraping *metrics_target* with the bundle's rule files loaded."""
-    prometheus.set_targets([metrics_target], rule_files=[str(p) for p in RULE_FILES])
+def loaded(running_demo, metrics_target: str) -> PrometheusServer:
+    """The session's Prometheus, scraping the demo with the bundle's rules since the demo started."""
+    if running_demo.alerting is None:
+        need_binary("prometheus", "prometheus")
+    prometheus = running_demo.alerting.prometheus
+    assert prometheus.targets == [metrics_target]
     # Two scrapes for rate(), then one rule evaluation on top of them.
     assert prometheus.wait_for(
         "job_instance_operation_platform:commtel_retry_attempts_per_call:ratio_rate2m", timeout=30
     ), "no scrape landed"
-    yield prometheus
-    prometheus.set_targets([], rule_files=[])
+    return prometheus
 
 
 def _has_value(result: list[dict]) -> bool:
