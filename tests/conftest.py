@@ -23,7 +23,7 @@ from commtel.testing import set_testing
 from tests.harness.clock import FakeClock
 from tests.harness.demo import RunningDemo, watch
 from tests.harness.otlp import OTLPGrpcReceiver, OTLPHttpReceiver
-from tests.harness.procs import PostgresServer, RedisServer
+from tests.harness.procs import PostgresServer, RedisClusterServers, RedisSentinelGroup, RedisServer
 from tests.harness.prometheus import PrometheusServer
 
 
@@ -85,6 +85,29 @@ def redis_url(redis_server: RedisServer) -> str:
     client.flushall()
     client.close()
     return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisClusterServers]:
+    """A real 3-primary Redis Cluster for the session."""
+    cluster = RedisClusterServers().start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def redis_cluster_url(redis_cluster: RedisClusterServers) -> str:
+    """``redis+cluster://`` URL of the session's cluster, flushed before the test."""
+    redis_cluster.flush()
+    return redis_cluster.url
+
+
+@pytest.fixture
+def sentinel_group() -> Iterator[RedisSentinelGroup]:
+    """A fresh primary + replica + Sentinel (tests may kill the primary)."""
+    group = RedisSentinelGroup().start()
+    yield group
+    group.stop()
 
 
 @pytest.fixture(scope="session")

@@ -1,65 +1,73 @@
-"""Redis connection helpers shared by the distributed limiter and breaker.
+"""Redis helpers shared by the distributed rate limiter, circuit breaker and retry budget.
 
-Every command runs with short socket timeouts so a stopped Redis answers
-quickly with a :class:`~commtel.BackendError` instead of hanging the caller.
+Components reach Redis through :func:`redis_caller`: one shared
+:class:`~commtel.backends._redis_link.RedisLink` per URL (or client object) per process,
+called with the component's own timeout and cool-down. Importing this module does not
+import redis-py; building a caller does.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
+import math
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from .._exceptions import BackendError, ConfigurationError
 from .._optional import requires
 
 
+if TYPE_CHECKING:
+    from ._redis_link import RedisCaller
+
+
 __all__ = [
+    "DEFAULT_COOLDOWN_S",
+    "DEFAULT_TIMEOUT_S",
     "LuaScript",
-    "ScriptRunner",
-    "arun_script",
     "backend_error",
     "hash_tagged",
     "map_redis_errors",
-    "redis_client",
+    "positive_seconds",
+    "redis_caller",
     "redis_errors",
     "resp_bulk",
 ]
 
+#: Longest a call waits on Redis (for a free connection, then for the reply) by default.
+DEFAULT_TIMEOUT_S = 0.25
+#: How long a deployment that timed out is skipped (calls answer by their fallback) by default.
+DEFAULT_COOLDOWN_S = 2.0
 
-def redis_client(target: str | Any, *, timeout_s: float = 0.25) -> Any:
-    """A redis-py client for *target*: a URL, or an existing (sync or async) client as is.
 
-    URLs get connect and socket timeouts of *timeout_s* and no retries, so a down
-    server costs at most about that long per decision.
+def positive_seconds(value: float | timedelta, what: str) -> float:
+    """*value* in seconds, checked to be positive and finite.
+
+    Raises:
+        ConfigurationError: Not a positive finite number of seconds.
     """
-    if not isinstance(target, str):
-        return target
-    if not target.startswith(("redis://", "rediss://", "unix://")):
-        msg = f"redis URL must start with redis://, rediss:// or unix://, got {target!r}"
+    seconds = value.total_seconds() if isinstance(value, timedelta) else value
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 < seconds < math.inf:
+        msg = f"{what} must be a positive finite number of seconds, got {value!r}"
         raise ConfigurationError(msg)
+    return float(seconds)
+
+
+def redis_caller(target: str | Any, *, timeout_s: float, cooldown_s: float) -> RedisCaller:
+    """Calls on this process's shared link to *target* (URL or redis-py client), bounded by *timeout_s*.
+
+    Nothing connects here: construction never needs Redis to be up.
+
+    Raises:
+        ConfigurationError: *target* is not a URL or client commtel understands.
+        ModuleNotFoundError: redis-py is not installed (the message names the extra to install).
+    """
     with requires("redis"):
-        import redis as redis_lib
-    return redis_lib.Redis.from_url(
-        target,
-        socket_timeout=timeout_s,
-        socket_connect_timeout=timeout_s,
-        retry_on_timeout=False,
-        health_check_interval=0,
-    )
-
-
-def async_redis_client(target: str | Any, *, timeout_s: float = 0.25) -> Any:
-    """Like :func:`redis_client` for redis-py's asyncio client."""
-    if not isinstance(target, str):
-        return target
-    with requires("redis"):
-        import redis.asyncio as aredis
-
-    return aredis.Redis.from_url(target, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+        from ._redis_link import shared_link
+    return shared_link(target, timeout_s=timeout_s).caller(timeout_s=timeout_s, cooldown_s=cooldown_s)
 
 
 def hash_tagged(prefix: str, key: str) -> str:
@@ -67,11 +75,12 @@ def hash_tagged(prefix: str, key: str) -> str:
     return f"{prefix}:{{{key}}}"
 
 
-def redis_errors() -> tuple[type[Exception], ...]:
-    """The exceptions :func:`map_redis_errors` translates, for hot paths that catch them directly."""
-    import redis as redis_lib
+def redis_errors() -> tuple[type[BaseException], ...]:
+    """What a Redis call may raise: redis-py errors, socket errors, and :class:`BackendError` (cooling down)."""
+    with requires("redis"):
+        import redis as redis_lib
 
-    return (redis_lib.RedisError, OSError)
+    return (redis_lib.RedisError, OSError, BackendError)
 
 
 def backend_error(what: str, exc: BaseException) -> BackendError:
@@ -108,80 +117,3 @@ class LuaScript:
 
     def __repr__(self) -> str:
         return f"LuaScript({self.sha[:12]})"
-
-
-class ScriptRunner:
-    """Run :class:`LuaScript` objects as ``EVALSHA`` (``EVAL`` on ``NOSCRIPT``) on held connections.
-
-    redis-py's per-command path (pool checkout with a readiness poll, retry wrapper,
-    observability hooks) costs more client CPU than a loopback round trip. This keeps
-    connections checked out of the client's pool, one per concurrent caller (an idle
-    list: ``pop``/``append`` are atomic), and writes each call as one packed buffer.
-    A lost connection is retried once on a fresh one, as redis-py's default retry does;
-    a timeout is not. Clients without one connection pool (Redis Cluster) go through
-    ``evalsha`` unchanged. After a fork the held connections are dropped: the child
-    must not share the parent's sockets.
-    """
-
-    def __init__(self, client: Any) -> None:
-        import redis as redis_lib
-
-        self.client = client
-        self._pool: Any = client.connection_pool if isinstance(client, redis_lib.Redis) else None
-        self._idle: list[Any] = []
-        self._pid = os.getpid()
-        self._no_script = redis_lib.exceptions.NoScriptError
-        self._lost = redis_lib.exceptions.ConnectionError
-
-    def __call__(self, script: LuaScript, keys: Sequence[bytes], args: Sequence[bytes]) -> Any:
-        """Run *script* with *keys* and *args*; the reply as redis-py parses it.
-
-        Raises:
-            redis.RedisError: Redis failed, timed out or answered an error.
-        """
-        if self._pool is None:
-            try:
-                return self.client.evalsha(script.sha, len(keys), *keys, *args)
-            except self._no_script:
-                return self.client.eval(script.body, len(keys), *keys, *args)
-        if self._pid != os.getpid():
-            self._idle, self._pid = [], os.getpid()
-        count = b"*%d\r\n" % (len(keys) + len(args) + 3)
-        tail = b"".join([resp_bulk(b"%d" % len(keys)), *map(resp_bulk, keys), *map(resp_bulk, args)])
-        idle = self._idle
-        conn = idle.pop() if idle else self._pool.get_connection()
-        try:
-            try:
-                return self._run(conn, script, count, tail)
-            except self._lost:  # not a TimeoutError: that is no ConnectionError in redis-py
-                return self._run(conn, script, count, tail)  # redis-py disconnected it: this reconnects
-        finally:
-            idle.append(conn)
-
-    def _run(self, conn: Any, script: LuaScript, count: bytes, tail: bytes) -> Any:
-        conn.send_packed_command([count + script.evalsha_head + tail], check_health=False)
-        try:
-            return conn.read_response()
-        except self._no_script:
-            conn.send_packed_command([count + script.eval_head + tail], check_health=False)
-            return conn.read_response()
-
-    def close(self) -> None:
-        """Give the held connections back to the client's pool."""
-        idle, self._idle = self._idle, []
-        for conn in idle:
-            self._pool.release(conn)
-
-
-async def arun_script(client: Any, script: LuaScript, keys: Sequence[bytes], args: Sequence[bytes]) -> Any:
-    """Run *script* on redis-py's asyncio *client* (``EVALSHA``, ``EVAL`` on ``NOSCRIPT``).
-
-    Raises:
-        redis.RedisError: Redis failed, timed out or answered an error.
-    """
-    import redis as redis_lib
-
-    try:
-        return await client.evalsha(script.sha, len(keys), *keys, *args)
-    except redis_lib.exceptions.NoScriptError:
-        return await client.eval(script.body, len(keys), *keys, *args)

@@ -19,6 +19,7 @@ import wrapt
 
 from .. import _events, _timing
 from .._exceptions import BackendError, CircuitOpenError, ConfigurationError
+from ..backends._redis import DEFAULT_COOLDOWN_S, DEFAULT_TIMEOUT_S, positive_seconds
 from ..retries._config import seconds
 from ._core import (
     CLOSED,
@@ -80,12 +81,17 @@ class CircuitBreaker:
         health_check: Called (no arguments) after the probes succeeded; must return true
             (sync, or awaitable for the async paths) before the breaker closes.
         listeners: State listeners, ``listener(breaker, from_state, to_state)``.
-        redis: Redis URL or client to share the state across processes.
+        redis: Redis URL (``redis://``, ``rediss://``, ``unix://``, ``redis+sentinel://``,
+            ``redis+cluster://``) or redis-py client (sync or asyncio, any topology) to share the
+            state across processes. Nothing connects at construction.
         on_backend_error: When Redis fails: ``"local"`` (default) decides on this process's
             own state until Redis answers again; ``"reject"`` fails closed, rejecting calls
             with :class:`~commtel.CircuitOpenError`. Either way the failure is counted
-            (``commtel_circuit_backend_errors_total``) and never hangs past the client timeout;
+            (``commtel_circuit_backend_errors_total``) and never waits past *redis_timeout*;
             recording an outcome never raises.
+        redis_timeout: The longest one Redis call waits (for a free connection, then the reply).
+        redis_cooldown: After a Redis timeout, calls decide by *on_backend_error* at once for
+            this long (then one probes Redis): a hung Redis costs one timeout per cool-down.
 
     Use it as a decorator (sync and async functions), or call through it::
 
@@ -134,6 +140,8 @@ class CircuitBreaker:
         listeners: Iterable[StateListener] = (),
         redis: str | Any | None = None,
         on_backend_error: Literal["local", "reject"] = "local",
+        redis_timeout: float | timedelta = DEFAULT_TIMEOUT_S,
+        redis_cooldown: float | timedelta = DEFAULT_COOLDOWN_S,
     ) -> None:
         recovery_s, slow_s = _checked(
             failure_threshold=failure_threshold,
@@ -145,6 +153,8 @@ class CircuitBreaker:
             recovery_timeout=recovery_timeout,
             half_open_max_calls=half_open_max_calls,
             on_backend_error=on_backend_error,
+            redis_timeout=redis_timeout,
+            redis_cooldown=redis_cooldown,
         )
         self.name = name
         self._failure_on = failure_on
@@ -179,11 +189,15 @@ class CircuitBreaker:
         if redis is not None:
             from ._redis import RedisBreakerState
 
-            self._shared = RedisBreakerState(name, redis, self._core, window_type=window_type, window_size=window_size)
-            try:
-                self._shared.read_state()
-            except BackendError as exc:
-                self._backend_failed(exc, "read", may_reject=False)
+            self._shared = RedisBreakerState(
+                name,
+                redis,
+                self._core,
+                window_type=window_type,
+                window_size=window_size,
+                timeout_s=positive_seconds(redis_timeout, "redis_timeout"),
+                cooldown_s=positive_seconds(redis_cooldown, "redis_cooldown"),
+            )
         if listeners_now := _events.active_listeners():
             _events.emit(CircuitBreakerCreated(name, None if redis is None else "redis"), listeners_now)
             _events.emit(CircuitStateChanged(name, None, self.state, "created"), listeners_now)
@@ -254,11 +268,13 @@ class CircuitBreaker:
         self._force("closed", self._core.reset)
 
     def _force(self, state: str, move: Callable[[float], None]) -> None:
-        """Force *state* on the shared state (if any) and the local core, then publish the change."""
-        if self._shared is not None:
-            self._shared.force(state)
+        """Force *state* on the local core and the shared state (if any), then publish the change once."""
         with self._lock:
             move(_timing.monotonic())
+            if self._shared is not None:
+                self._core.changes.clear()  # the shared state's reply reports the transition
+        if self._shared is not None:
+            self._shared.force(state)
         self._publish()
 
     # -- the decision steps (used by the drivers and by composite guards) -----------------
@@ -280,16 +296,19 @@ class CircuitBreaker:
                     _log.exception("state listener %r of breaker %r failed", listener, self.name)
 
     def _backend_failed(self, exc: BackendError, operation: str, *, may_reject: bool) -> None:
-        """Count a shared-state failure; fail closed when so configured, else go local."""
+        """Count a shared-state failure (log the first of a streak); fail closed when so configured, else go local."""
         if listeners := _events.active_listeners():
             _events.emit(CircuitBackendFailed(self.name, "redis", operation, self._on_backend_error), listeners)
-        _log.warning(
-            "breaker %r: redis %s failed (%s); deciding %s",
-            self.name,
-            operation,
-            exc.__cause__ or exc,
-            "by rejecting" if self._on_backend_error == "reject" and may_reject else "locally",
-        )
+        self._shared.distrust()
+        if not self._shared.failing:
+            self._shared.failing = True
+            _log.warning(
+                "breaker %r: redis %s failed (%s); deciding %s until it answers again",
+                self.name,
+                operation,
+                exc.__cause__ or exc,
+                "by rejecting" if self._on_backend_error == "reject" else "locally",
+            )
         if may_reject and self._on_backend_error == "reject":
             raise CircuitOpenError(self.name, self._core.recovery_s) from exc
 
@@ -323,25 +342,27 @@ class CircuitBreaker:
 
     def _admit(self, now: float) -> int:
         """Admission off the fast path (not closed, or shared); raises when rejected."""
+        shared = self._shared
         ticket: int | None = None
-        if self._shared is not None:
+        if shared is not None and (ticket := shared.local_ticket()) is None:
             try:
-                ticket = self._shared.admit()
+                ticket = shared.admit()
             except BackendError as exc:
                 self._backend_failed(exc, "admit", may_reject=True)
         return self._admitted(ticket, now)
 
     async def _aadmit(self, now: float) -> int:
+        shared = self._shared
         ticket: int | None = None
-        if self._shared is not None:
+        if shared is not None and (ticket := shared.local_ticket()) is None:
             try:
-                ticket = await self._shared.aadmit()
+                ticket = await shared.aadmit()
             except BackendError as exc:
                 self._backend_failed(exc, "admit", may_reject=True)
         return self._admitted(ticket, now)
 
     def _admitted(self, ticket: int | None, now: float) -> int:
-        """Decide locally unless the shared state did (*ticket*); publish changes; raise when rejected."""
+        """Decide on this process's own state unless the shared state did (*ticket*); raise when rejected."""
         if ticket is None:
             with self._lock:
                 ticket = self._core.admit(now)
@@ -526,6 +547,8 @@ def _checked(
     recovery_timeout: float | timedelta,
     half_open_max_calls: int,
     on_backend_error: str,
+    redis_timeout: float | timedelta,
+    redis_cooldown: float | timedelta,
 ) -> tuple[float, float | None]:
     """Raise :class:`ConfigurationError` for an invalid option; return ``(recovery_s, slow_s)``."""
     if failure_threshold is not None and failure_threshold < 1:
@@ -543,6 +566,8 @@ def _checked(
     if window_type not in ("count", "time"):
         msg = f"window_type must be 'count' or 'time', got {window_type!r}"
         raise ConfigurationError(msg)
+    positive_seconds(redis_timeout, "redis_timeout")
+    positive_seconds(redis_cooldown, "redis_cooldown")
     recovery_s = seconds(recovery_timeout, "recovery_timeout")
     assert recovery_s is not None  # noqa: S101 - a float was given
     return recovery_s, seconds(slow_call_duration, "slow_call_duration")

@@ -17,13 +17,14 @@ from typing import Any
 
 from .. import _timing
 from .._exceptions import BackendError, ConfigurationError
+from ..backends._redis import LuaScript, map_redis_errors, positive_seconds, redis_caller
 from ._config import seconds
 
 
 __all__ = ["RetryBudget"]
 
 # KEYS[1] = hash of counts; ARGV = pending calls, bucket width (s), buckets, ratio, min retries, want retry (0/1)
-_LUA = """
+_SCRIPT = LuaScript("""
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
 local width = tonumber(ARGV[2])
@@ -49,7 +50,7 @@ if retries < tonumber(ARGV[5]) + tonumber(ARGV[4]) * calls then
   return 1
 end
 return 0
-"""
+""")
 
 
 class RetryBudget:
@@ -65,22 +66,26 @@ class RetryBudget:
         period: Length of the sliding window (seconds or ``timedelta``).
         min_retries: Retries always allowed per period, so quiet services can retry.
         buckets: Resolution of the sliding window.
-        redis: A Redis URL or redis-py client to share the budget across processes.
+        redis: A Redis URL or redis-py client to share the budget across processes
+            (any topology; see :class:`~commtel.ratelimit.RedisBackend`). Nothing connects
+            at construction.
         fail_open: On a Redis error, allow the retry (default) instead of denying it.
+        redis_timeout: The longest one Redis call waits (for a free connection, then the reply).
+        redis_cooldown: After a Redis timeout, decide by *fail_open* at once for this long.
 
     .. versionadded:: 0.1.0
     """
 
     __slots__ = (
         "_buckets",
+        "_caller",
         "_calls",
         "_epochs",
+        "_key",
         "_last_flush",
         "_lock",
         "_pending",
-        "_redis",
         "_retries",
-        "_script",
         "_width",
         "denied",
         "fail_open",
@@ -100,6 +105,8 @@ class RetryBudget:
         buckets: int = 10,
         redis: str | Any | None = None,
         fail_open: bool = True,
+        redis_timeout: float | timedelta = 0.25,
+        redis_cooldown: float | timedelta = 2.0,
     ) -> None:
         period_s = seconds(period, "period")
         if not period_s or ratio < 0 or min_retries < 0 or buckets < 1:
@@ -119,16 +126,17 @@ class RetryBudget:
         self._lock = threading.Lock()
         self._pending = 0
         self._last_flush = _timing.monotonic()
-        self._redis: Any = None
-        self._script: Any = None
+        self._caller: Any = None
+        self._key = [f"commtel:budget:{{{name}}}".encode()]
         if redis is not None:
-            from ..backends._redis import redis_client
-
-            self._redis = redis_client(redis)
-            self._script = self._redis.register_script(_LUA)
+            self._caller = redis_caller(
+                redis,
+                timeout_s=positive_seconds(redis_timeout, "redis_timeout"),
+                cooldown_s=positive_seconds(redis_cooldown, "redis_cooldown"),
+            )
 
     def __repr__(self) -> str:
-        shared = ", redis" if self._redis is not None else ""
+        shared = ", redis" if self._caller is not None else ""
         return f"RetryBudget({self.name!r}, ratio={self.ratio}, period={self.period_s}s, min_retries={self.min_retries}{shared})"
 
     def _slot(self, now: float) -> int:
@@ -151,7 +159,7 @@ class RetryBudget:
     def record_call(self, now: float) -> None:
         """Deposit one call (every call through a budgeted policy does this once)."""
         with self._lock:
-            if self._redis is None:
+            if self._caller is None:
                 self._calls[self._slot(now)] += 1
                 return
             self._pending += 1
@@ -161,7 +169,7 @@ class RetryBudget:
 
     def try_acquire(self, now: float) -> bool:
         """Withdraw one retry permit; ``False`` (and :attr:`denied` + 1) when the budget is spent."""
-        if self._redis is not None:
+        if self._caller is not None:
             allowed = self._shared(want_retry=True, now=now)
         else:
             with self._lock:
@@ -177,13 +185,13 @@ class RetryBudget:
     def _shared(self, *, want_retry: bool, now: float) -> bool:
         with self._lock:
             pending, self._pending, self._last_flush = self._pending, 0, now
+        args = [
+            str(n).encode()
+            for n in (pending, repr(self._width), self._buckets, repr(self.ratio), self.min_retries, int(want_retry))
+        ]
         try:
-            from ..backends._redis import map_redis_errors
-
             with map_redis_errors(f"retry budget {self.name!r}"):
-                key = f"commtel:budget:{{{self.name}}}"
-                args = (pending, self._width, self._buckets, self.ratio, self.min_retries, int(want_retry))
-                return bool(self._script(keys=[key], args=args))
+                return bool(self._caller.script(_SCRIPT, self._key, args))
         except BackendError:
             with self._lock:
                 self._pending += pending

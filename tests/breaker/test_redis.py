@@ -86,8 +86,12 @@ def test_shared_health_check_and_force(redis_url: str) -> None:
     breaker.call(lambda: 1)
     assert other.state == "closed"
     other.force_open()
-    with pytest.raises(CircuitOpenError):
-        breaker.call(lambda: 1)
+    ran = 0
+    with pytest.raises(CircuitOpenError):  # this process learns it with its next reply: at most one call runs
+        for _ in range(2):
+            breaker.call(lambda: 1)
+            ran += 1
+    assert ran <= 1
     other.reset()
     assert breaker.call(lambda: 2) == 2
 
@@ -133,8 +137,12 @@ def test_redis_down_falls_back_as_configured_and_is_counted(redis_server, redis_
         if mode == "local":
             assert breaker.call(lambda: 2) == 2
         else:
-            with pytest.raises(CircuitOpenError):
-                breaker.call(lambda: 2)
+            ran = 0
+            with pytest.raises(CircuitOpenError):  # a call admitted on the last fresh answer may run first
+                for _ in range(2):
+                    breaker.call(lambda: 2)
+                    ran += 1
+            assert ran <= 1
         assert time.monotonic() - started < 2.0
         errors = registry.get_sample_value(
             "commtel_circuit_backend_errors_total", {"breaker": f"down-{mode}", "backend": "redis"}

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
+import struct
 import threading
 import time
 
-from typing import Any
-
+import pytest
 import redis as redis_lib
 
 from hypothesis import HealthCheck, given, settings
@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from commtel import RateLimiter
+from commtel.errors import ConfigurationError
 from commtel.ratelimit import RedisBackend, SlidingWindow, TokenBucket
 from commtel.ratelimit._core import compile_quota
 from tests.ratelimit.helpers import assert_lua_decides_like_core, steps
@@ -93,7 +94,7 @@ def test_eight_threads_on_one_backend_admit_exactly_the_window(redis_url: str) -
     for thread in threads:
         thread.join()
     assert sum(admitted) == 200
-    assert 1 <= len(backend.run._idle) <= 8  # noqa: SLF001 - one held connection per concurrent caller at most
+    assert 1 <= backend.caller.link._nodes[None].created <= 8  # noqa: SLF001 - one connection per concurrent caller at most
     backend.close()
 
 
@@ -117,7 +118,8 @@ def test_a_forked_child_uses_its_own_connections(redis_url: str) -> None:
     backend = RedisBackend(redis_url, fail_open=False, timeout_s=2.0)
     limiter = RateLimiter(SlidingWindow(400, 60.0), name="fork", backend=backend)
     assert limiter.try_acquire("k")  # the parent holds a connection before forking
-    parents = {conn._sock.getsockname() for conn in backend.run._idle}  # noqa: SLF001 - white-box: which sockets
+    held = backend.caller.link._nodes[None]._idle  # noqa: SLF001 - white-box: which sockets
+    parents = {conn._sock.getsockname() for conn in held}
     read, write = os.pipe()
     start = time.time() + 0.3
     pid = os.fork()
@@ -127,7 +129,8 @@ def test_a_forked_child_uses_its_own_connections(redis_url: str) -> None:
             while time.time() < start:
                 pass
             count = sum(limiter.try_acquire("k").allowed for _ in range(300))
-            if parents & {conn._sock.getsockname() for conn in backend.run._idle}:  # noqa: SLF001
+            mine = backend.caller.link._nodes[None]._idle  # noqa: SLF001
+            if parents & {conn._sock.getsockname() for conn in mine if conn._sock is not None}:
                 count = 999
         finally:
             os.write(write, count.to_bytes(2, "big"))
@@ -143,46 +146,56 @@ def test_a_forked_child_uses_its_own_connections(redis_url: str) -> None:
     assert not limiter.try_acquire("k")
 
 
-class _NoPoolClient:
-    """A client with no single connection pool (like Redis Cluster): a real client behind a narrow face."""
+def test_a_client_object_is_read_for_its_server_and_credentials(redis_url: str) -> None:
+    """A redis-py client (sync or asyncio) names the deployment; commtel decides over its own connections."""
+    import redis.asyncio
 
-    def __init__(self, url: str) -> None:
-        self._client = redis_lib.Redis.from_url(url)
-
-    def evalsha(self, *args: Any) -> Any:
-        return self._client.evalsha(*args)
-
-    def eval(self, *args: Any) -> Any:
-        return self._client.eval(*args)
-
-    def delete(self, *keys: Any) -> Any:
-        return self._client.delete(*keys)
-
-    def close(self) -> None:
-        self._client.close()
-
-
-def test_clients_without_one_pool_go_through_evalsha(redis_url: str) -> None:
-    """A client without a connection pool (cluster) is driven by EVALSHA, loading the script on NOSCRIPT."""
-    limiter = RateLimiter(TokenBucket(1.0, 2), name="nopool", backend=RedisBackend(_NoPoolClient(redis_url)))
+    client = redis_lib.Redis.from_url(redis_url)
+    limiter = RateLimiter(TokenBucket(1.0, 2), name="client-object", backend=RedisBackend(client))
     assert limiter.try_acquire("k").remaining == 1
     redis_lib.Redis.from_url(redis_url).script_flush()
     assert limiter.try_acquire("k").remaining == 0
     assert not limiter.try_acquire("k")
+    assert client.connection_pool._created_connections == 0  # noqa: SLF001 - the caller's pool stays untouched
+    aio = RateLimiter(
+        TokenBucket(1.0, 2), name="client-object", backend=RedisBackend(redis.asyncio.Redis.from_url(redis_url))
+    )
+    assert not aio.try_acquire("k")
 
 
-def test_bucket_state_is_one_string_and_window_units_one_sorted_set_with_ttls(redis_url: str) -> None:
-    """GCRA state is one string key and a window holds one member per unit (time:n), each key with a TTL."""
+def test_anything_else_is_a_configuration_error() -> None:
+    """A URL scheme or an object commtel cannot read fails at construction, naming what it accepts."""
+    with pytest.raises(ConfigurationError, match=r"redis\+sentinel://"):
+        RedisBackend("http://localhost:6379")
+    with pytest.raises(ConfigurationError, match="redis-py client"):
+        RedisBackend(object())
+    with pytest.raises(ConfigurationError, match="service"):
+        RedisBackend("redis+sentinel://127.0.0.1:26379")
+    with pytest.raises(ConfigurationError, match="timeout_s"):
+        RedisBackend("redis://127.0.0.1:1", timeout_s=0)
+
+
+def test_all_state_of_a_limiter_key_is_one_sorted_set_with_a_ttl(redis_url: str) -> None:
+    """One key per limiter key: a bucket's arrival time and a block are one member each, a window one
+    member per unit (time, n); the key lives one horizon (or block), never less than any scope needs."""
     backend = RedisBackend(redis_url)
     bucket = RateLimiter(TokenBucket(10.0, 5), name="plans", backend=backend)
     window = RateLimiter(SlidingWindow(5, 30.0), name="plans-w", backend=backend)
     assert bucket.try_acquire("k") and window.try_acquire("k", cost=2)
     client = redis_lib.Redis.from_url(redis_url)
-    types = {k.decode(): client.type(k).decode() for k in client.keys("commtel:rl:*")}
-    assert types == {"commtel:rl:{plans:k}::b": "string", "commtel:rl:{plans-w:k}::w": "zset"}
-    assert 0 < client.pttl("commtel:rl:{plans:k}::b") <= 1500
-    assert 30_000 < client.pttl("commtel:rl:{plans-w:k}::w") <= 31_000
-    members = client.zrange("commtel:rl:{plans-w:k}::w", 0, -1, withscores=True)
-    score = members[0][1]
-    assert members == [(b"%.17g:1" % score, score), (b"%.17g:2" % score, score)]
+    assert {k.decode(): client.type(k).decode() for k in client.keys("commtel:rl:*")} == {
+        "commtel:rl:{plans:k}": "zset",
+        "commtel:rl:{plans-w:k}": "zset",
+    }
+    assert 0 < client.pttl("commtel:rl:{plans:k}") <= 1500
+    assert 30_000 < client.pttl("commtel:rl:{plans-w:k}") <= 31_000
+    (tat,) = client.zrange("commtel:rl:{plans:k}", 0, -1)
+    assert tat[:2] == b"T\x00" and len(tat) == 10  # "T", the scope "" (length 0), the time
+    units = client.zrange("commtel:rl:{plans-w:k}", 0, -1)
+    stamp = units[0][2:10]
+    assert units == [b"U\x00" + stamp + struct.pack(">I", 1), b"U\x00" + stamp + struct.pack(">I", 2)]
+    window.feedback("k", 429, {"Retry-After": "90"})
+    assert 89_000 < client.pttl("commtel:rl:{plans-w:k}") <= 91_000  # the block outlives the window
+    window.reset("k")
+    assert not client.exists("commtel:rl:{plans-w:k}")
     backend.close()

@@ -1,0 +1,100 @@
+"""A frozen Redis (SIGSTOP): one timeout per cool-down, not one per call; counted; recovered after SIGCONT."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+
+import pytest
+
+from prometheus_client import CollectorRegistry
+
+from commtel import CircuitBreaker, RateLimiter
+from commtel.instrumentation import Guard
+from commtel.ratelimit import RedisBackend, SlidingWindow
+from tests.harness.procs import RedisServer
+
+
+TIMEOUT_S = 0.2
+COOLDOWN_S = 0.5
+CALLS = 100
+BARE_CALL_S = 0.01
+
+
+def _guard(url: str, name: str) -> Guard:
+    backend = RedisBackend(url, timeout_s=TIMEOUT_S, cooldown_s=COOLDOWN_S)
+    limiter = RateLimiter(SlidingWindow(10_000, 60.0), name=name, backend=backend)
+    breaker = CircuitBreaker(name, redis=url, redis_timeout=TIMEOUT_S, redis_cooldown=COOLDOWN_S)
+    return Guard(name, limiter=limiter, breaker=breaker)
+
+
+def _count(registry: CollectorRegistry, metric: str, **labels: str) -> float:
+    return registry.get_sample_value(metric, {**labels, "backend": "redis"}) or 0.0
+
+
+@pytest.mark.parametrize("driver", ["sync", "async"])
+def test_a_frozen_redis_costs_one_timeout_per_cooldown(
+    redis_server: RedisServer, redis_url: str, registry: CollectorRegistry, driver: str
+) -> None:
+    """100 guarded calls (limiter + shared breaker) on a frozen Redis: calls slower than the bare call
+    number at most one per cool-down begun, every decision is counted, and Redis is used again after SIGCONT."""
+    name = f"frozen-{driver}"
+    guard = _guard(redis_url, name)
+
+    async def bare() -> None:
+        await asyncio.sleep(BARE_CALL_S)
+
+    async def acalls(count: int) -> list[float]:
+        durations = []
+        for _ in range(count):
+            started = time.monotonic()
+            await guard.acall(bare)
+            durations.append(time.monotonic() - started)
+        return durations
+
+    def calls(count: int) -> list[float]:
+        if driver == "async":
+            return asyncio.run(acalls(count))
+        durations = []
+        for _ in range(count):
+            started = time.monotonic()
+            guard.call(time.sleep, BARE_CALL_S)
+            durations.append(time.monotonic() - started)
+        return durations
+
+    calls(1)  # connections open, scripts loaded
+    redis_server.signal(signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        durations = calls(CALLS)
+        elapsed = time.monotonic() - started
+    finally:
+        redis_server.signal(signal.SIGCONT)
+    waited = [d for d in durations if d > BARE_CALL_S + TIMEOUT_S / 2]  # the calls that paid a timeout
+    cooldowns_begun = 1 + int(elapsed / COOLDOWN_S)
+    assert 1 <= len(waited) <= cooldowns_begun
+    assert sum(durations) - CALLS * BARE_CALL_S <= cooldowns_begun * (TIMEOUT_S + 0.05) + CALLS * 0.005
+    assert _count(registry, "commtel_ratelimit_backend_errors_total", limiter=name) == CALLS
+    assert _count(registry, "commtel_circuit_backend_errors_total", breaker=name) >= CALLS
+    time.sleep(COOLDOWN_S)
+    calls(1)  # the probe finds Redis answering again
+    errors = _count(registry, "commtel_ratelimit_backend_errors_total", limiter=name)
+    calls(1)
+    assert _count(registry, "commtel_ratelimit_backend_errors_total", limiter=name) == errors
+
+
+def test_a_stopped_redis_is_not_cooled_down(redis_server: RedisServer, redis_url: str) -> None:
+    """A refused connection fails at once, so it starts no cool-down: Redis is used as soon as it is back."""
+    backend = RedisBackend(redis_url, timeout_s=TIMEOUT_S, cooldown_s=60.0, fail_open=False)
+    limiter = RateLimiter(SlidingWindow(1, 60.0), name="stopped", backend=backend)
+    assert limiter.try_acquire("k")
+    redis_server.stop()
+    try:
+        started = time.monotonic()
+        assert not limiter.try_acquire("other")  # fail closed
+        assert time.monotonic() - started < TIMEOUT_S
+    finally:
+        redis_server.start()
+    assert limiter.try_acquire("other")  # a real decision at once: no cool-down to wait out
+    assert backend.caller.link.health.down_at is None
