@@ -32,7 +32,7 @@ from redis.exceptions import AskError, NoScriptError, TimeoutError  # noqa: A004
 
 from .._exceptions import BackendError
 from ._redis_connect import Connector
-from ._redis_pool import AsyncSlots, PoolTimeout, SyncSlots
+from ._redis_pool import AsyncSlots, DeadlinePassed, PoolTimeout, SyncSlots
 from ._redis_route import Attempts, Health, SlotMap, Step
 from ._redis_targets import Address, Topology, describe, topology_of
 
@@ -49,6 +49,8 @@ _CLUSTER_SLOTS = b"*2\r\n$7\r\nCLUSTER\r\n$5\r\nSLOTS\r\n"
 # A read passes its own timeout only when the call has clearly less time left than the
 # connection's socket timeout (setting a socket timeout costs two syscalls).
 _OWN_TIMEOUT_BELOW = 0.9
+# Less time left than this and a try is not even sent.
+_MIN_WINDOW_S = 0.001
 
 
 class BackendCoolingDown(BackendError):
@@ -96,9 +98,15 @@ class _Payload:
             if asking:
                 conn.read_response()
             return conn.read_response()
-        if asking:
-            conn.read_response(timeout=timeout)
-        return conn.read_response(timeout=timeout)
+        sock = conn._sock  # a shorter deadline than the socket's: for this reply only
+        sock.settimeout(timeout)
+        try:
+            if asking:
+                conn.read_response()
+            return conn.read_response()
+        finally:
+            if conn._sock is sock:  # (a failed read disconnected it)
+                sock.settimeout(conn.socket_timeout)
 
     async def asend(self, conn: Any, asking: bool, timeout: float | None) -> Any:  # noqa: FBT001
         """:meth:`send` on an asyncio connection."""
@@ -204,11 +212,30 @@ class RedisLink:
             return None
         return BackendCoolingDown(f"redis {self.label} timed out recently; cooling down for {cooldown_s:g}s")
 
-    def _failed(self, error: BaseException, attempts: Attempts | None, deadline: float) -> tuple[Attempts, Step]:
-        """The next step after *error*, or raise it (a read or connect timeout starts the cool-down)."""
+    def _window(self, deadline: float) -> float | None:
+        """The read timeout of a try starting now: ``None`` (the socket's own) or a shorter one.
+
+        Raises:
+            DeadlinePassed: Too little of the call's time is left to try at all.
+        """
+        remaining = deadline - monotonic()
+        if remaining < _MIN_WINDOW_S:
+            msg = "the call's deadline passed before it could be sent"
+            raise DeadlinePassed(msg)
+        return remaining if remaining < self._timeout_s * _OWN_TIMEOUT_BELOW else None
+
+    def _failed(
+        self, error: BaseException, attempts: Attempts | None, deadline: float, waited_s: float, timeout_s: float
+    ) -> tuple[Attempts, Step]:
+        """The next step after *error*, or raise it.
+
+        A read or connect timeout after waiting at least half the call's timeout on the
+        server (*waited_s*) starts the cool-down; one cut short by the deadline does not.
+        """
         now = monotonic()
-        if isinstance(error, TimeoutError) and not isinstance(error, PoolTimeout):
-            self.health.timed_out(now)
+        if isinstance(error, TimeoutError):
+            if not isinstance(error, DeadlinePassed) and waited_s >= timeout_s / 2:
+                self.health.timed_out(now)
             raise error
         if isinstance(error, AskError) and self._slot_map is None:
             # A redis:// URL (or client) to one node of a Cluster: route by slot from now on.
@@ -233,14 +260,12 @@ class RedisLink:
         while True:
             slots = self._slots(node)
             conn = slots.take(deadline)
+            sent_at = monotonic()
             try:
-                remaining = deadline - monotonic()
-                reply = payload.send(
-                    conn, asking, remaining if remaining < self._timeout_s * _OWN_TIMEOUT_BELOW else None
-                )
+                reply = payload.send(conn, asking, self._window(deadline))
             except self.errors as error:
                 slots.give(conn)
-                attempts, step = self._failed(error, attempts, deadline)
+                attempts, step = self._failed(error, attempts, deadline, monotonic() - sent_at, timeout_s)
             else:
                 slots.give(conn)
                 if self.health.down_at is not None:
@@ -294,8 +319,7 @@ class RedisLink:
             slots = self._slots(node)
             conn = slots.take(deadline)
             try:
-                remaining = deadline - monotonic()
-                reply = _Payload(_CLUSTER_SLOTS).send(conn, False, max(remaining, 0.001))  # noqa: FBT003
+                reply = _Payload(_CLUSTER_SLOTS).send(conn, False, self._window(deadline))  # noqa: FBT003
             except self.errors as error:
                 last = error
                 continue
@@ -341,14 +365,12 @@ class RedisLink:
         while True:
             slots = self._aslots(lane, node, limit)
             conn = await slots.take(deadline)
+            sent_at = monotonic()
             try:
-                remaining = deadline - monotonic()
-                reply = await payload.asend(
-                    conn, asking, remaining if remaining < self._timeout_s * _OWN_TIMEOUT_BELOW else None
-                )
+                reply = await payload.asend(conn, asking, self._window(deadline))
             except self.errors as error:
                 slots.give(conn)
-                attempts, step = self._failed(error, attempts, deadline)
+                attempts, step = self._failed(error, attempts, deadline, monotonic() - sent_at, timeout_s)
             except BaseException:
                 slots.give(conn)  # cancelled: redis-py disconnected it mid-read
                 raise
@@ -397,8 +419,7 @@ class RedisLink:
                 slots = self._aslots(lane, node, self.topology.max_connections)
                 conn = await slots.take(deadline)
                 try:
-                    remaining = deadline - monotonic()
-                    reply = await _Payload(_CLUSTER_SLOTS).asend(conn, False, max(remaining, 0.001))  # noqa: FBT003
+                    reply = await _Payload(_CLUSTER_SLOTS).asend(conn, False, self._window(deadline))  # noqa: FBT003
                 except self.errors as error:
                     last = error
                     continue

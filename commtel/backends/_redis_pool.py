@@ -21,10 +21,14 @@ from typing import Any
 from redis.exceptions import TimeoutError  # noqa: A004 - redis-py's, not the builtin
 
 
-__all__ = ["AsyncSlots", "PoolTimeout", "SyncSlots"]
+__all__ = ["AsyncSlots", "DeadlinePassed", "PoolTimeout", "SyncSlots"]
 
 
-class PoolTimeout(TimeoutError):
+class DeadlinePassed(TimeoutError):
+    """A call's deadline passed before Redis could be asked: this process was too busy, not the server."""
+
+
+class PoolTimeout(DeadlinePassed):
     """No connection came free before the call's deadline (saturation, not a failing server)."""
 
 

@@ -155,3 +155,27 @@ def test_150_threads_get_exactly_the_half_open_probes(topology_url: str, registr
     assert counts == {"ran": 2, "rejected": THREADS - 2}
     assert breaker.state == "closed"
     assert _backend_errors(registry, "commtel_circuit_backend_errors_total", breaker="probes-threads") == 0
+
+
+def test_no_free_connection_within_the_timeout_answers_by_the_fallback_and_cools_nothing(
+    redis_url: str, registry: CollectorRegistry
+) -> None:
+    """With the only connection lent out, a decision waits its timeout, answers by the fail policy (counted),
+    and starts no cool-down: the next decision, once a connection is free, is a real one."""
+    backend = RedisBackend(redis_url + "?max_connections=1", timeout_s=0.1, fail_open=False)
+    limiter = RateLimiter(SlidingWindow(5, 60.0), name="starved", backend=backend)
+    assert limiter.try_acquire("k")
+    link = backend.caller.link
+    slots = link._nodes[None]  # noqa: SLF001 - lend the only connection out, as a slow caller would
+    held = slots.take(float("inf"))
+    try:
+        waited = threading.Thread(target=lambda: admitted.append(limiter.try_acquire("k").allowed))
+        admitted: list[bool] = []
+        waited.start()
+        waited.join()
+    finally:
+        slots.give(held)
+    assert admitted == [False]  # fail closed: no connection came free in 0.1 s
+    assert _backend_errors(registry, "commtel_ratelimit_backend_errors_total", limiter="starved") == 1
+    assert link.health.down_at is None
+    assert limiter.try_acquire("k").remaining == 3  # a real decision again
