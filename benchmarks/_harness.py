@@ -15,6 +15,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import commtel.events
+
 
 @dataclass
 class Case:
@@ -61,3 +63,44 @@ def measure(case: Case, repeats: int = 7, batch_ms: float = 20.0) -> float:
         return statistics.median([await _time_async(afn, loops) for _ in range(repeats)])
 
     return asyncio.run(run())
+
+
+class Interleaved:
+    """Time several calls in alternating short batches so each sees the same machine.
+
+    A loopback round trip's latency drifts with scheduling (here by 2x within seconds), so
+    timing one case after the other skews their ratios; alternating batches of a few
+    milliseconds and taking each case's median batch keeps the ratios fair.
+    """
+
+    def __init__(self, fns: dict[str, Callable[[], object]], rounds: int = 120, batch: int = 40) -> None:
+        self._fns = fns
+        self._rounds = rounds
+        self._batch = batch
+        self._results: dict[str, float] = {}
+
+    def _run(self) -> None:
+        samples: dict[str, list[float]] = {name: [] for name in self._fns}
+        commtel.events.set_listeners([])  # events off for the commtel cases (the others emit none)
+        try:
+            for fn in self._fns.values():
+                for _ in range(self._batch):
+                    fn()
+            gc.collect()
+            for _ in range(self._rounds):
+                for name, fn in self._fns.items():
+                    start = time.perf_counter_ns()
+                    for _ in range(self._batch):
+                        fn()
+                    samples[name].append((time.perf_counter_ns() - start) / self._batch)
+        finally:
+            commtel.events.set_listeners(None)
+        self._results = {name: statistics.median(values) for name, values in samples.items()}
+
+    def measure(self, name: str) -> Callable[[], float]:
+        def measure() -> float:
+            if not self._results:
+                self._run()
+            return self._results[name]
+
+        return measure

@@ -6,7 +6,7 @@ A "busy key" group shows the cost does not grow with the units held in a window 
 moving window does). The Redis group starts ``redis-server --save ''`` on a free port if
 the binary exists (else those cases are skipped); its baseline is redis-py's PING (target
 <= 1.2x: one round trip), and an ``EVALSHA`` of an empty script shows what any script costs;
-its cases run interleaved (see :class:`_Interleaved`). The last group reports bytes per idle key at 1M keys, measured
+its cases run interleaved (see :class:`~benchmarks._harness.Interleaved`). The last group reports bytes per idle key at 1M keys, measured
 with tracemalloc apart from the timings (the ns/call column holds bytes there).
 """
 
@@ -16,7 +16,6 @@ import atexit
 import gc
 import shutil
 import socket
-import statistics
 import subprocess
 import time
 import tracemalloc
@@ -28,7 +27,7 @@ from prometheus_client import CollectorRegistry
 import commtel
 import commtel.events
 
-from benchmarks._harness import Case
+from benchmarks._harness import Case, Interleaved
 from benchmarks.bench_retry import _listeners
 from commtel import RateLimiter
 from commtel.ratelimit import RedisBackend, SlidingWindow, TokenBucket
@@ -152,47 +151,6 @@ def _busy_cases() -> list[Case]:
     ]
 
 
-class _Interleaved:
-    """Time several calls in alternating short batches so each sees the same machine.
-
-    A loopback round trip's latency drifts with scheduling (here by 2x within seconds), so
-    timing one case after the other skews their ratios; alternating batches of a few
-    milliseconds and taking each case's median batch keeps the ratios fair.
-    """
-
-    def __init__(self, fns: dict[str, Callable[[], object]], rounds: int = 120, batch: int = 40) -> None:
-        self._fns = fns
-        self._rounds = rounds
-        self._batch = batch
-        self._results: dict[str, float] = {}
-
-    def _run(self) -> None:
-        samples: dict[str, list[float]] = {name: [] for name in self._fns}
-        commtel.events.set_listeners([])  # events off for the commtel cases (the others emit none)
-        try:
-            for fn in self._fns.values():
-                for _ in range(self._batch):
-                    fn()
-            gc.collect()
-            for _ in range(self._rounds):
-                for name, fn in self._fns.items():
-                    start = time.perf_counter_ns()
-                    for _ in range(self._batch):
-                        fn()
-                    samples[name].append((time.perf_counter_ns() - start) / self._batch)
-        finally:
-            commtel.events.set_listeners(None)
-        self._results = {name: statistics.median(values) for name, values in samples.items()}
-
-    def measure(self, name: str) -> Callable[[], float]:
-        def measure() -> float:
-            if not self._results:
-                self._run()
-            return self._results[name]
-
-        return measure
-
-
 def _redis_cases(url: str) -> list[Case]:
     import redis
 
@@ -218,7 +176,7 @@ def _redis_cases(url: str) -> list[Case]:
         "commtel token bucket on Redis, events off": lambda: bucket.try_acquire("hot"),
         "commtel sliding window on Redis, events off": lambda: window.try_acquire("hot"),
     }
-    session = _Interleaved(fns)
+    session = Interleaved(fns)
     targets = {"commtel token bucket on Redis, events off": 1.2, "commtel sliding window on Redis, events off": 1.2}
     return [
         Case(_REDIS, name, measure=session.measure(name), baseline=name == "redis-py PING", target=targets.get(name))

@@ -28,7 +28,9 @@ from typing import Any
 
 import redis
 
-from redis.exceptions import AskError, NoScriptError, TimeoutError  # noqa: A004 - redis-py's, not the builtin
+from redis.exceptions import AskError, NoScriptError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .._exceptions import BackendError
 from ._redis_connect import Connector
@@ -121,20 +123,37 @@ class _Payload:
     async def _aexchange(conn: Any, packed: bytes, asking: bool, timeout: float | None) -> Any:  # noqa: FBT001
         if not conn.is_connected:  # connect() asks Sentinel for the primary; a send would not
             await conn.connect()
+        data = _ASKING + packed if asking else packed
         if timeout is None:
-            await conn.send_packed_command([_ASKING + packed] if asking else [packed], check_health=False)
+            await _awrite(conn, data)
             if asking:
                 await conn.read_response()
             return await conn.read_response()
         try:
             async with _deadline_scope(timeout):  # cancelling a read disconnects the connection
-                await conn.send_packed_command([_ASKING + packed] if asking else [packed], check_health=False)
+                await _awrite(conn, data)
                 if asking:
                     await conn.read_response()
                 return await conn.read_response()
         except asyncio.TimeoutError as exc:
             msg = f"redis did not answer within {timeout:.3f}s"
-            raise TimeoutError(msg) from exc
+            raise RedisTimeoutError(msg) from exc
+
+
+async def _awrite(conn: Any, data: bytes) -> None:
+    """Write *data* on an asyncio connection.
+
+    Not redis-py's ``send_packed_command``: it runs every write in a task of its own to time
+    it out, and a command this small never waits for the socket (the reply is timed).
+    """
+    writer = conn._writer
+    try:
+        writer.write(data)
+        await writer.drain()
+    except OSError as exc:
+        await conn.disconnect(nowait=True)
+        msg = f"error writing to redis: {exc}"
+        raise RedisConnectionError(msg) from exc
 
 
 class _Lane:
@@ -233,7 +252,7 @@ class RedisLink:
         server (*waited_s*) starts the cool-down; one cut short by the deadline does not.
         """
         now = monotonic()
-        if isinstance(error, TimeoutError):
+        if isinstance(error, RedisTimeoutError):
             if not isinstance(error, DeadlinePassed) and waited_s >= timeout_s / 2:
                 self.health.timed_out(now)
             raise error
