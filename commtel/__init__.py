@@ -8,11 +8,11 @@ the older utility packages' spellings in :mod:`commtel.compat`.
 
 from __future__ import annotations
 
-import functools
-
 from typing import TYPE_CHECKING, Any
 
+from . import _defaults
 from ._lazy import exports
+from ._version import version as _version
 
 
 if TYPE_CHECKING:
@@ -119,11 +119,14 @@ if TYPE_CHECKING:
     __version__: str
 
 
-@functools.cache
-def _version() -> str:
-    from importlib.metadata import version
+def _telemetry_listeners() -> tuple[Any, ...]:
+    """The default listeners: the telemetry listener, every component's handlers loaded now."""
+    from ._telemetry_handlers import get_telemetry_listener
 
-    return version("commtel")
+    return (get_telemetry_listener(),)
+
+
+_defaults.listeners = _telemetry_listeners
 
 
 if not TYPE_CHECKING:  # mypy sees the imports above; at run time names load on first use

@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from . import _defaults
+
 
 __all__ = [
     "Binding",
@@ -57,9 +59,7 @@ _generation = 0
 
 
 def _default_listeners() -> tuple[Listener, ...]:
-    from ._telemetry_handlers import get_telemetry_listener
-
-    return (get_telemetry_listener(),)
+    return _defaults.listeners()
 
 
 def set_listeners(listeners: Iterable[Listener] | None) -> None:

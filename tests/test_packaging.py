@@ -1,4 +1,4 @@
-"""Package surface: version, console script, typed marker, layering, lazy imports, the wheel.
+"""Package surface: version, console script, typed marker, lazy imports, the wheel (layering: test_architecture).
 
 The wheel test builds commtel, installs it without extras in a fresh virtualenv and runs
 the README quick start there; the import-time test compares ``import commtel`` with
@@ -7,7 +7,6 @@ OpenTelemetry contrib's httpx instrumentation, each in fresh interpreters.
 
 from __future__ import annotations
 
-import ast
 import os
 import statistics
 import subprocess
@@ -29,9 +28,6 @@ from commtel._optional import EXTRAS, ensure, missing, requires
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPONENTS = ("ratelimit", "retries", "breaker", "oauth", "messages", "progress", "context")
-#: What a component's decision code may import from OpenTelemetry: context propagation only
-#: (the correlation id travels in W3C baggage), never tracing, metrics or commtel.telemetry.
-PROPAGATION = ("opentelemetry.baggage", "opentelemetry.propagate", "opentelemetry.context")
 #: Modules that must not load on ``import commtel`` or when a name is first used (until configure()).
 HEAVY = ("opentelemetry.sdk", "rich", "redis", "sqlalchemy", "authlib", "grpc", "httpx", "requests", "aiohttp")
 
@@ -60,42 +56,6 @@ def test_console_script_lists_subcommands() -> None:
 def test_package_is_typed() -> None:
     """The py.typed marker ships with the package."""
     assert (ROOT / "commtel" / "py.typed").exists()
-
-
-def _imports(path: Path) -> list[str]:
-    """Absolute names of every module *path* imports (relative imports resolved)."""
-    package = path.relative_to(ROOT).with_suffix("").parts[:-1]
-    found = []
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            anchor = list(package[: len(package) - node.level + 1]) if node.level else []
-            base = [*anchor, node.module] if node.module else anchor
-            found += [".".join([*base, alias.name]) for alias in node.names]
-    return found
-
-
-@pytest.mark.parametrize("component", COMPONENTS)
-def test_only_the_telemetry_module_of_a_component_imports_telemetry(component: str) -> None:
-    """Decision code never imports opentelemetry (beyond propagation), prometheus_client or commtel.telemetry."""
-    offenders = []
-    for path in sorted((ROOT / "commtel" / component).glob("*.py")):
-        if path.name == "_telemetry.py":
-            continue
-        for name in _imports(path):
-            telemetry = name.startswith(("prometheus_client", "commtel.telemetry")) or (
-                name.startswith("opentelemetry") and not name.startswith(PROPAGATION)
-            )
-            if telemetry:
-                offenders.append(f"{path.relative_to(ROOT)}: {name}")
-    assert offenders == []
-
-
-def test_the_layering_rule_has_teeth() -> None:
-    """The import scan sees a telemetry module's imports (so the test above would catch one elsewhere)."""
-    names = _imports(ROOT / "commtel" / "ratelimit" / "_telemetry.py")
-    assert any(name.startswith("commtel.telemetry") for name in names)
 
 
 def test_public_names_exist() -> None:

@@ -18,9 +18,9 @@ from typing import Any, Literal, NamedTuple, ParamSpec, TypeVar
 import wrapt
 
 from .. import _events, _timing
+from .._durations import seconds
 from .._exceptions import BackendError, CircuitOpenError, ConfigurationError
 from ..backends._redis import DEFAULT_COOLDOWN_S, DEFAULT_TIMEOUT_S, positive_seconds
-from ..retries._config import seconds
 from ._core import (
     CLOSED,
     FAILURE,

@@ -16,8 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
-from opentelemetry import baggage, propagate
-from opentelemetry import context as otel_context
+from ._telemetry import attach_baggage, detach, extract_baggage, inject
 
 
 __all__ = [
@@ -36,7 +35,6 @@ __all__ = [
 ]
 
 CORRELATION_HEADER = "X-Correlation-ID"
-_BAGGAGE_KEY = "correlation_id"
 _MAX_ID_LENGTH = 128
 
 _P = ParamSpec("_P")
@@ -94,11 +92,11 @@ def correlation_context(value: str | None = None) -> Iterator[str]:
     """
     cid = new_correlation_id() if value is None else _clean(value)
     token = _correlation_id.set(cid)
-    otel_token = otel_context.attach(baggage.set_baggage(_BAGGAGE_KEY, cid))
+    otel_token = attach_baggage(cid)
     try:
         yield cid
     finally:
-        otel_context.detach(otel_token)
+        detach(otel_token)
         _correlation_id.reset(token)
 
 
@@ -109,8 +107,7 @@ def inject_headers(headers: MutableMapping[str, str]) -> MutableMapping[str, str
     """
     cid = get_correlation_id()
     headers[CORRELATION_HEADER] = cid
-    ctx = baggage.set_baggage(_BAGGAGE_KEY, cid)
-    propagate.inject(headers, context=ctx)
+    inject(headers, cid)
     return headers
 
 
@@ -131,9 +128,7 @@ def extract_correlation_id(headers: Mapping[str, str]) -> str | None:
     """
     value = _header(headers, CORRELATION_HEADER)
     if value is None:
-        ctx = propagate.extract({k.lower(): v for k, v in headers.items()})
-        found = baggage.get_baggage(_BAGGAGE_KEY, ctx)
-        value = found if isinstance(found, str) else None
+        value = extract_baggage(headers)
     if value is None:
         return None
     try:

@@ -30,8 +30,9 @@ from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from .. import _timing
+from .._durations import seconds
 from .._exceptions import ConfigurationError
-from ..retries._config import RetryConfig, seconds
+from ..retries._config import RetryConfig
 from ..retries._core import RetryCore
 from ..retries._drivers import call_async, call_sync
 from ..telemetry._operations import completion_template

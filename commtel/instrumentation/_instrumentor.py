@@ -24,6 +24,7 @@ from opentelemetry import trace
 from wrapt import wrap_function_wrapper
 
 from .._optional import requires
+from .._version import version
 from ._http import HttpAttempt, HttpHooks
 from ._policies import HostPolicies, _Scope, configured_policies
 
@@ -184,10 +185,9 @@ class HttpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def _instrument(self, **kwargs: Any) -> None:
         # ModuleNotFoundError here makes opentelemetry-instrument skip just this instrumentor.
         importlib.import_module(self._library)
-        from .. import __version__
 
         tracer = trace.get_tracer(
-            type(self).__module__, __version__, kwargs.get("tracer_provider"), schema_url=_SCHEMA_URL
+            type(self).__module__, version(), kwargs.get("tracer_provider"), schema_url=_SCHEMA_URL
         )
         http = HttpInstrumentation(
             tracer,

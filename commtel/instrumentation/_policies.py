@@ -38,8 +38,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+from .._durations import seconds
 from .._exceptions import ConfigurationError
-from ..retries._config import RetryConfig, seconds
+from ..retries._config import RetryConfig
 from ._guard import Guard
 
 

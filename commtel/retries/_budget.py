@@ -16,9 +16,9 @@ from datetime import timedelta
 from typing import Any
 
 from .. import _timing
+from .._durations import seconds
 from .._exceptions import BackendError, ConfigurationError
 from ..backends._redis import LuaScript, map_redis_errors, positive_seconds, redis_caller
-from ._config import seconds
 
 
 __all__ = ["RetryBudget"]

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import math
-
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
 from typing import Any, Literal
 
+from .._durations import seconds
 from .._exceptions import ConfigurationError
 
 
-__all__ = ["Jitter", "RetryConfig", "seconds"]
+__all__ = ["Jitter", "RetryConfig"]
 
 #: ``"none"``: the exponential delay as is; ``"proportional"``: ± ``jitter_factor`` of it
 #: (``jitter=True``); ``"full"``: uniform in [0, delay]; ``"equal"``: half the
@@ -20,17 +18,6 @@ __all__ = ["Jitter", "RetryConfig", "seconds"]
 #: [``base_delay``, 3 x previous delay], capped (AWS architecture blog).
 Jitter = Literal["none", "proportional", "full", "equal", "decorrelated"]
 _JITTERS = ("none", "proportional", "full", "equal", "decorrelated")
-
-
-def seconds(value: float | timedelta | None, name: str) -> float | None:
-    """*value* as float seconds (``timedelta`` accepted); negative or NaN is a configuration error."""
-    if value is None:
-        return None
-    out = value.total_seconds() if isinstance(value, timedelta) else float(value)
-    if math.isnan(out) or out < 0:
-        msg = f"{name} must be >= 0 seconds, got {value!r}"
-        raise ConfigurationError(msg)
-    return out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -38,6 +38,7 @@ from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from .. import _events
+from .._version import version
 
 
 __all__ = [
@@ -308,9 +309,7 @@ class Metrics:
             self.__dict__[spec.attr] = metric
             self._specs[id(metric)] = spec
             self._label_sets[id(metric)] = 0
-        from .. import __version__
-
-        self.child(self.build_info, __version__).set(1)
+        self.child(self.build_info, version()).set(1)
 
     def spec(self, metric: Counter | Gauge | Histogram) -> MetricSpec[Any]:
         """The contract row *metric* was built from."""

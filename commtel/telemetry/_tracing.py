@@ -25,6 +25,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
 from opentelemetry.util.types import Attributes
 
+from .._version import version
 from ..context._correlation import get_correlation_id
 from ..context._platform import get_platform_context
 
@@ -48,12 +49,6 @@ CORRELATION_ATTRIBUTE = "commtel.correlation_id"
 _log = logging.getLogger("commtel.telemetry")
 
 
-def _version() -> str:
-    from .. import __version__
-
-    return __version__
-
-
 _tracer: trace.Tracer | None = None
 
 
@@ -61,7 +56,7 @@ def get_tracer() -> trace.Tracer:
     """commtel's tracer (a proxy until a TracerProvider is installed, then the real one)."""
     global _tracer  # noqa: PLW0603
     if _tracer is None:
-        _tracer = trace.get_tracer("commtel", _version())
+        _tracer = trace.get_tracer("commtel", version())
     return _tracer
 
 
