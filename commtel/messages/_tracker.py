@@ -306,11 +306,12 @@ class ConversationOps:
                     ),
                     listeners,
                 )
-        stored_before = [m for key in keys if key not in messages for m in (key[1],)]
-        for chunk in _chunks(list(dict.fromkeys(stored_before))):
-            for row in (yield self._sql.messages_by_id(chunk)):
-                messages.setdefault((row[1], row[2]), TrackedMessage._from_row(row))
-        return [messages[key] for key in keys]
+        # Messages stored before (or by a concurrent tracker, perhaps in another conversation): read them.
+        stored: dict[str, TrackedMessage] = {}
+        for chunk in _chunks(list(dict.fromkeys(key[1] for key in keys if key not in messages))):
+            found = yield self._sql.messages_by_id(chunk)
+            stored.update((row[2], TrackedMessage._from_row(row)) for row in found)
+        return [messages[key] if key in messages else stored[key[1]] for key in keys]
 
     # -- reading ---------------------------------------------------------------------------
 
