@@ -146,7 +146,7 @@ def test_parse_folded_encoded_multi_reference_headers() -> None:
 
 
 def test_seed_example_parses() -> None:
-    """The seeds' example text parses to its Message-ID and subject."""
+    """The classic example text parses to its Message-ID and subject."""
     parsed = MessageHeaders.parse_headers("Subject: Test\nMessage-ID: <123>\n\nBody...")
     assert parsed.message_id == "<123>"
     assert parsed.subject == "Test"

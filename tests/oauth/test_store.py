@@ -1,4 +1,4 @@
-"""Token stores: environment (seed behaviour), memory, and the crash-safe, cross-process file store."""
+"""Token stores: environment, memory, and the crash-safe, cross-process file store."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def test_env_store_reads_seed_variables_and_keeps_renewals_in_memory():
     token = store.load("twitter")
     assert token is not None
     assert (token.access_token, token.refresh_token, token.expires_at) == ("env-access-1", "env-refresh-1", 1.7e9)
-    assert store.load("discord").access_token == "env-discord-1"  # the seed's <PLATFORM>_TOKEN fallback
+    assert store.load("discord").access_token == "env-discord-1"  # the <PLATFORM>_TOKEN fallback
     assert store.load("mastodon") is None
     store.save("twitter", Token("renewed-1"))
     assert store.load("twitter").access_token == "renewed-1"

@@ -39,7 +39,7 @@ def test_repr_and_round_trip_hide_nothing_and_leak_nothing():
     )
     assert "repr-access-1" not in repr(token) and "repr-refresh-1" not in repr(token) and "repr-id-1" not in repr(token)
     assert Token.from_dict(token.to_dict()) == token
-    assert token.token == "repr-access-1"  # the seed's TokenInfo.token
+    assert token.token == "repr-access-1"  # the short name of access_token
 
 
 @given(

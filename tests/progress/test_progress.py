@@ -157,7 +157,7 @@ def test_eta_is_estimated_from_the_pace_so_far(tracker: ProgressTracker, clock: 
 
 
 def test_updates_of_unknown_or_finished_tasks_return_false(tracker: ProgressTracker) -> None:
-    """The seeds' bool: False for an unknown task or one that has finished; finishing twice raises."""
+    """update_progress says False for an unknown task or one that has finished; finishing twice raises."""
     assert tracker.update_progress("nope", "x", 1) is False
     tracker.create_progress_session("t", ALICE)
     final = tracker.finish_task("t")

@@ -286,7 +286,7 @@ def test_merge_takes_the_stricter_of_two_parts() -> None:
 
 
 def test_decision_value_semantics() -> None:
-    """Truthiness, equality, hashing, repr and the seed dict form."""
+    """Truthiness, equality, hashing, repr and the dict form."""
     yes = RateLimitDecision(True, 0.0, 4, 5, 1.25)
     no = RateLimitDecision(False, 0.5, 0, 5, 1.25)
     assert yes and not no

@@ -64,7 +64,7 @@ def test_proportional_jitter_is_clamped_to_the_cap() -> None:
 
 
 def test_jitter_true_is_proportional_and_false_is_none() -> None:
-    """The seed booleans map to the named modes."""
+    """The jitter booleans map to the named modes."""
     assert RetryConfig(jitter=True).jitter_mode == "proportional"
     assert RetryConfig(jitter=False).jitter_mode == "none"
     assert RetryConfig().jitter_mode == "proportional"

@@ -1,4 +1,4 @@
-"""FileLock: mutual exclusion across processes, timeouts, the seeds' locked() form, async use."""
+"""FileLock: mutual exclusion across processes, timeouts, the locked() form, async use."""
 
 from __future__ import annotations
 

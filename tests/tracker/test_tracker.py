@@ -51,7 +51,7 @@ def tracker(clock: FakeClock, driver: str) -> Iterator[ConversationTracker]:
 
 
 def test_seed_flow_pending_in_progress_completed(tracker: ConversationTracker) -> None:
-    """The seeds' flow: track, set in_progress, set completed; pending listing follows."""
+    """The manual flow: track, set in_progress, set completed; pending listing follows."""
     tracker.track_message(conversation_id="conv-123", message_id="msg-456", in_reply_to="msg-455")
     assert [m.message_id for m in tracker.get_pending_messages("conv-123")] == ["msg-456"]
     tracker.set_message_state("conv-123", "msg-456", MessageState.IN_PROGRESS)

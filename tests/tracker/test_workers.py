@@ -106,7 +106,7 @@ def test_worker_sigkilled_mid_run_loses_nothing(db_url: str, driver: str) -> Non
 
 
 def test_store_accepts_a_state_directory(tmp_path) -> None:
-    """The seeds' form ConversationTracker('/path/to/state') keeps a SQLite file in that directory."""
+    """The directory form ConversationTracker('/path/to/state') keeps a SQLite file in that directory."""
     tracker = ConversationTracker(tmp_path / "state")
     tracker.track_message("conv-1", "msg-1")
     assert (tmp_path / "state" / "commtel-tracker.db").exists()
