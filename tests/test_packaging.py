@@ -156,6 +156,7 @@ def _extras() -> set[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # builds a wheel and installs its dependencies from the index
 def test_wheel_without_extras_runs_the_readme_quick_start(tmp_path: Path) -> None:
     """The wheel holds commtel and the ops bundle (no tests); installed alone it imports and runs the quick start."""
     wheels = tmp_path / "wheels"
