@@ -123,17 +123,12 @@ def make_async_engine(url: str | URL, *, busy_timeout_s: float = 30.0, **kwargs:
     """
     busy_timeout_s = _check_busy_timeout(busy_timeout_s)
     parsed = parse_url(url, asynchronous=True)
-    try:
+    with requires("greenlet", "aiosqlite", "psycopg"):
         import greenlet  # type: ignore[import-untyped]  # noqa: F401  # SQLAlchemy's asyncio layer runs on it
 
         from sqlalchemy.ext.asyncio import create_async_engine
 
         engine = create_async_engine(parsed, **_engine_options(parsed, busy_timeout_s, kwargs))
-    except ImportError as exc:
-        msg = (
-            f"async trackers need SQLAlchemy's asyncio extra and {parsed.get_driver_name()}: pip install 'commtel[sql]'"
-        )
-        raise ConfigurationError(msg) from exc
     if parsed.get_backend_name() == "sqlite":
         _sqlite_pragmas(engine.sync_engine, busy_timeout_s)
     return engine
