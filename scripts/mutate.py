@@ -50,8 +50,8 @@ COMPONENTS = {
     ),
     "ratelimit-properties": Component(
         ("commtel/ratelimit/_core.py",),
-        ("tests/ratelimit/test_core_properties.py",),
-        "the same core judged by its property tests alone (no Redis)",
+        ("tests/ratelimit/test_core_properties.py", "tests/ratelimit/test_core_model.py"),
+        "the same core judged by its property and model tests alone (no Redis)",
     ),
     "breaker": Component(
         ("commtel/breaker/_core.py",),
@@ -123,15 +123,17 @@ def _mutmut(work: Path, *args: str) -> str:
     return result.stdout
 
 
-def run(name: str, children: int) -> dict[str, object]:
-    """Mutate one component; return its counts and survivors (name → diff)."""
+def run(name: str, children: int, *, collect_only: bool = False) -> dict[str, object]:
+    """Mutate one component (or, *collect_only*, read its last run); return counts and survivors."""
     component = COMPONENTS[name]
-    work = _scratch_copy(name, component)
-    with (work / "mutmut.log").open("w") as log:
-        exe = Path(sys.executable).with_name("mutmut")
-        subprocess.run(
-            [str(exe), "run", "--max-children", str(children)], cwd=work, stdout=log, stderr=log, check=False
-        )
+    work = SCRATCH / name
+    if not collect_only:
+        work = _scratch_copy(name, component)
+        with (work / "mutmut.log").open("w") as log:
+            exe = Path(sys.executable).with_name("mutmut")
+            subprocess.run(
+                [str(exe), "run", "--max-children", str(children)], cwd=work, stdout=log, stderr=log, check=False
+            )
     _mutmut(work, "export-cicd-stats")
     stats_file = work / "mutants" / "mutmut-cicd-stats.json"
     if not stats_file.exists():
@@ -202,19 +204,20 @@ def main() -> int:
         "components", nargs="*", metavar="COMPONENT", help=f"any of {', '.join(COMPONENTS)} (default: all)"
     )
     parser.add_argument("--children", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--collect", action="store_true", help="only re-read the last run's results")
     args = parser.parse_args()
     unknown = sorted(set(args.components) - set(COMPONENTS))
     if unknown:
         parser.error(f"unknown component(s) {', '.join(unknown)}; choose from {', '.join(COMPONENTS)}")
     results: dict[str, dict[str, object]] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    reasons = tomllib.loads(REASONS.read_text()) if REASONS.exists() else {}
     for name in args.components or list(COMPONENTS):
         print(f"mutate: {name} …", flush=True)
-        results[name] = run(name, args.children)
+        results[name] = run(name, args.children, collect_only=args.collect)
         print(f"mutate: {name}: {score(results[name]):.1%}", flush=True)
-    results = {name: results[name] for name in COMPONENTS if name in results}
-    reasons = tomllib.loads(REASONS.read_text()) if REASONS.exists() else {}
-    RESULTS.write_text(json.dumps(results, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
-    REPORT.write_text(render(results, reasons))
+        results = {name: results[name] for name in COMPONENTS if name in results}
+        RESULTS.write_text(json.dumps(results, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+        REPORT.write_text(render(results, reasons))
     failed = [n for n, r in results.items() if score(r) < TARGET_SCORE]
     unexplained = [m for r in results.values() for m in r["survivors"] if m not in reasons]  # type: ignore[attr-defined]
     for name in failed:

@@ -38,3 +38,15 @@ def test_calls_held_back_by_a_redis_error_are_sent_later(redis_url: str, clock: 
     assert budget.try_acquire(clock.now + 3.0) is True  # the two held calls earn one retry
     assert budget.try_acquire(clock.now + 3.0) is False
     client.close()
+
+
+def test_a_retry_decision_also_flushes_and_restarts_the_flush_clock(redis_url: str, clock: FakeClock) -> None:
+    """try_acquire sends the pending calls; the next flush is due a bucket width after it."""
+    budget = RetryBudget("restart", ratio=1.0, min_retries=0, period=10, redis=redis_url)
+    other = RetryBudget("restart", ratio=1.0, min_retries=0, period=10, redis=redis_url)
+    budget.record_call(clock.now)  # pending
+    assert budget.try_acquire(clock.now + 0.5) is True  # flushes 1 call, takes 1 retry
+    budget.record_call(clock.now + 1.2)  # 0.7 s after the flush: stays pending
+    assert other.try_acquire(clock.now + 1.2) is False  # 1 call, 1 retry
+    budget.record_call(clock.now + 1.5)  # 1 s after the flush: both pending calls go out
+    assert other.try_acquire(clock.now + 1.5) is True  # 3 calls, 1 retry
