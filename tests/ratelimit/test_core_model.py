@@ -240,12 +240,13 @@ def test_a_peek_changes_nothing() -> None:
         [TokenBucket(1.0, 2), SlidingWindow(2, 1.0)],
     ):
         quota = compile_quota(limits)
-        state, first = quota.decide(None, 0.0, 1)
-        peeked_state, peek = quota.decide(state, 0.0, 1, False)
+        state, first = quota.decide(None, 100.0, 1)
+        peeked_state, peek = quota.decide(state, 100.0, 1, False)
         assert peeked_state is state
-        state, real = quota.decide(state, 0.0, 1)
+        state, real = quota.decide(state, 100.0, 1)
         assert peek == real
-        _, after = quota.decide(state, 0.0, 1)
+        assert 0 < peek.reset_s <= 5.0
+        _, after = quota.decide(state, 100.0, 1)
         assert not after.allowed
 
 
@@ -283,6 +284,10 @@ def test_merge_takes_the_stricter_of_two_parts() -> None:
     c = RateLimitDecision(True, 0.0, 3, 7, 1.0)
     assert merge(a, c) == RateLimitDecision(True, 0.0, 3, 10, 2.0)
     assert merge(c, a) == RateLimitDecision(True, 0.0, 3, 7, 2.0)
+    tighter = RateLimitDecision(True, 0.0, 1, 4, 0.5)
+    assert merge(a, tighter) == RateLimitDecision(True, 0.0, 1, 4, 2.0)
+    looser = RateLimitDecision(False, 2.0, 5, 9, 1.0)
+    assert merge(b, looser) == RateLimitDecision(False, 2.0, 1, 5, 4.0)
 
 
 def test_decision_value_semantics() -> None:
@@ -305,6 +310,10 @@ def test_capacity_and_horizon() -> None:
     assert (quota.capacity, quota.horizon_s) == (3, 60.0)
     assert quota.limits == (SlidingWindow(3, 1.0), SlidingWindow(9, 60.0))
     assert repr(compile_quota([SlidingWindow(3, 1.0)])) == "Quota(SlidingWindow(limit=3, window_s=1.0))"
+    assert repr(quota) == "Quota(SlidingWindow(limit=3, window_s=1.0), SlidingWindow(limit=9, window_s=60.0))"
+    bucket = TokenBucket(2.0, 5)
+    assert compile_quota([bucket]).limits == (bucket,)
+    assert compile_quota([SlidingWindow(9, 60.0), bucket]).limits == (bucket, SlidingWindow(9, 60.0))
 
 
 def test_a_cost_above_a_window_limit_waits_forever() -> None:
@@ -312,7 +321,7 @@ def test_a_cost_above_a_window_limit_waits_forever() -> None:
     quota = compile_quota([SlidingWindow(2, 1.0), SlidingWindow(5, 10.0)])
     _, decision = quota.decide(None, 0.0, 3)
     assert not decision.allowed
-    assert decision.retry_after_s == math.inf
+    assert (decision.retry_after_s, decision.reset_s) == (math.inf, 0.0)
     single = compile_quota([SlidingWindow(2, 1.0)])
     _, decision = single.decide(None, 0.0, 3)
     assert (decision.allowed, decision.retry_after_s, decision.remaining, decision.reset_s) == (False, math.inf, 2, 0.0)
@@ -321,9 +330,9 @@ def test_a_cost_above_a_window_limit_waits_forever() -> None:
 @pytest.mark.parametrize(
     ("limits", "message"),
     [
-        ([], "at least one"),
-        ([TokenBucket(1, 1), TokenBucket(2, 2)], "at most one TokenBucket"),
-        (["3/s"], "must be TokenBucket or SlidingWindow"),
+        ([], "^limits must name at least one TokenBucket or SlidingWindow$"),
+        ([TokenBucket(1, 1), TokenBucket(2, 2)], "^limits may hold at most one TokenBucket, got 2$"),
+        ([SlidingWindow(1, 1.0), "3/s"], "^limits must be TokenBucket or SlidingWindow objects, got '3/s'$"),
     ],
 )
 def test_compile_rejects_bad_limit_sets(limits: list[Limit], message: str) -> None:
@@ -356,3 +365,33 @@ def test_limits_accept_their_smallest_values() -> None:
     """The smallest valid settings construct."""
     assert TokenBucket(1e-9, 1).burst == 1
     assert SlidingWindow(1, 1e-9).limit == 1
+
+
+@pytest.mark.parametrize("limits", [[SlidingWindow(20, 1.0)], [SlidingWindow(20, 1.0), SlidingWindow(45, 3.0)]])
+def test_a_busy_keys_log_stays_bounded(limits: list[Limit]) -> None:
+    """Expired entries are compacted away: the log never holds much more than twice the largest limit."""
+    quota = compile_quota(limits)
+    largest = max(w.limit for w in quota.limits if isinstance(w, SlidingWindow))
+    state = None
+    now = 0.0
+    peak = 0
+    for step in range(5000):
+        now += (step % 3) * TICK
+        state, _ = quota.decide(state, now, 1)
+        peak = max(peak, len(state.times))
+    assert peak <= max(largest + 17, 2 * largest) + 1
+
+
+@pytest.mark.parametrize("limits", [[SlidingWindow(2, 1.0)], [SlidingWindow(2, 1.0), SlidingWindow(5, 3.0)]])
+def test_a_caller_with_an_older_clock_reading_cannot_age_units_early(limits: list[Limit]) -> None:
+    """A unit admitted at 9.9 after one at 10.0 is stamped 10.0, so both stay until 11.0."""
+    quota = compile_quota(limits)
+    state, _ = quota.decide(None, 10.0, 1)
+    state, second = quota.decide(state, 9.9, 1)
+    assert second.allowed
+    assert state.times == [10.0, 10.0]
+    assert second.reset_s == pytest.approx(max(w.window_s for w in quota.limits) + 0.1)
+    _, later = quota.decide(state, 10.95, 1, False)
+    assert not later.allowed
+    _, after = quota.decide(state, 11.0, 1, False)
+    assert after.allowed
