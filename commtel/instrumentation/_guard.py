@@ -232,15 +232,7 @@ class Guard:
             if retry is None:
                 result = _attempt_sync(self, fn, args, kwargs)
             else:
-                result = call_sync(
-                    retry,
-                    fn,
-                    None,
-                    args,
-                    kwargs,
-                    around=self._around,
-                    return_exhausted=self.exhausted_result == "return",
-                )
+                result = call_sync(retry, fn, None, args, kwargs, self._around, self.exhausted_result == "return")
         except BaseException as exc:
             self._finished(started, span, exc)
             raise
@@ -255,13 +247,7 @@ class Guard:
                 result = await _attempt_async(self, fn, args, kwargs)
             else:
                 result = await call_async(
-                    retry,
-                    fn,
-                    None,
-                    args,
-                    kwargs,
-                    around=self._around_async,
-                    return_exhausted=self.exhausted_result == "return",
+                    retry, fn, None, args, kwargs, self._around_async, self.exhausted_result == "return"
                 )
         except BaseException as exc:
             self._finished(started, span, exc)
