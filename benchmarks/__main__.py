@@ -8,6 +8,7 @@ import pkgutil
 import platform
 import sys
 
+from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks._harness import Case, measure
@@ -19,10 +20,12 @@ def main() -> int:
     args = parser.parse_args()
     here = Path(__file__).parent
     cases: list[Case] = []
+    experiments: list[tuple[str, Callable[[], str]]] = []
     for info in sorted(pkgutil.iter_modules([str(here)]), key=lambda m: m.name):
         if info.name.startswith("bench_"):
             module = importlib.import_module(f"benchmarks.{info.name}")
             cases.extend(module.cases())
+            experiments.extend(getattr(module, "experiments", list)())
     print(
         f"# commtel benchmarks: Python {platform.python_version()} on {platform.machine()}, "
         f"{platform.processor() or 'cpu'}; median ns/call"
@@ -49,6 +52,11 @@ def main() -> int:
                 f"{ns:>11,.0f} | {ratio:>7} | {target} |"
             )
         sys.stdout.flush()
+    # Experiments measure behaviour (goodput, tail latency) in real time, not ns per call.
+    for title, run in experiments:
+        if args.filter.lower() in title.lower():
+            print()
+            print(run(), flush=True)
     return 0
 
 

@@ -7,6 +7,9 @@
     ├── RateLimitExceeded                         a limiter refused and the caller chose not to wait
     │   └── RateLimitedByServer                   a server said 429 (carries its Retry-After)
     ├── CircuitOpenError                          a breaker is open; says when it retries
+    ├── ConcurrencyLimitExceeded                  a bulkhead or adaptive limiter is full
+    ├── TimeoutExceeded (also TimeoutError)       a timeout cut a call or attempt off
+    ├── InjectedFault (also ConnectionError)      a fault injector's default error
     ├── RetryExhausted                            retries ran out on a rejected result
     ├── RetryBudgetExhausted                      the retry budget denied a retry
     ├── OAuthError                                provider or flow errors (carry the error code)
@@ -42,6 +45,8 @@ from ._exceptions import (
     RetryExhausted,
     StateTransitionError,
 )
+from .chaos._injector import InjectedFault
+from .concurrency._errors import ConcurrencyLimitExceeded
 from .context._platform import PlatformContextError
 from .messages._headers import MessageHeaderError
 from .messages._locks import LockTimeoutError
@@ -54,6 +59,7 @@ from .oauth._errors import (
     OAuthProviderError,
     OAuthStateError,
 )
+from .timeouts._errors import TimeoutExceeded
 
 
 __all__ = [
@@ -61,7 +67,9 @@ __all__ = [
     "BackendError",
     "CircuitOpenError",
     "CommtelError",
+    "ConcurrencyLimitExceeded",
     "ConfigurationError",
+    "InjectedFault",
     "InvalidClientError",
     "InvalidGrantError",
     "LockTimeoutError",
@@ -77,5 +85,6 @@ __all__ = [
     "RetryBudgetExhausted",
     "RetryExhausted",
     "StateTransitionError",
+    "TimeoutExceeded",
     "UnknownMessageError",
 ]

@@ -23,6 +23,16 @@ from .breaker._events import (
     CircuitRejected,
     CircuitStateChanged,
 )
+from .chaos._events import FaultInjected
+from .concurrency._events import (
+    ConcurrencyAdmitted,
+    ConcurrencyLimitChanged,
+    ConcurrencyRejected,
+    ConcurrencyReleased,
+    ConcurrencyWaited,
+)
+from .fallback._events import FallbackUsed
+from .hedging._events import HedgeCallFinished, HedgeDenied, HedgeLaunched
 from .messages._retention import RowsPurged
 from .messages._tracker import ConversationTrackerCreated, MessageStateChanged
 from .oauth._events import CallbackRejected, OAuthClientCreated, TokenRejected, TokenRequestFinished, TokenUpdated
@@ -37,6 +47,7 @@ from .ratelimit._events import (
 )
 from .retries._events import RetryCallFinished, RetryDenied, RetryGaveUp, RetryPolicyCreated, RetryScheduled
 from .telemetry._operations import OperationCompleted
+from .timeouts._events import TimeoutExpired
 
 
 __all__ = [
@@ -46,9 +57,19 @@ __all__ = [
     "CircuitCallRecorded",
     "CircuitRejected",
     "CircuitStateChanged",
+    "ConcurrencyAdmitted",
+    "ConcurrencyLimitChanged",
+    "ConcurrencyRejected",
+    "ConcurrencyReleased",
+    "ConcurrencyWaited",
     "ConversationTrackerCreated",
     "ErrorRecorded",
     "Event",
+    "FallbackUsed",
+    "FaultInjected",
+    "HedgeCallFinished",
+    "HedgeDenied",
+    "HedgeLaunched",
     "Listener",
     "MessageStateChanged",
     "OAuthClientCreated",
@@ -68,6 +89,7 @@ __all__ = [
     "ServerThrottled",
     "TaskFinished",
     "TaskStarted",
+    "TimeoutExpired",
     "TokenRejected",
     "TokenRequestFinished",
     "TokenUpdated",

@@ -290,6 +290,82 @@ class Metrics:
         buckets=_TASK_BUCKETS,
     )
 
+    concurrency_limit = MetricSpec(
+        Gauge,
+        "commtel_concurrency_limit",
+        "Limit of calls in flight of a bulkhead or adaptive limiter (multiprocess: summed over live workers).",
+        ("limiter", "kind"),
+        values={"kind": ("bulkhead", "adaptive")},
+        multiprocess_mode="livesum",
+        unit="calls",
+    )
+    concurrency_in_flight = MetricSpec(
+        Gauge,
+        "commtel_concurrency_in_flight",
+        "Calls in flight through a bulkhead or adaptive limiter (multiprocess: summed over live workers).",
+        ("limiter",),
+        multiprocess_mode="livesum",
+        unit="calls",
+    )
+    concurrency_decisions = MetricSpec(
+        Counter,
+        "commtel_concurrency_decisions_total",
+        "Calls admitted or rejected by a bulkhead or adaptive limiter.",
+        ("limiter", "decision"),
+        values={"decision": ("admitted", "rejected")},
+    )
+    concurrency_wait = MetricSpec(
+        Histogram,
+        "commtel_concurrency_wait_seconds",
+        "Time callers waited for a slot of a bulkhead or adaptive limiter.",
+        ("limiter",),
+        buckets=_SECONDS_BUCKETS,
+    )
+    concurrency_latency = MetricSpec(
+        Gauge,
+        "commtel_concurrency_latency_seconds",
+        "Latency an adaptive limiter measured: the last window's mean, and the unloaded baseline (0: not yet).",
+        ("limiter", "measure"),
+        values={"measure": ("window", "baseline")},
+        multiprocess_mode="livemax",
+        unit="seconds",
+    )
+    timeouts = MetricSpec(
+        Counter,
+        "commtel_timeouts_total",
+        "Calls or attempts cut off by a timeout.",
+        ("timeout", "scope"),
+        values={"scope": ("attempt", "total")},
+    )
+    hedge_calls = MetricSpec(
+        Counter,
+        "commtel_hedge_calls_total",
+        "Calls through a hedge, by the attempt that answered.",
+        ("hedge", "result"),
+        values={"result": ("primary", "hedge", "failed")},
+    )
+    hedges = MetricSpec(
+        Counter,
+        "commtel_hedges_total",
+        "Hedged attempts launched, or denied by the retry budget.",
+        ("hedge", "decision"),
+        values={"decision": ("launched", "denied")},
+    )
+    fallbacks = MetricSpec(
+        Counter,
+        "commtel_fallbacks_total",
+        "Failed calls answered by a fallback, by why they failed.",
+        ("fallback", "reason"),
+        values={"reason": ("rejected", "timeout", "error", "result")},
+    )
+    faults_injected = MetricSpec(
+        Counter,
+        "commtel_faults_injected_total",
+        "Faults injected by a fault injector.",
+        ("injector", "fault"),
+        values={"fault": ("latency", "error", "outcome")},
+    )
+
     def __init__(
         self, registry: CollectorRegistry | None = DEFAULT_REGISTRY, *, max_label_sets: int = DEFAULT_MAX_LABEL_SETS
     ) -> None:

@@ -1,0 +1,10 @@
+"""Fault injection for your own tests and game days: latency, errors and outcomes at a rate."""
+
+from __future__ import annotations
+
+from ._core import ChaosSettings
+from ._events import FaultInjected
+from ._injector import FaultInjector, InjectedFault
+
+
+__all__ = ["ChaosSettings", "FaultInjected", "FaultInjector", "InjectedFault"]

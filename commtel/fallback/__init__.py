@@ -1,0 +1,9 @@
+"""Fallback: a value or handler answers a failed call, and the failure is still recorded."""
+
+from __future__ import annotations
+
+from ._events import FallbackUsed
+from ._fallback import Failure, Fallback
+
+
+__all__ = ["Failure", "Fallback", "FallbackUsed"]

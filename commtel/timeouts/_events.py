@@ -1,0 +1,27 @@
+"""Events a timeout emits (frozen, slotted, past tense)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .._events import Event
+
+
+__all__ = ["TimeoutExpired"]
+
+
+@dataclass(frozen=True, slots=True)
+class TimeoutExpired(Event):
+    """A timeout cut a call or attempt off (it raised :class:`~commtel.errors.TimeoutExceeded`).
+
+    Attributes:
+        timeout: The timeout's name.
+        scope: ``"attempt"`` or ``"total"``.
+        timeout_s: Its length in seconds.
+
+    .. versionadded:: 0.1.0
+    """
+
+    timeout: str
+    scope: str
+    timeout_s: float
