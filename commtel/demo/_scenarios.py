@@ -24,6 +24,7 @@ from .._optional import requires
 from ..messages import MessageHeaders
 from ..progress import ErrorTracker
 from ..telemetry import start_span
+from ._resilience import resilience_burst
 
 
 with requires("httpx", "requests"):
@@ -223,4 +224,13 @@ def shared_quota(world: DemoWorld) -> None:
     world.stop_event.wait(0.05)
 
 
-SCENARIOS: list[Scenario] = [social_post, chat_send, mail_worker, batch_job, async_reader, shared_quota, chat_send]
+SCENARIOS: list[Scenario] = [
+    social_post,
+    chat_send,
+    mail_worker,
+    batch_job,
+    async_reader,
+    shared_quota,
+    chat_send,
+    resilience_burst,
+]

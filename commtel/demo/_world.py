@@ -25,6 +25,7 @@ from ..simulator import SimulatedMailServer, SimulatedPlatform
 from ..telemetry import start_http_server
 from ._alerts import WORKLOADS, AlertDrills
 from ._chaos import Chaos
+from ._resilience import ResilienceDrill
 from ._scenarios import SCENARIOS
 
 
@@ -86,7 +87,9 @@ class DemoWorld:
     - a conversation tracker and a progress tracker on SQLite in a temp directory;
     - a distributed limiter on a local redis-server that the chaos drill stops and
       restarts (fail-open, counted), or on an unreachable address without redis-server;
-    - the CRM sync, bulk export and payments workloads of the alert drills (see ``_alerts``).
+    - the CRM sync, bulk export and payments workloads of the alert drills (see ``_alerts``);
+    - the resilience drill: an adaptive limiter, a bulkhead, timeouts, hedging, fallbacks
+      and a fault injector around two in-process simulated dependencies.
     """
 
     CHAT_LIMIT = 40
@@ -130,6 +133,7 @@ class DemoWorld:
         self.shared_breaker: CircuitBreaker | None = None
         self.instrumentors: list[Any] = []
         self.chaos = Chaos(self)
+        self.resilience = ResilienceDrill()
         self._server: Any = None
         self._threads: list[threading.Thread] = []
 
