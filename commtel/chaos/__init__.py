@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ._core import ChaosSettings
-from ._events import FaultInjected
+from ._events import FaultInjected, FaultInjectorCreated
 from ._injector import FaultInjector, InjectedFault
 
 
-__all__ = ["ChaosSettings", "FaultInjected", "FaultInjector", "InjectedFault"]
+__all__ = ["ChaosSettings", "FaultInjected", "FaultInjector", "FaultInjectorCreated", "InjectedFault"]

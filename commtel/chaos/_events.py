@@ -7,7 +7,17 @@ from dataclasses import dataclass
 from .._events import Event
 
 
-__all__ = ["FaultInjected"]
+__all__ = ["FaultInjected", "FaultInjectorCreated"]
+
+
+@dataclass(frozen=True, slots=True)
+class FaultInjectorCreated(Event):
+    """A fault injector was built; telemetry exposes its series at 0 from now on.
+
+    .. versionadded:: 0.1.0
+    """
+
+    injector: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from .. import _events, _timing
 from .._exceptions import CommtelError, ConfigurationError
 from ..retries._config import seconds
 from ._core import ChaosSettings, FaultPlan, plan
-from ._events import FaultInjected
+from ._events import FaultInjected, FaultInjectorCreated
 
 
 __all__ = ["FaultInjector", "InjectedFault"]
@@ -69,6 +69,32 @@ def _checked_settings(settings: ChaosSettings, *, has_outcome: bool) -> ChaosSet
         msg = "outcome_rate needs outcome= (a function returning the value to return instead)"
         raise ConfigurationError(msg)
     return replace(settings, latency_s=latency or 0.0, enabled=bool(settings.enabled))
+
+
+def _configured(
+    name: str,
+    *,
+    latency_rate: float,
+    latency_s: float | timedelta,
+    error_rate: float,
+    error: Any,
+    outcome_rate: float,
+    outcome: Any,
+    enabled: bool,
+) -> tuple[Callable[[], BaseException], ChaosSettings]:
+    """The error factory and validated settings of an injector; :class:`ConfigurationError` when invalid."""
+    factory = _error_factory(name, error)
+    if not (outcome is None or callable(outcome)):
+        msg = f"outcome must be a function returning the value to answer with, got {outcome!r}"
+        raise ConfigurationError(msg)
+    settings = ChaosSettings(
+        enabled=enabled,
+        latency_rate=latency_rate,
+        latency_s=latency_s,  # type: ignore[arg-type]
+        error_rate=error_rate,
+        outcome_rate=outcome_rate,
+    )
+    return factory, _checked_settings(settings, has_outcome=outcome is not None)
 
 
 class FaultInjector:
@@ -118,29 +144,36 @@ class FaultInjector:
         random: Callable[[], float] | None = None,
     ) -> None:
         self.name = name
-        self._error = _error_factory(name, error)
-        given: object = outcome  # checked at run time too: a plain value here is a common slip
-        if not (given is None or callable(given)):
-            msg = f"outcome must be a function returning the value to answer with, got {outcome!r}"
-            raise ConfigurationError(msg)
+        self._error, self.settings = _configured(
+            name,
+            latency_rate=latency_rate,
+            latency_s=latency_s,
+            error_rate=error_rate,
+            error=error,
+            outcome_rate=outcome_rate,
+            outcome=outcome,
+            enabled=enabled,
+        )
         self._outcome = outcome
         self._draw = random or _random.random
-        settings = ChaosSettings(
-            enabled=enabled,
-            latency_rate=latency_rate,
-            latency_s=latency_s,  # type: ignore[arg-type]
-            error_rate=error_rate,
-            outcome_rate=outcome_rate,
-        )
-        self.settings = _checked_settings(settings, has_outcome=outcome is not None)
+        if listeners := _events.active_listeners():
+            _events.emit(FaultInjectorCreated(name), listeners)
 
     @classmethod
     def check_options(cls, **options: Any) -> None:
         """Validate the constructor's keyword *options* (all but the name) without building an injector.
 
+        Side-effect free: nothing is announced (no metric series appear).
+
+        Raises:
+            TypeError: An option the constructor does not take.
+            ConfigurationError: An invalid value.
+
         .. versionadded:: 0.1.0
         """
-        cls("check", **options)
+        bound = inspect.signature(cls).bind("check", **options)
+        bound.apply_defaults()
+        _configured(**{name: bound.arguments[name] for name in inspect.signature(_configured).parameters})
 
     def __repr__(self) -> str:
         s = self.settings

@@ -6,10 +6,16 @@ from ..telemetry._listener import handles
 from ..telemetry._logging import get_logger
 from ..telemetry._metrics import get_metrics
 from ..telemetry._tracing import recording_span
-from ._events import FaultInjected
+from ._events import FaultInjected, FaultInjectorCreated
 
 
 _log = get_logger("commtel.chaos")
+
+
+@handles(FaultInjectorCreated)
+def _on_created(event: FaultInjectorCreated) -> None:
+    metrics = get_metrics()
+    metrics.zero(metrics.faults_injected, event.injector)
 
 
 @handles(FaultInjected)

@@ -81,8 +81,10 @@ def _on_limit_changed(event: ConcurrencyLimitChanged) -> None:
     metrics.child(metrics.concurrency_limit, limiter, event.kind).set(event.to_limit)
     if event.from_limit is None:  # a new limiter: every series it may write starts at 0
         metrics.child(metrics.concurrency_in_flight, limiter)
-        for decision in ("admitted", "rejected"):
-            metrics.child(metrics.concurrency_decisions, limiter, decision)
+        metrics.zero(metrics.concurrency_decisions, limiter)
+        metrics.zero(metrics.concurrency_wait, limiter)
+        if event.kind == "adaptive":
+            metrics.zero(metrics.concurrency_latency, limiter)
         return
     if event.rtt_s > 0:
         metrics.child(metrics.concurrency_latency, limiter, "window").set(event.rtt_s)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ._events import FallbackUsed
+from ._events import FallbackCreated, FallbackUsed
 from ._fallback import Failure, Fallback
 
 
-__all__ = ["Failure", "Fallback", "FallbackUsed"]
+__all__ = ["Failure", "Fallback", "FallbackCreated", "FallbackUsed"]

@@ -7,7 +7,17 @@ from dataclasses import dataclass
 from .._events import Event
 
 
-__all__ = ["FallbackUsed"]
+__all__ = ["FallbackCreated", "FallbackUsed"]
+
+
+@dataclass(frozen=True, slots=True)
+class FallbackCreated(Event):
+    """A fallback was built; telemetry exposes its series at 0 from now on.
+
+    .. versionadded:: 0.1.0
+    """
+
+    fallback: str
 
 
 @dataclass(frozen=True, slots=True)

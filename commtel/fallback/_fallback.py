@@ -14,7 +14,7 @@ from .. import _events
 from .._exceptions import CircuitOpenError, ConfigurationError, RateLimitExceeded
 from ..concurrency._errors import ConcurrencyLimitExceeded
 from ..retries._classify import _is_timeout
-from ._events import FallbackUsed
+from ._events import FallbackCreated, FallbackUsed
 
 
 __all__ = ["Failure", "Fallback"]
@@ -85,6 +85,8 @@ class Fallback:
         self.name = name
         self.on = on
         self.on_result = on_result
+        if listeners := _events.active_listeners():
+            _events.emit(FallbackCreated(name), listeners)
 
     def __repr__(self) -> str:
         answer = f"handler={self.handler!r}" if self.handler is not None else f"value={self.value!r}"

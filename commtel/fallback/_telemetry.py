@@ -6,10 +6,16 @@ from ..telemetry._listener import handles
 from ..telemetry._logging import get_logger
 from ..telemetry._metrics import get_metrics
 from ..telemetry._tracing import recording_span
-from ._events import FallbackUsed
+from ._events import FallbackCreated, FallbackUsed
 
 
 _log = get_logger("commtel.fallback")
+
+
+@handles(FallbackCreated)
+def _on_created(event: FallbackCreated) -> None:
+    metrics = get_metrics()
+    metrics.zero(metrics.fallbacks, event.fallback)
 
 
 @handles(FallbackUsed)

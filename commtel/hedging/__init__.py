@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ._core import LatencyQuantile
-from ._events import HedgeCallFinished, HedgeDenied, HedgeLaunched
+from ._events import HedgeCallFinished, HedgeCreated, HedgeDenied, HedgeLaunched
 from ._hedge import Hedge
 
 
-__all__ = ["Hedge", "HedgeCallFinished", "HedgeDenied", "HedgeLaunched", "LatencyQuantile"]
+__all__ = ["Hedge", "HedgeCallFinished", "HedgeCreated", "HedgeDenied", "HedgeLaunched", "LatencyQuantile"]

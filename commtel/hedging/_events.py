@@ -11,7 +11,17 @@ from dataclasses import dataclass
 from .._events import Event
 
 
-__all__ = ["HedgeCallFinished", "HedgeDenied", "HedgeLaunched"]
+__all__ = ["HedgeCallFinished", "HedgeCreated", "HedgeDenied", "HedgeLaunched"]
+
+
+@dataclass(frozen=True, slots=True)
+class HedgeCreated(Event):
+    """A hedge was built; telemetry exposes its series at 0 from now on.
+
+    .. versionadded:: 0.1.0
+    """
+
+    hedge: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from .._exceptions import ConfigurationError
 from ..retries._budget import RetryBudget
 from ..retries._config import seconds
 from ._core import LatencyQuantile
-from ._events import HedgeCallFinished, HedgeDenied, HedgeLaunched
+from ._events import HedgeCallFinished, HedgeCreated, HedgeDenied, HedgeLaunched
 
 
 __all__ = ["Hedge"]
@@ -100,6 +100,8 @@ class Hedge:
         self._finished = {
             result: _events.Binding(HedgeCallFinished(name, result)) for result in ("primary", "hedge", "failed")
         }
+        if listeners := _events.active_listeners():
+            _events.emit(HedgeCreated(name), listeners)
 
     @classmethod
     def check_options(cls, **options: Any) -> None:

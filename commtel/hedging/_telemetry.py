@@ -7,7 +7,14 @@ from collections.abc import Callable
 from ..telemetry._listener import binds, handles
 from ..telemetry._metrics import get_metrics
 from ..telemetry._tracing import recording_span
-from ._events import HedgeCallFinished, HedgeDenied, HedgeLaunched
+from ._events import HedgeCallFinished, HedgeCreated, HedgeDenied, HedgeLaunched
+
+
+@handles(HedgeCreated)
+def _on_created(event: HedgeCreated) -> None:
+    metrics = get_metrics()
+    metrics.zero(metrics.hedge_calls, event.hedge)
+    metrics.zero(metrics.hedges, event.hedge)
 
 
 @binds(HedgeCallFinished)

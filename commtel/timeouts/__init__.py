@@ -8,8 +8,16 @@ from __future__ import annotations
 
 from ._core import Deadline
 from ._errors import TimeoutExceeded
-from ._events import TimeoutExpired
+from ._events import TimeoutCreated, TimeoutExpired
 from ._timeout import Timeout, current_deadline, remaining
 
 
-__all__ = ["Deadline", "Timeout", "TimeoutExceeded", "TimeoutExpired", "current_deadline", "remaining"]
+__all__ = [
+    "Deadline",
+    "Timeout",
+    "TimeoutCreated",
+    "TimeoutExceeded",
+    "TimeoutExpired",
+    "current_deadline",
+    "remaining",
+]

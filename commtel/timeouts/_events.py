@@ -7,7 +7,18 @@ from dataclasses import dataclass
 from .._events import Event
 
 
-__all__ = ["TimeoutExpired"]
+__all__ = ["TimeoutCreated", "TimeoutExpired"]
+
+
+@dataclass(frozen=True, slots=True)
+class TimeoutCreated(Event):
+    """A timeout was built; telemetry exposes its series at 0 from now on.
+
+    .. versionadded:: 0.1.0
+    """
+
+    timeout: str
+    scope: str
 
 
 @dataclass(frozen=True, slots=True)

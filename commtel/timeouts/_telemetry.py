@@ -6,10 +6,16 @@ from ..telemetry._listener import handles
 from ..telemetry._logging import get_logger
 from ..telemetry._metrics import get_metrics
 from ..telemetry._tracing import recording_span
-from ._events import TimeoutExpired
+from ._events import TimeoutCreated, TimeoutExpired
 
 
 _log = get_logger("commtel.timeouts")
+
+
+@handles(TimeoutCreated)
+def _on_created(event: TimeoutCreated) -> None:
+    metrics = get_metrics()
+    metrics.child(metrics.timeouts, event.timeout, event.scope)
 
 
 @handles(TimeoutExpired)

@@ -26,7 +26,7 @@ from .._exceptions import ConfigurationError
 from ..retries._config import seconds
 from ._core import Deadline, tighter
 from ._errors import TimeoutExceeded
-from ._events import TimeoutExpired
+from ._events import TimeoutCreated, TimeoutExpired
 
 
 __all__ = ["Timeout", "current_deadline", "expired", "remaining", "run_within"]
@@ -114,6 +114,8 @@ class Timeout:
         self.seconds = value
         self.name = name
         self.scope = scope
+        if listeners := _events.active_listeners():
+            _events.emit(TimeoutCreated(name, scope), listeners)
 
     def __repr__(self) -> str:
         return f"Timeout({self.seconds:g}, name={self.name!r}, scope={self.scope!r})"

@@ -17,7 +17,15 @@ from prometheus_client.openmetrics.exposition import generate_latest
 
 from commtel._events import Event
 from commtel._telemetry_handlers import get_telemetry_listener
-from commtel.events import CircuitCallRecorded, OperationCompleted, RateLimitDecided, RetryCallFinished
+from commtel.events import (
+    CircuitCallRecorded,
+    ConcurrencyAdmitted,
+    ConcurrencyReleased,
+    HedgeCallFinished,
+    OperationCompleted,
+    RateLimitDecided,
+    RetryCallFinished,
+)
 from commtel.telemetry import _listener
 from commtel.telemetry._metrics import use_registry
 from commtel.telemetry._operations import completion_template
@@ -40,6 +48,10 @@ def _samples(span: Span) -> list[Event]:
         OperationCompleted("op", "sim", 0.25, True, None, span),  # noqa: FBT003 - the success field
         OperationCompleted("op", "sim", 3.0, False, "TimeoutError", span),  # noqa: FBT003 - the success field
         OperationCompleted("op", "", 0.0005, True, None, trace.INVALID_SPAN),  # noqa: FBT003 - the success field
+        ConcurrencyAdmitted("pool"),
+        ConcurrencyReleased("pool"),
+        HedgeCallFinished("search", "primary"),
+        HedgeCallFinished("search", "hedge"),
     ]
 
 
