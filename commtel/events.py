@@ -23,7 +23,7 @@ from .breaker._events import (
     CircuitRejected,
     CircuitStateChanged,
 )
-from .chaos._events import FaultInjected
+from .chaos._events import FaultInjected, FaultInjectorCreated
 from .concurrency._events import (
     ConcurrencyAdmitted,
     ConcurrencyLimitChanged,
@@ -31,8 +31,8 @@ from .concurrency._events import (
     ConcurrencyReleased,
     ConcurrencyWaited,
 )
-from .fallback._events import FallbackUsed
-from .hedging._events import HedgeCallFinished, HedgeDenied, HedgeLaunched
+from .fallback._events import FallbackCreated, FallbackUsed
+from .hedging._events import HedgeCallFinished, HedgeCreated, HedgeDenied, HedgeLaunched
 from .messages._retention import RowsPurged
 from .messages._tracker import ConversationTrackerCreated, MessageStateChanged
 from .oauth._events import CallbackRejected, OAuthClientCreated, TokenRejected, TokenRequestFinished, TokenUpdated
@@ -47,7 +47,7 @@ from .ratelimit._events import (
 )
 from .retries._events import RetryCallFinished, RetryDenied, RetryGaveUp, RetryPolicyCreated, RetryScheduled
 from .telemetry._operations import OperationCompleted
-from .timeouts._events import TimeoutExpired
+from .timeouts._events import TimeoutCreated, TimeoutExpired
 
 
 __all__ = [
@@ -65,9 +65,12 @@ __all__ = [
     "ConversationTrackerCreated",
     "ErrorRecorded",
     "Event",
+    "FallbackCreated",
     "FallbackUsed",
     "FaultInjected",
+    "FaultInjectorCreated",
     "HedgeCallFinished",
+    "HedgeCreated",
     "HedgeDenied",
     "HedgeLaunched",
     "Listener",
@@ -89,6 +92,7 @@ __all__ = [
     "ServerThrottled",
     "TaskFinished",
     "TaskStarted",
+    "TimeoutCreated",
     "TimeoutExpired",
     "TokenRejected",
     "TokenRequestFinished",
