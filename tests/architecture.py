@@ -41,11 +41,16 @@ LAYERS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
         "components",
         (
             "commtel.breaker",
+            "commtel.chaos",
+            "commtel.concurrency",
+            "commtel.fallback",
+            "commtel.hedging",
             "commtel.messages",
             "commtel.oauth",
             "commtel.progress",
             "commtel.ratelimit",
             "commtel.retries",
+            "commtel.timeouts",
         ),
         False,
     ),
@@ -60,10 +65,30 @@ SIBLING_IMPORTS: dict[tuple[str, str], str] = {
         "commtel.progress",
         "commtel.messages",
     ): "the progress tracker reuses the message tracker's store ownership and retention",
+    (
+        "commtel.concurrency",
+        "commtel.retries",
+    ): "the adaptive limiter reads HTTP statuses and timeouts the way retries classify them",
+    ("commtel.hedging", "commtel.retries"): "hedged attempts draw from the retry budget",
+    ("commtel.fallback", "commtel.concurrency"): "a fallback labels a full limiter's refusal as rejected",
+    ("commtel.fallback", "commtel.retries"): "a fallback labels timeouts the way retries classify them",
 }
 
 #: Component packages: only their ``_telemetry.py`` may import these.
-COMPONENTS = ("breaker", "context", "messages", "oauth", "progress", "ratelimit", "retries")
+COMPONENTS = (
+    "breaker",
+    "chaos",
+    "concurrency",
+    "context",
+    "fallback",
+    "hedging",
+    "messages",
+    "oauth",
+    "progress",
+    "ratelimit",
+    "retries",
+    "timeouts",
+)
 TELEMETRY_IMPORTS = ("opentelemetry", "prometheus_client", "commtel.telemetry")
 
 

@@ -21,8 +21,8 @@ from typing import Any, ParamSpec, TypeVar
 import wrapt
 
 from .. import _events, _timing
+from .._durations import seconds
 from .._exceptions import CommtelError, ConfigurationError
-from ..retries._config import seconds
 from ._core import ChaosSettings, FaultPlan, plan
 from ._events import FaultInjected, FaultInjectorCreated
 

@@ -13,9 +13,9 @@ from typing import Any, NamedTuple, ParamSpec, TypeVar
 import wrapt
 
 from .. import _events, _timing
+from .._durations import seconds
 from .._exceptions import ConfigurationError, RateLimitedByServer
 from ..retries._classify import _is_timeout, status_of
-from ..retries._config import seconds
 from ._adaptive_core import AdaptiveCore
 from ._algorithms import LimitAlgorithm, algorithm_from
 from ._errors import ConcurrencyLimitExceeded

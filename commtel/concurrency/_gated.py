@@ -16,8 +16,8 @@ import threading
 from datetime import timedelta
 
 from .. import _events, _timing
+from .._durations import seconds
 from .._exceptions import ConfigurationError
-from ..retries._config import seconds
 from ._errors import ConcurrencyLimitExceeded
 from ._events import ConcurrencyAdmitted, ConcurrencyRejected, ConcurrencyReleased, ConcurrencyWaited
 from ._gate import FULL, QUEUED, GateCore, Waiter

@@ -19,9 +19,9 @@ from typing import Any, ParamSpec, TypeVar
 import wrapt
 
 from .. import _events, _timing
+from .._durations import seconds
 from .._exceptions import ConfigurationError
 from ..retries._budget import RetryBudget
-from ..retries._config import seconds
 from ._core import LatencyQuantile
 from ._events import HedgeCallFinished, HedgeCreated, HedgeDenied, HedgeLaunched
 

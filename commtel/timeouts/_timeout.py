@@ -22,8 +22,8 @@ from typing import Any, Literal, ParamSpec, TypeVar
 import wrapt
 
 from .. import _events, _timing
+from .._durations import seconds
 from .._exceptions import ConfigurationError
-from ..retries._config import seconds
 from ._core import Deadline, tighter
 from ._errors import TimeoutExceeded
 from ._events import TimeoutCreated, TimeoutExpired
