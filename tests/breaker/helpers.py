@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 from commtel import CircuitBreaker, CircuitOpenError
 
@@ -17,21 +16,27 @@ def race_probes(breaker: CircuitBreaker, threads: int = 8) -> tuple[list[int], l
     ran: list[int] = []
     rejected: list[int] = []
     gate = threading.Barrier(threads)
+    decided = threading.Semaphore(0)
     release = threading.Event()
+
+    def admitted(i: int) -> None:
+        ran.append(i)
+        decided.release()
+        release.wait(5)
 
     def probe(i: int) -> None:
         gate.wait()
         try:
-            breaker.call(lambda: (ran.append(i), release.wait(2)))
+            breaker.call(admitted, i)
         except CircuitOpenError:
             rejected.append(i)
+            decided.release()
 
     workers = [threading.Thread(target=probe, args=(i,)) for i in range(threads)]
     for t in workers:
         t.start()
-    deadline = time.monotonic() + 2
-    while len(ran) + len(rejected) < threads and time.monotonic() < deadline:
-        time.sleep(0.005)
+    for _ in range(threads):
+        assert decided.acquire(timeout=5), "a probe was neither admitted nor rejected within 5 s"
     release.set()
     for t in workers:
         t.join()

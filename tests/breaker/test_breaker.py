@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 
 import httpx
 import pytest
@@ -252,12 +251,12 @@ def test_decorator_on_methods(driver: Driver, clock: FakeClock) -> None:
     assert Client.aget.__name__ == "aget"
 
 
-def test_exactly_n_probes_under_8_threads(registry: CollectorRegistry) -> None:
+def test_exactly_n_probes_under_8_threads(registry: CollectorRegistry, clock: FakeClock) -> None:
     """With 8 threads racing a half-open breaker, exactly half_open_max_calls probes run."""
     breaker = CircuitBreaker("probe", failure_threshold=1, recovery_timeout=0.05, half_open_max_calls=3)
     with pytest.raises(ConnectionError):
         breaker.call(_fail)
-    time.sleep(0.06)
+    clock.advance(0.06)
     ran, rejected = race_probes(breaker)
     assert len(ran) == 3
     assert len(rejected) == 5
@@ -267,25 +266,19 @@ def test_exactly_n_probes_under_8_threads(registry: CollectorRegistry) -> None:
 def test_no_lock_held_while_the_call_runs() -> None:
     """Four threads through one closed breaker overlap: the call does not run under a lock."""
     breaker = CircuitBreaker("par")
-    inside = 0
-    peak = 0
-    lock = threading.Lock()
+    all_inside = threading.Barrier(4, timeout=5)  # breaks (and the calls raise) unless all 4 are inside at once
+    results: list[bool] = []
 
     def work() -> None:
-        nonlocal inside, peak
-        with lock:
-            inside += 1
-            peak = max(peak, inside)
-        time.sleep(0.05)
-        with lock:
-            inside -= 1
+        all_inside.wait()
+        results.append(True)
 
     threads = [threading.Thread(target=breaker.call, args=(work,)) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert peak == 4
+    assert results == [True] * 4
 
 
 def test_invalid_configuration() -> None:

@@ -64,7 +64,7 @@ def test_shared_breaker_admits_exactly_n_probes_under_8_threads(redis_url: str) 
     )
     with pytest.raises(ConnectionError):
         breaker.call(_fail)
-    time.sleep(0.06)
+    time.sleep(0.06)  # recovery_timeout passes on the Redis server's clock, which no test can fake
     ran, rejected = race_probes(breaker)
     assert (len(ran), len(rejected)) == (2, 6)
     assert breaker.state == "closed"
@@ -79,10 +79,10 @@ def test_shared_health_check_and_force(redis_url: str) -> None:
     other = CircuitBreaker("hc", failure_threshold=1, recovery_timeout=0.05, redis=redis_url)
     with pytest.raises(ConnectionError):
         breaker.call(_fail)
-    time.sleep(0.06)
+    time.sleep(0.06)  # recovery_timeout passes on the Redis server's clock, which no test can fake
     breaker.call(lambda: 1)
     assert other.state == "open"
-    time.sleep(0.06)
+    time.sleep(0.06)  # recovery_timeout passes on the Redis server's clock, which no test can fake
     breaker.call(lambda: 1)
     assert other.state == "closed"
     other.force_open()

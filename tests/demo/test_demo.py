@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import urllib.request
 
 import pytest
@@ -10,6 +9,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from commtel.telemetry import CONTRACT
+from tests.harness.waiting import eventually
 
 
 pytestmark = pytest.mark.slow
@@ -36,12 +36,7 @@ def _missing(target: str) -> list[str]:
 
 def test_demo_serves_every_contract_metric(running_demo) -> None:
     """Within a minute the demo's /metrics has samples of every metric of the telemetry contract."""
-    deadline = time.monotonic() + 75
-    missing = _missing(running_demo.target)
-    while missing and time.monotonic() < deadline:
-        time.sleep(1)
-        missing = _missing(running_demo.target)
-    assert missing == []
+    assert eventually(lambda: not _missing(running_demo.target), timeout=75, interval=1)
 
 
 def test_demo_exports_spans_with_correlation_ids(running_demo) -> None:
@@ -77,7 +72,13 @@ def test_demo_stops_cleanly_on_ctrl_c(tmp_path) -> None:
         text=True,
     )
     wait_port(port, 60, proc)  # type: ignore[arg-type]
-    time.sleep(6)
+
+    def every_platform_served() -> bool:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            text = response.read().decode()
+        return all(f'platform="{name}"' in text for name in ("social", "chat", "email"))
+
+    assert eventually(every_platform_served, timeout=60, interval=0.5)
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out
@@ -94,9 +95,7 @@ def _lines_until(running_demo, pattern: str, timeout: float) -> list[tuple[float
     """The demo's output lines once one matches *pattern* (all of them so far if none did in time)."""
     import re
 
-    deadline = time.monotonic() + timeout
-    while not any(re.search(pattern, line) for _, line in running_demo.lines) and time.monotonic() < deadline:
-        time.sleep(0.5)
+    eventually(lambda: any(re.search(pattern, line) for _, line in running_demo.lines), timeout=timeout, interval=0.5)
     return list(running_demo.lines)
 
 

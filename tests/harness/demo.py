@@ -24,6 +24,7 @@ from .alertmanager import AlertmanagerServer, WebhookReceiver
 from .otlp import OTLPHttpReceiver
 from .procs import free_port
 from .prometheus import PrometheusServer
+from .waiting import eventually
 
 
 ALERT_DRILL_S = 150.0
@@ -93,12 +94,13 @@ class RunningDemo:
 
     def drill_time(self, event: str, timeout: float) -> float | None:
         """When the alert drills *event* ("started" or "stopped"), as the demo printed it."""
-        deadline = time.monotonic() + timeout
-        while True:
-            found = [float(m.group(2)) for _, line in self.lines if (m := _DRILL.search(line)) and m.group(1) == event]
-            if found or time.monotonic() > deadline or self.proc.poll() is not None:
-                return found[0] if found else None
-            time.sleep(0.5)
+
+        def found() -> list[float] | bool:
+            times = [float(m.group(2)) for _, line in self.lines if (m := _DRILL.search(line)) and m.group(1) == event]
+            return times or self.proc.poll() is not None
+
+        times = eventually(found, timeout=timeout, interval=0.5)
+        return times[0] if isinstance(times, list) and times else None
 
     def stop(self) -> tuple[int, str]:
         """Ctrl-C the demo; its exit code and everything it printed."""

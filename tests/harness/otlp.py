@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import threading
-import time
 
 from concurrent import futures
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from .procs import free_port
+from .waiting import eventually
 
 
 def _value(v: AnyValue) -> Any:
@@ -87,14 +87,12 @@ class Store:
             self.metric_names.extend(names)
 
     def wait_for(self, predicate: Any, timeout: float = 10.0) -> list[ReceivedSpan]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def found() -> list[ReceivedSpan]:
             with self.lock:
-                found = [s for s in self.spans if predicate(s)]
-            if found:
-                return found
-            time.sleep(0.05)
-        return []
+                return [s for s in self.spans if predicate(s)]
+
+        return eventually(found, timeout=timeout, interval=0.05)
 
     def clear(self) -> None:
         with self.lock:

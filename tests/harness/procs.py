@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from tests.harness.waiting import eventually
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -56,18 +58,19 @@ def need_binary(name: str, package: str, *extra_dirs: str) -> str:
 
 
 def wait_port(port: int, timeout: float = 15.0, proc: subprocess.Popen[bytes] | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def listening() -> bool:
         if proc is not None and proc.poll() is not None:
             msg = f"server exited with {proc.returncode} before listening on {port}"
             raise RuntimeError(msg)
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.02)
-    msg = f"nothing listening on 127.0.0.1:{port} after {timeout}s"
-    raise RuntimeError(msg)
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+
+    try:
+        eventually(listening, timeout=timeout, ignoring=(OSError,))
+    except OSError:
+        msg = f"nothing listening on 127.0.0.1:{port} after {timeout}s"
+        raise RuntimeError(msg) from None
 
 
 class RedisServer:
@@ -127,17 +130,18 @@ class RedisServer:
 
 def _poll(check: Any, what: str, timeout: float = 30.0) -> Any:
     """Ask *check()* every 20 ms until it returns something true; that value."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def asked() -> Any:
         try:
-            value = check()
+            return check()
         except Exception:  # noqa: BLE001 - a server still starting refuses or errs; ask again
-            value = None
-        if value:
-            return value
-        time.sleep(0.02)
-    msg = f"{what} did not happen within {timeout}s"
-    raise RuntimeError(msg)
+            return None
+
+    value = eventually(asked, timeout=timeout)
+    if not value:
+        msg = f"{what} did not happen within {timeout}s"
+        raise RuntimeError(msg)
+    return value
 
 
 class RedisClusterServers:
@@ -240,10 +244,10 @@ class RedisClusterServers:
             src_id, dst_id = src.execute_command("CLUSTER", "MYID"), dst.execute_command("CLUSTER", "MYID")
             dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", src_id)
             src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id)
-            time.sleep(pause_s)
+            time.sleep(pause_s)  # the behaviour under test: a slot half-moved for a while
             while keys := src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 10):
                 src.execute_command("MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "KEYS", *keys)
-            time.sleep(pause_s)
+            time.sleep(pause_s)  # (and after its keys moved)
             for node in [target, source, *(n for n in self.nodes if n not in (target, source))]:
                 client = node.client()  # the new owner first, then the old one, then the rest
                 client.execute_command("CLUSTER", "SETSLOT", slot, "NODE", dst_id)

@@ -6,7 +6,6 @@ import json
 import shutil
 import subprocess
 import tempfile
-import time
 import urllib.parse
 import urllib.request
 
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .procs import free_port, need_binary, wait_port
+from .waiting import eventually
 
 
 class PrometheusServer:
@@ -93,13 +93,7 @@ class PrometheusServer:
         return list(self.api("query", query=expr)["result"])
 
     def wait_for(self, expr: str, timeout: float = 30.0) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            result = self.query(expr)
-            if result:
-                return result
-            time.sleep(0.5)
-        return []
+        return eventually(lambda: self.query(expr), timeout=timeout, interval=0.5)
 
     def stop(self) -> None:
         if self.proc is not None:

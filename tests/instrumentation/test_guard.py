@@ -20,6 +20,7 @@ from commtel.ratelimit._core import TokenBucket
 from commtel.ratelimit._limiter import RateLimiter
 from commtel.retries._core import RetryCore
 from commtel.testing import capture_events, set_testing
+from tests.harness.clock import FakeClock
 
 
 FAST = RetryConfig(max_attempts=3, base_delay=0.0, jitter=False)
@@ -129,16 +130,13 @@ def test_each_retry_passes_the_breaker_again(through) -> None:
     assert breaker.state == "open"
 
 
-def test_limiter_paces_calls(through) -> None:
-    """Each attempt takes a limiter unit; a throttled attempt waits instead of failing."""
-    import time
-
+def test_limiter_paces_calls(through, clock: FakeClock) -> None:
+    """Each attempt takes a limiter unit; a throttled attempt waits exactly its spacing instead of failing."""
     limiter = RateLimiter(TokenBucket(rate=40.0, burst=1), name="lim")
     guard = Guard("call", platform="sim", limiter=limiter, retry=None)
-    started = time.monotonic()
     for _ in range(3):
-        through(guard, Flaky("ok"))
-    assert time.monotonic() - started >= 2 / 40 - 0.005
+        assert through(guard, Flaky("ok")) == "ok"
+    assert clock.sleeps == pytest.approx([1 / 40, 1 / 40])
 
 
 def test_limiter_refusal_is_not_a_breaker_failure() -> None:
@@ -167,7 +165,7 @@ def test_async_timeout_is_per_attempt() -> None:
         nonlocal calls
         calls += 1
         if calls == 1:
-            await asyncio.sleep(5)
+            await asyncio.sleep(5)  # the behaviour under test: a slow attempt the timeout cancels
         return "done"
 
     guard = Guard("call", retry=FAST, timeout_s=0.05)

@@ -306,7 +306,7 @@ class AuthServer:
                 if verifier:
                     self.secrets.add(verifier)
             if self.token_delay_s:
-                time.sleep(self.token_delay_s)
+                time.sleep(self.token_delay_s)  # a slow token endpoint, when a test asks for one
             with self.lock:
                 status, body, headers = self.oauth.create_token_response(request)
         elif path == "/revoke":

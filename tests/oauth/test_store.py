@@ -43,7 +43,7 @@ import sys, time
 from commtel.oauth._store import FileTokenStore
 with FileTokenStore(sys.argv[1]).lock("k"):
     print("locked", flush=True)
-    time.sleep(60)
+    time.sleep(60)  # the behaviour under test: a holder that never lets go (the test kills it)
 """
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 
@@ -15,8 +13,7 @@ def metrics_target(running_demo) -> str:
     dashboard expects but no component produces shows up as an empty panel.
     """
     from tests.demo.test_demo import _missing
+    from tests.harness.waiting import eventually
 
-    deadline = time.monotonic() + 75
-    while _missing(running_demo.target) and time.monotonic() < deadline:
-        time.sleep(1)
+    eventually(lambda: not _missing(running_demo.target), timeout=75, interval=1)
     return running_demo.target

@@ -15,6 +15,7 @@ import pytest
 
 from tests.harness.alertmanager import Notification, WebhookReceiver
 from tests.harness.demo import ALERT_DRILL_S, RunningDemo
+from tests.harness.waiting import eventually
 
 
 pytestmark = pytest.mark.slow
@@ -37,11 +38,14 @@ def _wait(
     webhook: WebhookReceiver, wanted: dict[str, dict[str, str]], status: str, after: float, until: float
 ) -> dict[str, Notification]:
     found: dict[str, Notification] = {}
-    while time.time() < until and len(found) < len(wanted):
+
+    def all_found() -> bool:
         for alert, labels in wanted.items():
             if alert not in found and (note := webhook.first(alert, status, after=after, **labels)):
                 found[alert] = note
-        time.sleep(1.0)
+        return len(found) == len(wanted)
+
+    eventually(all_found, timeout=until - time.time(), interval=1.0)
     return found
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from tests.harness.procs import need_binary
 from tests.harness.prometheus import PrometheusServer
+from tests.harness.waiting import eventually
 from tests.ops.bundle import (
     alert_rules,
     panel_queries,
@@ -42,11 +43,14 @@ def _has_value(result: list[dict]) -> bool:
 
 
 def _eventually(prometheus: PrometheusServer, expr: str, deadline: float) -> list[dict]:
-    while True:
-        result = prometheus.query(expr)
-        if _has_value(result) or time.monotonic() > deadline:
-            return result
-        time.sleep(0.5)
+    found: list[dict] = []
+
+    def has_value() -> bool:
+        found[:] = prometheus.query(expr)
+        return _has_value(found)
+
+    eventually(has_value, timeout=deadline - time.monotonic(), interval=0.5)
+    return found
 
 
 def test_every_panel_query_returns_data(loaded: PrometheusServer) -> None:

@@ -22,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from commtel.telemetry import mark_process_dead
 from commtel.telemetry._multiprocess import locked_registry
 from tests.harness.procs import free_port, wait_port
+from tests.harness.waiting import eventually
 
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,16 +61,7 @@ def _need_gunicorn() -> None:
 
 
 def _eventually(check, timeout: float = 90.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            result = check()
-        except (AssertionError, OSError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-            continue
-        return result
+    return eventually(check, timeout=timeout, interval=0.2, ignoring=(AssertionError, OSError))
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 from commtel import RateLimiter, RateLimitExceeded
 from commtel.ratelimit import RateLimitConfig, RedisBackend, SlidingWindow, TokenBucket
 from tests.harness.procs import RedisServer
+from tests.harness.waiting import eventually
 from tests.ratelimit.helpers import assert_lua_decides_like_core, steps
 
 
@@ -178,7 +179,5 @@ def test_redis_failure_gives_the_configured_answer_within_the_timeout(
             redis_server.start()
         else:
             os.kill(redis_server.proc.pid, signal.SIGCONT)
-    deadline = time.monotonic() + 5
-    while not closed_limiter.try_acquire("fresh") and time.monotonic() < deadline:
-        time.sleep(0.05)  # the connection pool reconnects on its own
+    eventually(lambda: closed_limiter.try_acquire("fresh"), timeout=5, interval=0.05)  # the pool reconnects itself
     assert not closed_limiter.try_acquire("fresh")  # back to real decisions: the window is full

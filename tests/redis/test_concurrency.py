@@ -92,7 +92,7 @@ def test_300_tasks_get_exactly_the_half_open_probes(topology_url: str, registry:
     breaker = _tripped(topology_url, "probes-tasks")
 
     async def main() -> tuple[int, int]:
-        await asyncio.sleep(0.25)
+        await asyncio.sleep(0.25)  # the behaviour under test: recovery_timeout passes on the server's clock
         start, release = asyncio.Event(), asyncio.Event()
         ran = rejected = 0
 

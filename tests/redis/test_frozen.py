@@ -56,7 +56,7 @@ def test_a_frozen_redis_costs_one_timeout_per_cooldown(
     monkeypatch.setattr(Health, "timed_out", counted)
 
     async def bare() -> None:
-        await asyncio.sleep(BARE_CALL_S)
+        await asyncio.sleep(BARE_CALL_S)  # the behaviour under test: the guarded call's own time
 
     async def acalls(count: int) -> list[float]:
         durations = []
@@ -90,7 +90,7 @@ def test_a_frozen_redis_costs_one_timeout_per_cooldown(
     assert sum(durations) - CALLS * BARE_CALL_S <= len(timeouts) * TIMEOUT_S * 1.5 + CALLS * 0.01
     assert _count(registry, "commtel_ratelimit_backend_errors_total", limiter=name) == CALLS
     assert _count(registry, "commtel_circuit_backend_errors_total", breaker=name) >= CALLS
-    time.sleep(COOLDOWN_S)
+    time.sleep(COOLDOWN_S)  # the behaviour under test: the cool-down passes in real time
     calls(1)  # the probe finds Redis answering again
     errors = _count(registry, "commtel_ratelimit_backend_errors_total", limiter=name)
     calls(1)

@@ -15,6 +15,7 @@ import pytest
 from commtel import CircuitBreaker, RateLimiter
 from commtel.ratelimit import RedisBackend, SlidingWindow
 from tests.harness.procs import RedisSentinelGroup
+from tests.harness.waiting import eventually
 
 
 LIMIT = 20
@@ -38,13 +39,10 @@ def _on(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any]) -> Any:
 
 def _first_admission(decide: Callable[[], bool], timeout: float = 30.0) -> float:
     """Decide until one is admitted (fail-closed: refusals until Redis answers); when that was."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if decide():
-            return time.monotonic()
-        time.sleep(0.005)
-    msg = "no decision was admitted"
-    raise AssertionError(msg)
+    if not eventually(decide, timeout=timeout, interval=0.005):
+        msg = "no decision was admitted"
+        raise AssertionError(msg)
+    return time.monotonic()
 
 
 def _limiter(url: str, name: str) -> RateLimiter:
@@ -107,10 +105,8 @@ def test_a_demoted_primary_is_left_for_the_promoted_one(
     sentinel.execute_command("SENTINEL", "FAILOVER", sentinel_group.service)
     sentinel_group.wait_promotion(old_port)
     old = sentinel_group.primary.client()
-    deadline = time.monotonic() + 30
-    while old.info("replication")["role"] != "slave" and time.monotonic() < deadline:
-        time.sleep(0.02)  # Sentinel reconfigures the old primary as a replica of the new one
-    assert old.info("replication")["role"] == "slave"
+    # Sentinel reconfigures the old primary as a replica of the new one.
+    assert eventually(lambda: old.info("replication")["role"] == "slave", timeout=30)
     errors_before = sync.store._failing or aio.store._failing  # noqa: SLF001 - neither failed so far
     assert not errors_before
     assert sum(sync.try_acquire("k").allowed for _ in range(LIMIT)) == LIMIT - 1

@@ -65,7 +65,7 @@ async def test_async_lock_waits_without_blocking_the_loop(tmp_path: Path) -> Non
     async def ticker() -> None:
         nonlocal ticks
         for _ in range(5):
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # the behaviour under test: other tasks run while one waits
             ticks += 1
 
     async with holder:

@@ -75,7 +75,7 @@ def test_message_of_sigkilled_worker_is_completed_by_another_after_lease_expiry(
     survivors = [Worker(db_url, f"s{i}", lease_s=1.0, driver=driver) for i in range(2)]
     _run(survivors)
     reported = {w.worker_id: w.finish() for w in survivors}
-    assert time.monotonic() - killed_at >= 0.9  # the survivors had to wait for the lease
+    assert 0.9 <= time.monotonic() - killed_at < 15  # the survivors waited for the lease, then took it over
     all_ids = [i for ids in reported.values() for i in ids]
     assert sorted(all_ids) == sorted(r["message_id"] for r in stored_rows(db_url))
     held_row = next(r for r in stored_rows(db_url) if r["message_id"] == held)

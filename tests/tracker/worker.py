@@ -37,12 +37,12 @@ def main() -> None:
         claims = tracker.claim_batch(worker_id, batch)
         if hold and claims:
             print(f"claimed {claims[0].message_id}", flush=True)
-            time.sleep(3600)
+            time.sleep(3600)  # the behaviour under test: a worker that hangs holding its lease
         if not claims:
             counts = tracker.counts()
             if counts[MessageState.PENDING] == 0 and counts[MessageState.IN_PROGRESS] == 0:
                 break
-            time.sleep(0.02)  # others hold leases; one may have died and expire
+            time.sleep(0.02)  # the behaviour under test: leases of a dead worker expire in real time
             continue
         for claim in claims:
             try:
