@@ -5,8 +5,8 @@ local ``SimulatedPlatform``) that answers a burst of ``503``s, it first fails. T
 ``HTTPXInstrumentor().instrument(policies=...)`` patches httpx and the same, unchanged
 function succeeds. What the example shows:
 
-* The policy mapping (per host: platform label, retry, rate limit) that the TOML file
-  behind ``COMMTEL_POLICIES_FILE`` would hold.
+* The policy mapping (per host: platform label, retry, rate limit, whether to send the
+  correlation id) that the TOML file behind ``COMMTEL_POLICIES_FILE`` would hold.
 * The spans of one guarded request: an INTERNAL ``HTTP GET`` span carrying the retry
   events, one CLIENT ``GET`` span per attempt (``http.request.resend_count`` on the
   resends), all with the correlation id, which also reaches the server as
@@ -40,7 +40,8 @@ from commtel.simulator import SimulatedPlatform
 
 POLICIES = {
     "default": {"retry": {"max_attempts": 3, "base_delay": 0.05}},
-    "hosts": {"127.0.0.1": {"platform": "shop", "rate_limit": {"rate": 50, "burst": 10}}},
+    # send_correlation: the shop is ours, so it may see our correlation id (no host does by default).
+    "hosts": {"127.0.0.1": {"platform": "shop", "rate_limit": {"rate": 50, "burst": 10}, "send_correlation": True}},
 }
 
 

@@ -4,6 +4,12 @@ The correlation id follows the work: through threads (with :func:`run_in_context
 or :class:`ContextExecutor`), asyncio tasks (contextvars are copied per task), W3C
 baggage and the ``X-Correlation-ID`` header of outgoing requests. Incoming requests
 set it with :class:`CorrelationMiddleware` (WSGI) or :class:`ASGICorrelationMiddleware`.
+
+Outside :func:`correlation_context` the correlation id is the id of the current trace,
+so all the work of one traced operation shares one; with no trace either, each
+top-level operation commtel runs (an instrumented HTTP request or method) gets a fresh
+one for its duration (:func:`begin_operation`). Nothing is ever stored on the root
+context: two requests of a program never share an id by accident.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
-from ._telemetry import attach_baggage, detach, extract_baggage, inject
+from ._telemetry import attach_baggage, current_trace_id, detach, extract_baggage, inject
 
 
 __all__ = [
@@ -24,7 +30,9 @@ __all__ = [
     "ASGICorrelationMiddleware",
     "ContextExecutor",
     "CorrelationMiddleware",
+    "begin_operation",
     "correlation_context",
+    "end_operation",
     "extract_correlation_id",
     "get_correlation_id",
     "inject_headers",
@@ -52,20 +60,39 @@ def new_correlation_id() -> str:
 
 
 def peek_correlation_id() -> str | None:
-    """The current correlation id, or ``None``, without creating one."""
-    return _correlation_id.get()
+    """The active correlation id without making one: the context's, else the current trace's id, else ``None``."""
+    value = _correlation_id.get()
+    return current_trace_id() if value is None else value
 
 
 def get_correlation_id() -> str:
-    """The current correlation id; a fresh one is made and set when there is none.
+    """The current correlation id.
+
+    That of the enclosing :func:`correlation_context` (or middleware), else the id of
+    the current trace, else a fresh one, which is not stored: use
+    :func:`correlation_context` to keep one id across several operations.
 
     .. versionadded:: 0.1.0
     """
-    value = _correlation_id.get()
-    if value is None:
-        value = new_correlation_id()
-        _correlation_id.set(value)
-    return value
+    return peek_correlation_id() or new_correlation_id()
+
+
+def begin_operation() -> contextvars.Token[str | None] | None:
+    """Give a top-level operation a fresh correlation id unless one is active (a context's or a trace's).
+
+    Returns the token for :func:`end_operation` (``None`` when nothing was set). What
+    commtel does around each operation it runs, so that all its spans, log lines and
+    outgoing headers share one id.
+    """
+    if peek_correlation_id() is not None:
+        return None
+    return _correlation_id.set(new_correlation_id())
+
+
+def end_operation(token: contextvars.Token[str | None] | None) -> None:
+    """Undo :func:`begin_operation`."""
+    if token is not None:
+        _correlation_id.reset(token)
 
 
 def _clean(value: str) -> str:
@@ -100,14 +127,23 @@ def correlation_context(value: str | None = None) -> Iterator[str]:
         _correlation_id.reset(token)
 
 
-def inject_headers(headers: MutableMapping[str, str]) -> MutableMapping[str, str]:
-    """Add ``X-Correlation-ID``, W3C ``traceparent`` and ``baggage`` to outgoing *headers*.
+def inject_headers(headers: MutableMapping[str, str], *, correlation: bool = True) -> MutableMapping[str, str]:
+    """Add W3C ``traceparent`` and ``baggage`` (per ``OTEL_PROPAGATORS``), and ``X-Correlation-ID``, to *headers*.
+
+    Args:
+        headers: The outgoing headers (mutated).
+        correlation: Send the correlation id (``X-Correlation-ID`` and the ``correlation_id``
+            baggage entry); ``False`` leaves both out, also when a
+            :func:`correlation_context` put the id into the context's baggage.
 
     .. versionadded:: 0.1.0
     """
-    cid = get_correlation_id()
-    headers[CORRELATION_HEADER] = cid
-    inject(headers, cid)
+    if correlation:
+        cid = get_correlation_id()
+        headers[CORRELATION_HEADER] = cid
+        inject(headers, cid)
+    else:
+        inject(headers, None)
     return headers
 
 

@@ -4,11 +4,14 @@ Each physical request (each attempt of a guarded call) is one CLIENT span per
 OpenTelemetry's stable HTTP semantic conventions: name ``{method}``,
 ``http.request.method``, ``url.full`` (credentials and secret query values
 redacted), ``server.address``, ``server.port``, ``http.response.status_code``,
-``error.type`` and, on retries, ``http.request.resend_count``. The span is current
-while the library sends, with the contrib HTTP suppression key set, so a contrib
-httpx/requests/aiohttp instrumentor that is also active stays silent: one physical
-request, one CLIENT span. Outgoing headers get W3C ``traceparent``/``baggage`` and
-``X-Correlation-ID``.
+``error.type`` and, on retries, ``http.request.resend_count``; the headers named by
+``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_*`` (sanitized), and what the server
+said about its rate limit (``commtel.ratelimit.remaining`` / ``.limit`` / ``.delay_s``).
+The span is current while the library sends, with the contrib HTTP suppression key set,
+so a contrib httpx/requests/aiohttp instrumentor that is also active stays silent: one
+physical request, one CLIENT span. Outgoing headers get W3C ``traceparent``/``baggage``
+per OpenTelemetry's propagators, and ``X-Correlation-ID`` (with the id in ``baggage``)
+only for hosts whose policy says ``send_correlation``.
 
 An :class:`HttpAttempt` is a plain (sync) context manager, so the sync and async
 instrumentor drivers share it unchanged.
@@ -37,14 +40,18 @@ from opentelemetry.semconv.attributes.url_attributes import URL_FULL
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from typing_extensions import Self
 
+from .. import _timing
 from .._redaction import is_sensitive_key
 from ..context._correlation import inject_headers
+from ..ratelimit._feedback import parse_feedback
 from ..telemetry._tracing import _context_attributes
+from ._http_settings import HttpSettings
 
 
 __all__ = [
     "HttpAttempt",
     "HttpHooks",
+    "HttpTelemetry",
     "RequestHook",
     "RequestInfo",
     "ResponseHook",
@@ -69,6 +76,18 @@ _SIGNED_QUERY_KEYS = frozenset(
     }
 )
 _REDACTED = "REDACTED"
+# Response headers that say something about the server's rate limit (lower-case prefixes).
+_FEEDBACK_PREFIXES = ("retry-after", "ratelimit", "x-ratelimit")
+# Longest server-requested wait recorded as is (the limiter's default max_server_wait_s).
+_MAX_RECORDED_WAIT_S = 3600.0
+# The old (pre-stable) HTTP client attribute names, for OTEL_SEMCONV_STABILITY_OPT_IN=http/dup.
+_OLD_METHOD, _OLD_URL, _OLD_PEER_NAME, _OLD_PEER_PORT, _OLD_STATUS = (
+    "http.method",
+    "http.url",
+    "net.peer.name",
+    "net.peer.port",
+    "http.status_code",
+)
 
 
 class RequestInfo(NamedTuple):
@@ -112,6 +131,14 @@ class HttpHooks(NamedTuple):
     response: ResponseHook | None = None
 
 
+class HttpTelemetry(NamedTuple):
+    """What the attempts of one instrumentor share: its tracer, the user's hooks, the OTEL settings."""
+
+    tracer: Tracer
+    hooks: HttpHooks = HttpHooks()
+    settings: HttpSettings = HttpSettings()
+
+
 def _run_hook(hook: Callable[..., None], *args: object) -> None:
     # A failing user hook is logged and never breaks the request (contrib redis _execute_hook).
     try:
@@ -152,17 +179,15 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
-def _request_attributes(method: str, url: str, resend_count: int) -> tuple[str, dict[str, object]]:
+def normalized_method(method: str) -> str:
+    """*method* upper-cased when it is a known HTTP method, else ``"_OTHER"`` (a bounded label value)."""
     upper = method.upper()
-    attributes = _context_attributes()
-    if upper in _KNOWN_METHODS:
-        name = upper
-        attributes[HTTP_REQUEST_METHOD] = upper
-    else:
-        name = "HTTP"
-        attributes[HTTP_REQUEST_METHOD] = "_OTHER"
-        attributes[HTTP_REQUEST_METHOD_ORIGINAL] = method
-    attributes[URL_FULL] = redact_url(url)
+    return upper if upper in _KNOWN_METHODS else "_OTHER"
+
+
+def url_attributes(url: str) -> dict[str, object]:
+    """``url.full`` (redacted), ``server.address`` and ``server.port`` of *url*."""
+    attributes: dict[str, object] = {URL_FULL: redact_url(url)}
     parts = urlsplit(url)
     if parts.hostname:
         attributes[SERVER_ADDRESS] = parts.hostname
@@ -172,9 +197,45 @@ def _request_attributes(method: str, url: str, resend_count: int) -> tuple[str, 
         port = None
     if port:
         attributes[SERVER_PORT] = port
+    return attributes
+
+
+def _request_attributes(
+    method: str, target: Mapping[str, object], resend_count: int, settings: HttpSettings
+) -> tuple[str, dict[str, object]]:
+    attributes: dict[str, object] = _context_attributes()
+    normalized = normalized_method(method)
+    if normalized != "_OTHER":
+        name = normalized
+    else:
+        name = "HTTP"
+        attributes[HTTP_REQUEST_METHOD_ORIGINAL] = method
+    attributes[HTTP_REQUEST_METHOD] = normalized
+    attributes.update(target)
+    if settings.old_semconv:
+        attributes[_OLD_METHOD] = method.upper() if normalized != "_OTHER" else method
+        for stable, old in ((URL_FULL, _OLD_URL), (SERVER_ADDRESS, _OLD_PEER_NAME), (SERVER_PORT, _OLD_PEER_PORT)):
+            if stable in target:
+                attributes[old] = target[stable]
     if resend_count:
         attributes[HTTP_REQUEST_RESEND_COUNT] = resend_count
     return name, attributes
+
+
+def _record_feedback(span: Span, status: int, headers: Mapping[str, str]) -> None:
+    """What the server said about its rate limit, as attributes of the attempt's span."""
+    if status not in {429, 503} and not any(str(name).lower().startswith(_FEEDBACK_PREFIXES) for name in headers):
+        return
+    feedback = parse_feedback(status, headers, now_wall=_timing.wall(), max_wait_s=_MAX_RECORDED_WAIT_S)
+    if feedback.remaining is not None:
+        span.set_attribute("commtel.ratelimit.remaining", feedback.remaining)
+    if feedback.limit is not None:
+        span.set_attribute("commtel.ratelimit.limit", feedback.limit)
+    if feedback.delay_s is not None:
+        span.set_attribute("commtel.ratelimit.delay_s", feedback.delay_s)
+        span.set_attribute("commtel.ratelimit.source", feedback.source)
+        if feedback.clamped:
+            span.set_attribute("commtel.ratelimit.clamped", True)  # noqa: FBT003 - an attribute value
 
 
 class HttpAttempt:
@@ -183,26 +244,32 @@ class HttpAttempt:
     Entering starts the span, makes it current together with the contrib HTTP
     suppression key, runs the request hook and injects the propagation headers into
     *headers* (mutated in place). :meth:`answered` records the response; leaving
-    records an exception if one escaped, ends the span and restores the context.
+    records an exception if one escaped (kept in :attr:`error`), ends the span and
+    restores the context.
     """
 
-    __slots__ = ("_hooks", "_info", "_span", "_token", "_tracer")
+    __slots__ = ("_info", "_send_correlation", "_span", "_target", "_telemetry", "_token", "error")
 
     def __init__(
         self,
-        tracer: Tracer,
-        hooks: HttpHooks,
+        telemetry: HttpTelemetry,
         method: str,
         url: str,
         headers: MutableMapping[str, str],
         *,
         resend_count: int = 0,
+        send_correlation: bool = False,
+        target: Mapping[str, object] | None = None,
     ) -> None:
-        self._tracer = tracer
-        self._hooks = hooks
+        self._telemetry = telemetry
         self._info = RequestInfo(method, url, headers, resend_count)
+        # The URL's span attributes (url_attributes), when the caller has them already.
+        self._target = target
+        self._send_correlation = send_correlation
         self._span: Span = trace.INVALID_SPAN
         self._token: object | None = None
+        #: The exception that escaped the library's send, if any.
+        self.error: BaseException | None = None
 
     @property
     def span(self) -> Span:
@@ -211,30 +278,41 @@ class HttpAttempt:
 
     def __enter__(self) -> Self:
         info = self._info
-        name, attributes = _request_attributes(info.method, info.url, info.resend_count)
-        span = self._span = self._tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)  # type: ignore[arg-type]
+        telemetry = self._telemetry
+        target = self._target if self._target is not None else url_attributes(info.url)
+        name, attributes = _request_attributes(info.method, target, info.resend_count, telemetry.settings)
+        attributes.update(telemetry.settings.request_attributes(info.headers))
+        span = self._span = telemetry.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)  # type: ignore[arg-type]
         ctx = context.set_value(_SUPPRESS_HTTP_INSTRUMENTATION_KEY, True, trace.set_span_in_context(span))  # noqa: FBT003 - contrib's key holds a bool
         self._token = context.attach(ctx)
-        if self._hooks.request is not None:
-            _run_hook(self._hooks.request, span, info)
-        inject_headers(info.headers)
+        if telemetry.hooks.request is not None:
+            _run_hook(telemetry.hooks.request, span, info)
+        inject_headers(info.headers, correlation=self._send_correlation)
         return self
 
     def answered(self, status_code: int, headers: Mapping[str, str]) -> None:
         """Record the response status (4xx/5xx mark the span as an error) and run the response hook."""
         span = self._span
+        telemetry = self._telemetry
         if span.is_recording():
             span.set_attribute(HTTP_RESPONSE_STATUS_CODE, status_code)
+            if telemetry.settings.old_semconv:
+                span.set_attribute(_OLD_STATUS, status_code)
             if status_code >= 400:
                 span.set_attribute(ERROR_TYPE, str(status_code))
                 span.set_status(Status(StatusCode.ERROR))
-        if self._hooks.response is not None:
-            _run_hook(self._hooks.response, span, self._info, ResponseInfo(status_code, headers))
+            captured = telemetry.settings.response_attributes(headers)
+            if captured:
+                span.set_attributes(captured)
+            _record_feedback(span, status_code, headers)
+        if telemetry.hooks.response is not None:
+            _run_hook(telemetry.hooks.response, span, self._info, ResponseInfo(status_code, headers))
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         span = self._span
+        self.error = exc
         try:
             if exc is not None and span.is_recording():
                 span.set_attribute(ERROR_TYPE, type(exc).__qualname__)

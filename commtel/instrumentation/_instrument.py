@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 import wrapt
 
 from .._exceptions import ConfigurationError
-from ._guard import _wrapper_async, _wrapper_sync
+from ..context._correlation import begin_operation, end_operation
+from ._guard import Guard
 from ._policies import HostPolicy, resolve_policy
 
 
@@ -27,6 +28,23 @@ __all__ = ["instrument", "is_instrumented", "uninstrument"]
 
 _T = TypeVar("_T")
 _MISSING = object()
+
+
+# wrapt's wrappers (bound to a guard with functools.partial): a top-level call gets its own correlation id.
+def _guarded_sync(guard: Guard, wrapped: Any, _instance: object, args: Any, kwargs: Any) -> Any:
+    token = begin_operation()
+    try:
+        return guard.call(wrapped, *args, **kwargs)
+    finally:
+        end_operation(token)
+
+
+async def _guarded_async(guard: Guard, wrapped: Any, _instance: object, args: Any, kwargs: Any) -> Any:
+    token = begin_operation()
+    try:
+        return await guard.acall(wrapped, *args, **kwargs)
+    finally:
+        end_operation(token)
 
 
 class _GuardedMethod(wrapt.FunctionWrapper[..., Any]):
@@ -85,9 +103,10 @@ def instrument(
         operation: The ``operation`` label: one name for all *methods*, a mapping per
             method, or ``None`` for ``"ClassName.method"``.
         platform: The ``platform`` label, and which configured platform policy applies.
-        policy: A :class:`~commtel.HostPolicy` (or its mapping form); default: the
+        policy: A :class:`~commtel.HostPolicy` (or its mapping form), layered over the
             configured policy of *platform* (``COMMTEL_POLICIES_FILE`` /
-            ``COMMTEL_POLICIES``), else the default policy.
+            ``COMMTEL_POLICIES``); with neither, the calls are only observed (span and
+            metrics, no retry, breaker or limiter).
 
     Returns:
         *target*, for chaining.
@@ -119,7 +138,7 @@ def instrument(
             msg = f"methods: {name} is a generator; guard the calls that consume it instead"
             raise ConfigurationError(msg)
         guard = resolved.guard(_operation_name(target, name, operation))
-        driver = _wrapper_async if inspect.iscoroutinefunction(attribute) else _wrapper_sync
+        driver = _guarded_async if inspect.iscoroutinefunction(attribute) else _guarded_sync
         # On a class, wrap the raw descriptor (staticmethod/classmethod/function) so wrapt binds it.
         wrapped = original if isinstance(target, type) and original is not _MISSING else attribute
         setattr(target, name, _GuardedMethod(wrapped, functools.partial(driver, guard), original))

@@ -4,6 +4,8 @@ A :class:`HostPolicy` says how calls to one host or platform are guarded: rate l
 retry, circuit breaker, per-attempt timeout. :class:`HostPolicies` maps hosts and
 platforms to policies, with a default for everything else::
 
+    base = "observe"                # or "recommended": commtel's resilience under every policy
+
     [default]                       # every host without an entry of its own
     timeout_s = 10
     retry = { max_attempts = 3, base_delay = 0.2 }
@@ -15,25 +17,36 @@ platforms to policies, with a default for everything else::
     [hosts."api.twitter.com"]       # exact host, or "*.example.com"
     platform = "twitter"            # inherits platforms.twitter, then default
 
-A host's fields override its platform's, which override the default's; ``false``
-switches a component off. Every value is validated when loaded and a bad one raises
+A host's fields override its platform's, which override the default's, which override
+the *base*; ``false`` switches a component off. The base ``"observe"`` (the default)
+has no component at all: nothing is retried, limited, broken or timed out unless a
+policy says so. Every value is validated when loaded and a bad one raises
 :class:`~commtel.ConfigurationError` naming the field (``hosts."api.x.com".retry.max_attempts``).
 
 Stateful parts are made per *scope* (a configured host, a platform, or each
 unconfigured host): every call to ``api.twitter.com`` shares one breaker and one
 limiter, and a broken host does not open the breaker of another. A limiter or
 breaker *object* given in code is shared as is by every scope that uses it.
+
+Label values come from configuration only: a host's ``platform`` label (and the name of
+its breaker and limiter) is its configured platform, else its ``hosts`` key, and every
+host without an entry shares :data:`OTHER_HOSTS`. The scopes of hosts without an exact
+entry (unconfigured hosts, and hosts matched by a ``*.`` pattern) are kept for the
+:data:`MAX_HOST_SCOPES` most recently used hosts: memory stays bounded whatever URLs a
+program is handed, and a host seen again after eviction starts with a closed breaker.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import os
 import sys
 import threading
 
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -50,7 +63,18 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 
-__all__ = ["ENV_POLICIES", "ENV_POLICIES_FILE", "IDEMPOTENT_METHODS", "HostPolicies", "HostPolicy", "resolve_policy"]
+__all__ = [
+    "ENV_POLICIES",
+    "ENV_POLICIES_FILE",
+    "IDEMPOTENT_METHODS",
+    "MAX_HOST_SCOPES",
+    "OTHER_HOSTS",
+    "RECOMMENDED",
+    "HostPolicies",
+    "HostPolicy",
+    "configured_policies",
+    "resolve_policy",
+]
 
 #: Environment variable naming a TOML policy file.
 ENV_POLICIES_FILE = "COMMTEL_POLICIES_FILE"
@@ -58,8 +82,14 @@ ENV_POLICIES_FILE = "COMMTEL_POLICIES_FILE"
 ENV_POLICIES = "COMMTEL_POLICIES"
 #: HTTP methods retried by default: safe to send twice.
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+#: The ``platform`` label (and breaker/limiter name) shared by every host without an entry of its own.
+OTHER_HOSTS = "other"
+#: Default bound of the per-host scopes kept for hosts without an exact entry (least recently used go first).
+MAX_HOST_SCOPES = 1000
 
 _UNSET: Any = object()
+# The key of the one scope unconfigured hosts share when it holds no per-host state (not a host name).
+_SHARED_OTHER = " other"
 _Component = Literal["retry", "breaker", "rate_limit"]
 
 
@@ -73,15 +103,20 @@ class HostPolicy:
     for none. Fields left unset inherit from the policy this one is layered on.
 
     Args:
-        platform: The ``platform`` label of metrics and spans (default: the host name,
-            or the platform the policy was looked up by).
-        retry: Retry configuration; default ``RetryConfig()`` (3 attempts).
-        breaker: Circuit breaker options or instance; default: a breaker with default options.
+        platform: The ``platform`` label of metrics and spans (default: the ``hosts`` key
+            of a configured host, :data:`OTHER_HOSTS` for any other host, or the platform
+            the policy was looked up by).
+        retry: Retry configuration; default none (:data:`RECOMMENDED`: ``RetryConfig()``).
+        breaker: Circuit breaker options or instance; default none (:data:`RECOMMENDED`:
+            a breaker with default options).
         rate_limit: Rate limiter options or instance; default none.
         timeout_s: Per-attempt timeout in seconds (HTTP: replaces the client's; async
             methods: ``asyncio.wait_for``); default none.
         retry_methods: HTTP methods that are retried (``"*"`` for all); default the
             idempotent ones, so a POST is never sent twice unless you say so.
+        send_correlation: Send ``X-Correlation-ID`` and the correlation id in ``baggage``
+            to this host (HTTP); default ``False``. ``traceparent`` and other baggage follow
+            OpenTelemetry's propagator settings (``OTEL_PROPAGATORS``) whatever this says.
 
     .. versionadded:: 0.1.0
     """
@@ -92,6 +127,7 @@ class HostPolicy:
     rate_limit: Any = _UNSET
     timeout_s: float | timedelta | None = _UNSET
     retry_methods: Iterable[str] = _UNSET
+    send_correlation: bool = _UNSET
 
     def __post_init__(self) -> None:
         _validate(self, "policy")
@@ -102,14 +138,20 @@ class HostPolicy:
         .. versionadded:: 0.1.0
         """
         given = {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not _UNSET}
-        return replace(base, **given) if given else base
+        if not given:
+            return base
+        # Both are validated already: layering needs no second validation (a new host costs µs, not ms).
+        layered = HostPolicy.__new__(HostPolicy)
+        for f in fields(HostPolicy):
+            object.__setattr__(layered, f.name, given.get(f.name, getattr(base, f.name)))
+        return layered
 
     def guard(self, operation: str, platform: str | None = None) -> Guard:
         """A :class:`~commtel.Guard` for *operation* with this policy's components (new instances).
 
         .. versionadded:: 0.1.0
         """
-        return _standalone_scope(self.over(_DEFAULT), platform or self.platform_name(operation)).guard(operation)
+        return _standalone_scope(self.over(_OBSERVE), platform or self.platform_name(operation)).guard(operation)
 
     def platform_name(self, fallback: str) -> str:
         """The platform label: the configured one, else *fallback*."""
@@ -123,12 +165,20 @@ class HostPolicy:
         return f"HostPolicy({given})"
 
 
-def _validate(policy: HostPolicy, where: str) -> None:
-    put = object.__setattr__
+def _validate_flags(policy: HostPolicy, where: str) -> None:
     platform: object = policy.platform
     if platform is not _UNSET and platform is not None and not isinstance(platform, str):
         msg = f"{where}.platform must be a string, got {platform!r}"
         raise ConfigurationError(msg)
+    send: object = policy.send_correlation
+    if send is not _UNSET and not isinstance(send, bool):
+        msg = f"{where}.send_correlation must be true or false, got {send!r}"
+        raise ConfigurationError(msg)
+
+
+def _validate(policy: HostPolicy, where: str) -> None:
+    put = object.__setattr__
+    _validate_flags(policy, where)
     timeout: object = policy.timeout_s
     if timeout is not _UNSET:
         if isinstance(timeout, bool) or not isinstance(timeout, int | float | timedelta | None):
@@ -226,24 +276,50 @@ def _make_component(kind: _Component, name: str, options: Mapping[str, Any]) -> 
     return RateLimiter(*limits, name=name, platform=name, **rest)
 
 
-# commtel's defaults, under every configured policy.
-_DEFAULT = HostPolicy(
-    platform=None, retry=RetryConfig(), breaker={}, rate_limit=None, timeout_s=None, retry_methods=IDEMPOTENT_METHODS
+# The base "observe", under every policy unless "recommended" is chosen: no component at all.
+_OBSERVE = HostPolicy(
+    platform=None,
+    retry=None,
+    breaker=None,
+    rate_limit=None,
+    timeout_s=None,
+    retry_methods=IDEMPOTENT_METHODS,
+    send_correlation=False,
 )
+#: commtel's recommended resilience (the base ``"recommended"``): 3 attempts with jittered
+#: exponential backoff for idempotent methods, and a breaker per scope that opens after 5
+#: consecutive failures for 30 s.
+RECOMMENDED = HostPolicy(retry=RetryConfig(), breaker={})
+_BASES = {"observe": _OBSERVE, "recommended": RECOMMENDED.over(_OBSERVE)}
 
 
 class _Scope:
     """The live state of one scope (a host, or a platform): its breaker, limiter and guards."""
 
-    __slots__ = ("_guards", "_lock", "breaker", "limiter", "platform", "policy", "retry_methods")
+    __slots__ = (
+        "_guards",
+        "_lock",
+        "breaker",
+        "limiter",
+        "own_state",
+        "platform",
+        "policy",
+        "retry_methods",
+        "send_correlation",
+    )
 
-    def __init__(self, policy: HostPolicy, platform: str, breaker: Any, limiter: Any) -> None:
+    def __init__(
+        self, policy: HostPolicy, platform: str, breaker: Any, limiter: Any, *, own_state: bool = True
+    ) -> None:
         self.policy = policy
         self.platform = platform
         self.breaker = breaker
         self.limiter = limiter
+        #: Whether the scope made a breaker or limiter of its own (else it may be shared by many hosts).
+        self.own_state = own_state
         methods = policy.retry_methods
         self.retry_methods: frozenset[str] | None = None if "*" in methods else frozenset(methods)
+        self.send_correlation: bool = policy.send_correlation
         self._guards: dict[tuple[str, bool], Guard] = {}
         self._lock = threading.Lock()
 
@@ -251,7 +327,13 @@ class _Scope:
         return f"_Scope(platform={self.platform!r}, breaker={self.breaker!r}, limiter={self.limiter!r})"
 
     def guard(self, operation: str, *, http_method: str | None = None) -> Guard:
-        """The (cached) guard of *operation*; an HTTP guard returns the last response when retries run out."""
+        """The (cached) guard of *operation*.
+
+        An HTTP guard (*http_method* given) leaves the timeout to the client library and
+        raises :class:`~commtel.RetryExhausted` carrying the last response when retries
+        run out, so the operation's span ends as an error; the instrumentor returns that
+        response to the program.
+        """
         retried = http_method is None or self.retry_methods is None or http_method in self.retry_methods
         key = (operation, retried)
         found = self._guards.get(key)
@@ -266,8 +348,7 @@ class _Scope:
                         retry=policy.retry if retried else None,
                         breaker=self.breaker,
                         limiter=self.limiter,
-                        timeout_s=policy.timeout_s,  # type: ignore[arg-type]
-                        exhausted_result="return" if http_method is not None else "raise",
+                        timeout_s=None if http_method is not None else policy.timeout_s,  # type: ignore[arg-type]
                     )
         return found
 
@@ -296,13 +377,18 @@ class HostPolicies:
 
     A breaker or limiter lives where it is configured: one defined for a platform is
     shared by every host of that platform, one defined for a host entry by the hosts
-    it matches, and one from the default policy is made per host.
+    it matches, and one from the default policy (or the base) is made per host.
 
     Args:
         default: The policy of every host and platform without one of its own,
-            layered over commtel's defaults (retry 3 attempts, a breaker, no limiter).
+            layered over the *base*.
         hosts: A policy per host name; ``"*.example.com"`` patterns match subdomains.
         platforms: A policy per platform name; a host policy names its platform.
+        base: What every policy is layered over: ``"observe"`` (no retry, breaker, limiter
+            or timeout: calls behave exactly as without commtel) or ``"recommended"``
+            (:data:`RECOMMENDED`).
+        max_host_scopes: How many hosts without an exact entry keep their own scope
+            (breaker, limiter); the least recently used beyond it are forgotten.
 
     .. versionadded:: 0.1.0
     """
@@ -310,22 +396,38 @@ class HostPolicies:
     default: HostPolicy = field(default_factory=HostPolicy)
     hosts: Mapping[str, HostPolicy] = field(default_factory=dict)
     platforms: Mapping[str, HostPolicy] = field(default_factory=dict)
-    _scopes: dict[str, _Scope] = field(default_factory=dict, init=False, repr=False, compare=False)
+    base: Literal["observe", "recommended"] = "observe"
+    max_host_scopes: int = MAX_HOST_SCOPES
+    # Scopes of exact host entries and platforms: bounded by the configuration.
+    _pinned: dict[str, _Scope] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # Scopes of every other host, least recently used first.
+    _recent: OrderedDict[str, _Scope] = field(default_factory=OrderedDict, init=False, repr=False, compare=False)
     _instances: dict[tuple[str, str], Any] = field(default_factory=dict, init=False, repr=False, compare=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        if self.base not in _BASES:
+            msg = f"base must be one of {sorted(_BASES)}, got {self.base!r}"
+            raise ConfigurationError(msg)
+        bound: object = self.max_host_scopes
+        if isinstance(bound, bool) or not isinstance(bound, int) or bound < 1:
+            msg = f"max_host_scopes must be a whole number >= 1, got {bound!r}"
+            raise ConfigurationError(msg)
+
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, source: str = "policies") -> HostPolicies:
-        """Build from the TOML-shaped mapping (``default``, ``hosts``, ``platforms`` tables).
+        """Build from the TOML-shaped mapping (``base``, ``max_host_scopes``, ``default``, ``hosts``, ``platforms``).
 
         Raises:
             ConfigurationError: Unknown keys or invalid values, naming the field.
 
         .. versionadded:: 0.1.0
         """
-        unknown = set(data) - {"default", "hosts", "platforms"}
+        unknown = set(data) - {"base", "max_host_scopes", "default", "hosts", "platforms"}
         if unknown:
-            msg = f"{source}: unknown section(s) {sorted(unknown)}; expected default, hosts, platforms"
+            msg = (
+                f"{source}: unknown key(s) {sorted(unknown)}; expected base, max_host_scopes, default, hosts, platforms"
+            )
             raise ConfigurationError(msg)
         default = _policy_from(data.get("default", {}), f"{source}: default")
         tables: dict[str, dict[str, HostPolicy]] = {}
@@ -340,7 +442,17 @@ class HostPolicies:
                 )
                 for key, value in entries.items()
             }
-        return cls(default=default, hosts=tables["hosts"], platforms=tables["platforms"])
+        try:
+            return cls(
+                default=default,
+                hosts=tables["hosts"],
+                platforms=tables["platforms"],
+                base=data.get("base", "observe"),
+                max_host_scopes=data.get("max_host_scopes", MAX_HOST_SCOPES),
+            )
+        except ConfigurationError as exc:
+            msg = f"{source}: {exc}"
+            raise ConfigurationError(msg) from None
 
     @classmethod
     def from_toml(cls, path: str | Path) -> HostPolicies:
@@ -358,7 +470,7 @@ class HostPolicies:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> HostPolicies:
         """Load ``$COMMTEL_POLICIES_FILE``, then ``$COMMTEL_POLICIES`` (TOML text) over it.
 
-        With neither set, commtel's defaults apply.
+        With neither set, the base ``"observe"`` applies: nothing is guarded.
 
         .. versionadded:: 0.1.0
         """
@@ -366,7 +478,12 @@ class HostPolicies:
         data: dict[str, Any] = {}
         path = env.get(ENV_POLICIES_FILE)
         if path:
-            data = _parse_toml(Path(path).read_text(encoding="utf-8"), path)
+            try:
+                text = Path(path).read_text(encoding="utf-8")
+            except OSError as exc:
+                msg = f"${ENV_POLICIES_FILE}={path!r} cannot be read: {exc.strerror or exc}"
+                raise ConfigurationError(msg) from None
+            data = _parse_toml(text, path)
         inline = env.get(ENV_POLICIES)
         if inline:
             data = _merge(data, _parse_toml(inline, f"${ENV_POLICIES}"))
@@ -392,7 +509,7 @@ class HostPolicies:
             (f"hosts.{own[0]}" if own else "", own[1] if own else None),
             ("", extra),
         ]
-        policy = _DEFAULT
+        policy = _BASES[self.base]
         origins = {"breaker": "", "rate_limit": ""}
         for origin, layer in layers:
             if layer is None:
@@ -403,29 +520,57 @@ class HostPolicies:
                     origins[kind] = origin
         label = policy.platform_name(platform or name)
         components = []
+        own_state = False
         for kind in ("breaker", "rate_limit"):
             origin = origins[kind]
+            value = getattr(policy, kind)
             if not origin:
-                components.append(_instance(kind, label, getattr(policy, kind)))  # type: ignore[arg-type]
+                own_state = own_state or isinstance(value, Mapping)
+                components.append(_instance(kind, label, value))  # type: ignore[arg-type]
                 continue
             key = (kind, origin)
             if key not in self._instances:
-                self._instances[key] = _instance(kind, label, getattr(policy, kind))  # type: ignore[arg-type]
+                self._instances[key] = _instance(kind, label, value)  # type: ignore[arg-type]
             components.append(self._instances[key])
-        return _Scope(policy, label, *components)
+        return _Scope(policy, label, *components, own_state=own_state)
 
     def for_host(self, host: str) -> _Scope:
         """The live scope of calls to *host* (its breaker, limiter and guards).
 
+        A host with an exact ``hosts`` entry keeps its scope; any other host's scope is
+        one of the ``max_host_scopes`` most recently used, labelled by its pattern entry's
+        key or :data:`OTHER_HOSTS` — or, for unconfigured hosts whose policy makes no
+        breaker or limiter of their own, the one scope they all share.
+
         .. versionadded:: 0.1.0
         """
-        scope = self._scopes.get(host)
-        if scope is None:
-            with self._lock:
-                scope = self._scopes.get(host)
-                if scope is None:
-                    key = host.lower()
-                    scope = self._scopes[host] = self._build(key, self._host_entry(key), None, None)
+        scope = self._pinned.get(host)
+        if scope is not None:
+            return scope
+        recent = self._recent
+        scope = recent.get(host)
+        if scope is not None:
+            with contextlib.suppress(KeyError):  # evicted by another thread meanwhile
+                recent.move_to_end(host)
+            return scope
+        key = host.lower()
+        shared = self._pinned.get(_SHARED_OTHER)
+        if shared is not None and self._host_entry(key) is None:
+            return shared
+        with self._lock:
+            scope = self._pinned.get(host) or recent.get(host)
+            if scope is None:
+                entry = self._host_entry(key)
+                scope = self._build(OTHER_HOSTS if entry is None else entry[0], entry, None, None)
+                if entry is None and not scope.own_state:
+                    # Nothing per host to keep (no breaker or limiter of its own): every such host shares it.
+                    self._pinned[_SHARED_OTHER] = scope
+                elif entry is not None and entry[0] == key:
+                    self._pinned[host] = scope
+                else:
+                    recent[host] = scope
+                    while len(recent) > self.max_host_scopes:
+                        recent.popitem(last=False)
         return scope
 
     def for_platform(self, platform: str | None, policy: HostPolicy | None = None) -> _Scope:
@@ -438,12 +583,12 @@ class HostPolicies:
             with self._lock:
                 return self._build(name, None, name, policy)
         key = f"platform:{name}"
-        scope = self._scopes.get(key)
+        scope = self._pinned.get(key)
         if scope is None:
             with self._lock:
-                scope = self._scopes.get(key)
+                scope = self._pinned.get(key)
                 if scope is None:
-                    scope = self._scopes[key] = self._build(name, None, name, None)
+                    scope = self._pinned[key] = self._build(name, None, name, None)
         return scope
 
 

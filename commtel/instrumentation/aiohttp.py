@@ -9,7 +9,9 @@ Usage::
         async with session.get("https://api.example.com/items") as response: ...
     AioHttpInstrumentor().uninstrument()
 
-``opentelemetry-instrument`` loads it as ``commtel-aiohttp``.
+``opentelemetry-instrument`` loads it as ``commtel-aiohttp``; without policies it only
+observes. A request commtel refuses (open breaker, limiter) raises an error that is both
+the commtel error and an ``aiohttp.ClientConnectionError`` (so a ``ClientError``).
 
 ``ClientSession._request`` (behind ``get``, ``post``, ``request`` …) is patched, because
 retrying needs to own the call; aiohttp's ``TraceConfig`` can only watch. Each
@@ -54,22 +56,24 @@ async def _request(
     if kwargs.get("params"):
         url = url.extend_query(kwargs["params"])
     call = http.call(method, str(url), url.host)
+    if call is None:
+        return await wrapped(*args, **kwargs)
     headers: multidict.CIMultiDict[str] = multidict.CIMultiDict(kwargs.get("headers") or {})
     kwargs["headers"] = headers
     if call.timeout_s is not None:
         kwargs["timeout"] = aiohttp.ClientTimeout(total=call.timeout_s)
 
     async def attempt() -> Answer:
-        with call.attempt(headers) as span:
+        with call.attempt(headers) as sent:
             response = await wrapped(*args, **kwargs)
-            retryable = call.answered(span, response.status, response.headers)
+            retryable = call.answered(sent, response.status, response.headers, response)
         await call.afeedback(response.status, response.headers)
         if retryable:
             await response.read()
             response.release()
-        return Answer(response.status, response.headers, response)
+        return call.answer  # type: ignore[return-value]
 
-    return (await call.guard.acall(attempt)).response
+    return await call.arun(attempt)
 
 
 class AioHttpInstrumentor(HttpInstrumentor):
@@ -80,4 +84,6 @@ class AioHttpInstrumentor(HttpInstrumentor):
 
     _library = "aiohttp"
     _dependencies = _instruments_aiohttp
+    _env_name = "AIOHTTP_CLIENT"
+    _error_base = ("aiohttp", "ClientConnectionError")
     _patches = (("aiohttp.ClientSession", "_request", _request),)

@@ -10,17 +10,20 @@ Usage::
 
 ``opentelemetry-instrument python app.py`` does the same through the
 ``commtel-httpx`` entry point (switch it off with
-``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=commtel-httpx``).
+``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=commtel-httpx``); without policies it only
+observes.
 
 ``Client.send`` and ``AsyncClient.send`` are patched, so every request of every
 client (``get``, ``post``, ``stream`` …) runs through the host's
 :class:`~commtel.Guard`: retry( breaker( limiter( send ))) in an INTERNAL span, each
-attempt a CLIENT span (stable HTTP semantic conventions) with ``traceparent``,
-``baggage`` and ``X-Correlation-ID`` injected. Redirects and auth flows of one
-attempt stay inside it. contrib's ``HTTPXClientInstrumentor`` patches the transports
-below ``send``; commtel sets the HTTP suppression key around each attempt, so it stays
-silent and each physical request has exactly one CLIENT span. When retries run out on
-an HTTP status, the last response is returned as httpx would have.
+attempt a CLIENT span (stable HTTP semantic conventions) with ``traceparent`` and
+``baggage`` injected. Redirects and auth flows of one attempt stay inside it.
+contrib's ``HTTPXClientInstrumentor`` patches the transports below ``send``; commtel
+sets the HTTP suppression key around each attempt, so it stays silent and each
+physical request has exactly one CLIENT span. When retries run out on an HTTP status,
+the last response is returned as httpx would have. A request commtel refuses (open
+breaker, limiter) raises an error that is both the commtel error and an
+``httpx.TransportError``.
 
 Hooks: ``request_hook(span, RequestInfo)`` and ``response_hook(span, RequestInfo,
 ResponseInfo)`` (plain functions, for sync and async clients alike).
@@ -48,10 +51,10 @@ if TYPE_CHECKING:
 __all__ = ["HTTPXInstrumentor"]
 
 
-def _start(http: HttpInstrumentation, request: httpx.Request) -> HttpCall:
+def _start(http: HttpInstrumentation, request: httpx.Request) -> HttpCall | None:
     call = http.call(request.method, str(request.url), request.url.host)
-    timeout = call.timeout_s
-    if timeout is not None:
+    if call is not None and call.timeout_s is not None:
+        timeout = call.timeout_s
         request.extensions["timeout"] = {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
     return call
 
@@ -61,18 +64,20 @@ def _send(wrapped: Any, instance: httpx.Client, args: Any, kwargs: Any, *, http:
         return wrapped(*args, **kwargs)
     request: httpx.Request = args[0] if args else kwargs["request"]
     call = _start(http, request)
+    if call is None:
+        return wrapped(*args, **kwargs)
 
     def attempt() -> Answer:
-        with call.attempt(request.headers) as span:
+        with call.attempt(request.headers) as sent:
             response = wrapped(*args, **kwargs)
-            retryable = call.answered(span, response.status_code, response.headers)
+            retryable = call.answered(sent, response.status_code, response.headers, response)
         call.feedback(response.status_code, response.headers)
         if retryable:
             response.read()
             response.close()
-        return Answer(response.status_code, response.headers, response)
+        return call.answer  # type: ignore[return-value]
 
-    return call.guard.call(attempt).response
+    return call.run(attempt, request=request)
 
 
 async def _send_async(
@@ -87,18 +92,20 @@ async def _send_async(
         return await wrapped(*args, **kwargs)
     request: httpx.Request = args[0] if args else kwargs["request"]
     call = _start(http, request)
+    if call is None:
+        return await wrapped(*args, **kwargs)
 
     async def attempt() -> Answer:
-        with call.attempt(request.headers) as span:
+        with call.attempt(request.headers) as sent:
             response = await wrapped(*args, **kwargs)
-            retryable = call.answered(span, response.status_code, response.headers)
+            retryable = call.answered(sent, response.status_code, response.headers, response)
         await call.afeedback(response.status_code, response.headers)
         if retryable:
             await response.aread()
             await response.aclose()
-        return Answer(response.status_code, response.headers, response)
+        return call.answer  # type: ignore[return-value]
 
-    return (await call.guard.acall(attempt)).response
+    return await call.arun(attempt, request=request)
 
 
 class HTTPXInstrumentor(HttpInstrumentor):
@@ -109,4 +116,6 @@ class HTTPXInstrumentor(HttpInstrumentor):
 
     _library = "httpx"
     _dependencies = _instruments_httpx
+    _env_name = "HTTPX"
+    _error_base = ("httpx", "TransportError")
     _patches = (("httpx.Client", "send", _send), ("httpx.AsyncClient", "send", _send_async))

@@ -8,7 +8,9 @@ Usage::
     requests.get("https://api.example.com/items")   # guarded, traced, measured
     RequestsInstrumentor().uninstrument()
 
-``opentelemetry-instrument`` loads it as ``commtel-requests``.
+``opentelemetry-instrument`` loads it as ``commtel-requests``; without policies it only
+observes. A request commtel refuses (open breaker, limiter) raises an error that is both
+the commtel error and a ``requests.ConnectionError`` (so a ``RequestException``).
 
 ``Session.request`` is patched (``requests.get`` and friends go through it): each
 call runs through the host's :class:`~commtel.Guard` and every attempt re-prepares the
@@ -78,22 +80,24 @@ def _request(wrapped: Any, instance: requests.Session, args: Any, kwargs: Any, *
         prepared.url = url
     full_url = prepared.url or url
     call = http.call(method, full_url, urlsplit(full_url).hostname)
+    if call is None:
+        return wrapped(*args, **kwargs)
     headers: CaseInsensitiveDict[str] = CaseInsensitiveDict(options.get("headers") or {})
     options["headers"] = headers
     if call.timeout_s is not None:
         options["timeout"] = call.timeout_s
 
     def attempt() -> Answer:
-        with call.attempt(headers) as span:
+        with call.attempt(headers) as sent:
             response = wrapped(method, url, **options)
-            retryable = call.answered(span, response.status_code, response.headers)
+            retryable = call.answered(sent, response.status_code, response.headers, response)
         call.feedback(response.status_code, response.headers)
         if retryable:
             _ = response.content
             response.close()
-        return Answer(response.status_code, response.headers, response)
+        return call.answer  # type: ignore[return-value]
 
-    return call.guard.call(attempt).response
+    return call.run(attempt)
 
 
 class RequestsInstrumentor(HttpInstrumentor):
@@ -104,4 +108,6 @@ class RequestsInstrumentor(HttpInstrumentor):
 
     _library = "requests"
     _dependencies = _instruments_requests
+    _env_name = "REQUESTS"
+    _error_base = ("requests", "ConnectionError")
     _patches = (("requests.Session", "request", _request),)

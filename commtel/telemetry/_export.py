@@ -26,20 +26,35 @@ from .._redaction import redact_text, redact_value
 from ._tracing import CORRELATION_ATTRIBUTE, _context_attributes
 
 
-__all__ = ["CorrelationSpanProcessor", "JSONLinesSpanExporter", "RedactingSpanExporter", "otlp_exporter"]
+__all__ = [
+    "CorrelationSpanProcessor",
+    "JSONLinesSpanExporter",
+    "RedactingSpanExporter",
+    "chosen_exporters",
+    "otlp_exporter",
+]
 
 _PROTOCOLS = ("http/protobuf", "grpc")
+# OTLP endpoints when OTEL_TRACES_EXPORTER=otlp names none (OpenTelemetry's defaults).
+_DEFAULT_ENDPOINTS = {"http/protobuf": "http://localhost:4318", "grpc": "http://localhost:4317"}
+_TRACES_EXPORTER = "OTEL_TRACES_EXPORTER"
 
 
 class CorrelationSpanProcessor(SpanProcessor):
     """Adds ``commtel.correlation_id`` (and platform) to every span started in the process.
+
+    Outside a correlation context the id is the span's trace id, so every span of one
+    trace carries the same one.
 
     .. versionadded:: 0.1.0
     """
 
     def on_start(self, span: SDKSpan, parent_context: otel_context.Context | None = None) -> None:  # noqa: ARG002
         if span.attributes is None or CORRELATION_ATTRIBUTE not in span.attributes:
-            span.set_attributes(_context_attributes())
+            attributes = _context_attributes()
+            if CORRELATION_ATTRIBUTE not in attributes:
+                attributes[CORRELATION_ATTRIBUTE] = format(span.get_span_context().trace_id, "032x")
+            span.set_attributes(attributes)
 
 
 def _redact_attributes(attributes: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -115,14 +130,20 @@ class JSONLinesSpanExporter(SpanExporter):
                 self._file = None
 
 
+def _otlp_endpoint_set() -> bool:
+    return "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" in os.environ or "OTEL_EXPORTER_OTLP_ENDPOINT" in os.environ
+
+
 def otlp_exporter(
     endpoint: str | None, protocol: str | None, headers: Mapping[str, str] | None, timeout_s: float
-) -> tuple[SpanExporter, str, str] | None:
+) -> tuple[SpanExporter, str, str]:
+    """The OTLP exporter the arguments and ``OTEL_EXPORTER_OTLP_*`` describe, with its kind and URL.
+
+    With no endpoint anywhere, OpenTelemetry's default endpoint of the protocol is used.
+    """
     env = os.environ
     traces_endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
     base_endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-    if endpoint is None and traces_endpoint is None and base_endpoint is None:
-        return None
     protocol = (
         protocol
         or env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
@@ -132,6 +153,8 @@ def otlp_exporter(
     if protocol not in _PROTOCOLS:
         msg = f"OTLP protocol must be one of {_PROTOCOLS}, got {protocol!r} (set protocol= or OTEL_EXPORTER_OTLP_PROTOCOL)"
         raise ConfigurationError(msg)
+    if endpoint is None and traces_endpoint is None and base_endpoint is None:
+        base_endpoint = _DEFAULT_ENDPOINTS[protocol]
     if protocol == "grpc":
         with requires("opentelemetry.exporter.otlp.proto.grpc", "grpc"):
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
@@ -158,3 +181,32 @@ def otlp_exporter(
         url = base_endpoint.rstrip("/") + "/v1/traces"
     exporter = HttpExporter(endpoint=url, headers=dict(headers) if headers else None, timeout=timeout_s)
     return exporter, "otlp-http", url
+
+
+def chosen_exporters(
+    endpoint: str | None,
+    protocol: str | None,
+    headers: Mapping[str, str] | None,
+    timeout_s: float,
+    spans_file: str | Path | None,
+) -> list[tuple[SpanExporter, str, str | None]]:
+    """``(exporter, kind, target)`` for each exporter :func:`~commtel.configure` installs (see there)."""
+    if endpoint is not None:
+        return [otlp_exporter(endpoint, protocol, headers, timeout_s)]
+    names = [name.strip().lower() for name in os.environ.get(_TRACES_EXPORTER, "").split(",") if name.strip()]
+    if not names:
+        if _otlp_endpoint_set():
+            return [otlp_exporter(None, protocol, headers, timeout_s)]
+        return [] if spans_file is None else [(JSONLinesSpanExporter(spans_file), "file", str(spans_file))]
+    chosen: list[tuple[SpanExporter, str, str | None]] = []
+    for name in dict.fromkeys(names):
+        if name == "otlp":
+            chosen.append(otlp_exporter(None, protocol, headers, timeout_s))
+        elif name == "console":
+            from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+            chosen.append((ConsoleSpanExporter(), "console", "stdout"))
+        elif name != "none":
+            msg = f"{_TRACES_EXPORTER}={os.environ[_TRACES_EXPORTER]!r}: unknown exporter {name!r}; use otlp, console or none"
+            raise ConfigurationError(msg)
+    return chosen

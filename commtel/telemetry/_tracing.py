@@ -1,8 +1,8 @@
 """Tracing set-up: ``configure()``/``shutdown()``, commtel's tracer and span helpers.
 
 ``configure`` installs an SDK TracerProvider only when the application has not
-installed one itself, and exports over OTLP only when asked (arguments or the
-standard ``OTEL_EXPORTER_OTLP_*`` variables). Exporters are wrapped so that no
+installed one itself, and exports only when asked (arguments, ``OTEL_TRACES_EXPORTER``
+or the standard ``OTEL_EXPORTER_OTLP_*`` variables). Exporters are wrapped so that no
 secret leaves in a span, and every span gets ``commtel.correlation_id``.
 
 Only the OpenTelemetry API is imported here; the SDK (:mod:`._export`) loads in
@@ -26,7 +26,7 @@ from opentelemetry.trace import Span, SpanKind
 from opentelemetry.util.types import Attributes
 
 from .._version import version
-from ..context._correlation import get_correlation_id
+from ..context._correlation import peek_correlation_id
 from ..context._platform import get_platform_context
 
 
@@ -67,12 +67,19 @@ def recording_span() -> Span | None:
 
 
 def _context_attributes(extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """``commtel.correlation_id`` and the platform context's attributes, then *extra* (which wins)."""
+    """``commtel.correlation_id`` (when one is active) and the platform context's attributes, then *extra* (which wins).
+
+    With no correlation context and no current trace the id is left out: a span that
+    starts a trace gets its own trace id from the ``CorrelationSpanProcessor``.
+    """
+    cid = peek_correlation_id()
     platform = get_platform_context()
     if platform is None:
         # The common case: one dict, built in one go.
-        return {CORRELATION_ATTRIBUTE: get_correlation_id(), **(extra or {})}
-    attributes: dict[str, Any] = {CORRELATION_ATTRIBUTE: get_correlation_id()}
+        if cid is None:
+            return dict(extra) if extra else {}
+        return {CORRELATION_ATTRIBUTE: cid, **(extra or {})}
+    attributes: dict[str, Any] = {} if cid is None else {CORRELATION_ATTRIBUTE: cid}
     if platform.platform is not None:
         attributes["commtel.platform"] = platform.platform
     if platform.platform_connection_id is not None:
@@ -105,7 +112,8 @@ class TelemetryConfig:
 
     Attributes:
         service_name: The ``service.name`` resource attribute.
-        exporting: ``"otlp-http"``, ``"otlp-grpc"``, ``"file"``, ``"custom"`` or ``None``.
+        exporting: ``"otlp-http"``, ``"otlp-grpc"``, ``"console"``, ``"file"``, ``"custom"``
+            (several joined by commas) or ``None``.
         endpoint: Where spans go (URL or file path), if anywhere.
         owns_provider: False when the application's own TracerProvider was kept.
 
@@ -136,10 +144,12 @@ def configure(
 ) -> TelemetryConfig:
     """Set up tracing for commtel (idempotent and thread-safe).
 
-    Spans go to *exporter* when one is passed. Otherwise they are exported over OTLP
-    when *endpoint* is given or the standard ``OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT``
-    variable is set, using *protocol* (``"http/protobuf"`` or ``"grpc"``, default from
-    ``OTEL_EXPORTER_OTLP_PROTOCOL``); else to *spans_file* if given; else nowhere. A
+    Spans go to *exporter* when one is passed, else over OTLP to *endpoint* when given.
+    Otherwise the standard variables decide: ``OTEL_TRACES_EXPORTER`` (comma-separated
+    ``otlp``, ``console``, ``none``; ``otlp`` without an endpoint uses OpenTelemetry's
+    default ``http://localhost:4318``), else OTLP when ``OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT``
+    is set, else *spans_file* if given, else nowhere. OTLP uses *protocol*
+    (``"http/protobuf"`` or ``"grpc"``, default from ``OTEL_EXPORTER_OTLP_PROTOCOL``). A
     TracerProvider the application installed itself is never replaced.
 
     Args:
@@ -148,7 +158,7 @@ def configure(
         protocol: ``"http/protobuf"`` or ``"grpc"``.
         headers: Extra exporter headers (e.g. an API key; never logged).
         exporter: A span exporter of your own instead of OTLP.
-        spans_file: Write spans as JSON lines to this file when no OTLP is configured.
+        spans_file: Write spans as JSON lines to this file when no exporter is configured.
         export_timeout_s: Upper bound for one export, so a down collector costs bounded time.
         resource_attributes: Extra resource attributes.
 
@@ -165,7 +175,7 @@ def configure(
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-        from ._export import CorrelationSpanProcessor, JSONLinesSpanExporter, RedactingSpanExporter, otlp_exporter
+        from ._export import CorrelationSpanProcessor, RedactingSpanExporter, chosen_exporters
 
         name = service_name or os.environ.get("OTEL_SERVICE_NAME") or "commtel"
         existing = trace.get_tracer_provider()
@@ -173,26 +183,23 @@ def configure(
             _log.info("commtel keeps the application's TracerProvider %r", type(existing).__name__)
             _state = TelemetryConfig(name, None, None, owns_provider=False)
             return _state
-        chosen = None if exporter is not None else otlp_exporter(endpoint, protocol, headers, export_timeout_s)
-        target: str | None = None
-        if exporter is not None:
-            kind = "custom"
-        elif chosen is not None:
-            exporter, kind, target = chosen
-        elif spans_file is not None:
-            exporter, kind, target = JSONLinesSpanExporter(spans_file), "file", str(spans_file)
-        else:
-            kind = None
+        chosen = (
+            [(exporter, "custom", None)]
+            if exporter is not None
+            else chosen_exporters(endpoint, protocol, headers, export_timeout_s, spans_file)
+        )
         provider = TracerProvider(resource=Resource.create({"service.name": name, **(resource_attributes or {})}))
         provider.add_span_processor(CorrelationSpanProcessor())
-        if exporter is not None:
+        for each, _, _ in chosen:
             provider.add_span_processor(
                 BatchSpanProcessor(
-                    RedactingSpanExporter(exporter),
+                    RedactingSpanExporter(each),
                     schedule_delay_millis=500,
                     export_timeout_millis=int(export_timeout_s * 1000),
                 )
             )
+        kind = ",".join(kind for _, kind, _ in chosen) or None
+        target = next((target for _, _, target in chosen if target is not None), None)
         trace.set_tracer_provider(provider)
         _provider = provider
         _state = TelemetryConfig(name, kind, target, owns_provider=True)

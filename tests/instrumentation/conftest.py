@@ -11,6 +11,7 @@ from commtel.instrumentation.aiohttp import AioHttpInstrumentor
 from commtel.instrumentation.httpx import HTTPXInstrumentor
 from commtel.instrumentation.requests import RequestsInstrumentor
 from commtel.simulator import SimulatedMailServer
+from tests.instrumentation.clients import CLIENTS, Client
 
 
 @pytest.fixture(autouse=True)
@@ -53,3 +54,9 @@ def platform(_shared_platform: Any) -> Any:
     """The simulated platform, shared by this directory's tests and reset for each (stopping one costs 0.5 s)."""
     _shared_platform.reset()
     return _shared_platform
+
+
+@pytest.fixture(params=CLIENTS, ids=[c.name for c in CLIENTS])
+def client(request: pytest.FixtureRequest) -> Client:
+    """Each client library, used the plain way."""
+    return request.param

@@ -158,3 +158,22 @@ def test_smtp_mail_is_retried_on_a_transient_error(smtp_server, spans, registry)
     assert registry.get_sample_value("commtel_retry_calls_total", {**labels, "result": "success_after_retry"}) == 1
     assert registry.get_sample_value("commtel_operation_duration_seconds_count", {**labels, "outcome": "success"}) == 1
     assert "send_message" not in vars(smtplib.SMTP) or not is_instrumented(smtplib.SMTP, "send_message")
+
+
+def test_each_top_level_call_gets_its_own_correlation_id(spans) -> None:
+    """Outside any context, two guarded calls carry two correlation ids, each shared by the spans inside it."""
+    from commtel.telemetry import start_span
+
+    class Client:
+        def call(self) -> None:
+            with start_span("inside"):
+                pass
+
+    client = Client()
+    commtel.instrument(client, methods=["call"], platform="chat")
+    client.call()
+    client.call()
+    finished = spans.get_finished_spans()
+    ids = [s.attributes["commtel.correlation_id"] for s in finished]
+    assert [s.name for s in finished] == ["inside", "Client.call", "inside", "Client.call"]
+    assert ids[0] == ids[1] != ids[2] == ids[3]

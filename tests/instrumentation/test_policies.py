@@ -45,7 +45,8 @@ def test_toml_file_layers_host_over_platform_over_default(tmp_path) -> None:
     assert api.limiter is upload.limiter is not None  # defined on the platform: shared by its hosts
     assert api.breaker is not upload.breaker  # from the default: one per host
     assert policies.for_host("cdn.example.com").guard("HTTP GET", http_method="GET").retry is None
-    assert policies.for_host("other.org").platform == "other.org"
+    assert policies.for_host("other.org").platform == "other"  # unconfigured hosts share one label
+    assert policies.for_host("cdn.example.com").platform == "*.example.com"  # a pattern's key, never the host
 
 
 def test_environment_inline_toml_overrides_the_file(tmp_path) -> None:
@@ -93,10 +94,10 @@ def test_objects_given_in_code_are_shared() -> None:
 
 def test_retry_methods_default_to_idempotent_ones() -> None:
     """GET is retried, POST is not, unless retry_methods says so."""
-    scope = HostPolicies().for_host("a.org")
+    scope = HostPolicies(base="recommended").for_host("a.org")
     assert scope.guard("HTTP GET", http_method="GET").retry is not None
     assert scope.guard("HTTP POST", http_method="POST").retry is None
-    everything = HostPolicies(default=HostPolicy(retry_methods="*")).for_host("a.org")
+    everything = HostPolicies(base="recommended", default=HostPolicy(retry_methods="*")).for_host("a.org")
     assert everything.guard("HTTP POST", http_method="POST").retry is not None
 
 
@@ -119,3 +120,52 @@ def test_redacted_urls_keep_everything_but_secrets(pairs) -> None:
             assert f"{key}={value}" in url
         else:
             assert f"{key}=REDACTED" in url
+
+
+def test_nothing_is_guarded_unless_configured() -> None:
+    """The base "observe": no retry, breaker, limiter or timeout; "recommended" is the one opt-in."""
+    for scope in (HostPolicies().for_host("a.org"), HostPolicies.from_env({}).for_host("a.org")):
+        guard = scope.guard("HTTP GET", http_method="GET")
+        assert (guard.retry, guard.breaker, guard.limiter, scope.policy.timeout_s) == (None, None, None, None)
+        assert not scope.send_correlation
+    opted_in = HostPolicies.from_env({"COMMTEL_POLICIES": 'base = "recommended"'}).for_host("a.org")
+    guard = opted_in.guard("HTTP GET", http_method="GET")
+    assert guard.retry is not None and guard.retry.config == RetryConfig()
+    assert guard.breaker is not None and guard.limiter is None
+    with pytest.raises(ConfigurationError, match="base must be one of"):
+        HostPolicies.from_mapping({"base": "everything"})
+    with pytest.raises(ConfigurationError, match="send_correlation must be true or false"):
+        HostPolicies.from_mapping({"hosts": {"a.org": {"send_correlation": "yes"}}})
+    with pytest.raises(ConfigurationError, match="max_host_scopes"):
+        HostPolicies(max_host_scopes=0)
+
+
+def test_unconfigured_host_scopes_are_a_bounded_lru() -> None:
+    """Hosts without an exact entry keep the max_host_scopes most recently used scopes; configured ones stay."""
+    policies = HostPolicies(base="recommended", max_host_scopes=3, hosts={"api.mine.org": HostPolicy(platform="mine")})
+    pinned = policies.for_host("api.mine.org")
+    first = policies.for_host("a.org")
+    for host in ("b.org", "c.org", "a.org", "d.org"):  # a.org was used again: b.org is the oldest
+        policies.for_host(host)
+    assert policies.for_host("a.org") is first
+    assert list(policies._recent) == ["c.org", "d.org", "a.org"]  # b.org was evicted
+    assert policies.for_host("b.org").breaker is not None  # made again, with a fresh breaker
+    assert policies.for_host("api.mine.org") is pinned
+    assert {policies.for_host(h).breaker.name for h in ("a.org", "b.org")} == {"other"}
+    assert len(policies._recent) == 3
+
+
+def test_unconfigured_hosts_without_state_share_one_scope() -> None:
+    """With no breaker or limiter per host (the default), every unconfigured host shares one scope: nothing per host."""
+    policies = HostPolicies(hosts={"api.mine.org": HostPolicy(platform="mine"), "*.cdn.org": HostPolicy(retry=False)})
+    shared = policies.for_host("a.org")
+    assert all(policies.for_host(f"h{n}.org") is shared for n in range(100))
+    assert not policies._recent and shared.platform == "other"
+    assert policies.for_host("api.mine.org").platform == "mine"
+    assert policies.for_host("x.cdn.org").platform == "*.cdn.org"  # a pattern entry is not "other"
+
+
+def test_unreadable_policy_file_names_the_variable(tmp_path) -> None:
+    """COMMTEL_POLICIES_FILE pointing nowhere is a ConfigurationError naming it, not an OSError."""
+    with pytest.raises(ConfigurationError, match="COMMTEL_POLICIES_FILE"):
+        HostPolicies.from_env({"COMMTEL_POLICIES_FILE": str(tmp_path / "missing.toml")})

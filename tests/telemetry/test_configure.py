@@ -157,3 +157,24 @@ def test_explicit_exporter_wins_over_otlp_environment(otlp_http: OTLPHttpReceive
     result = run_app({"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_http.endpoint}, code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "custom ['kept']"
+
+
+def test_traces_exporter_variable_is_honoured(otlp_http: OTLPHttpReceiver) -> None:
+    """OTEL_TRACES_EXPORTER: "otlp,console" exports to both, "none" to nothing even with an endpoint set."""
+    otlp_http.store.clear()
+    both = run_app({"OTEL_TRACES_EXPORTER": "otlp, console", "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_http.endpoint})
+    assert both.returncode == 0, both.stderr
+    assert both.stdout.startswith(f"otlp-http,console {otlp_http.endpoint}/v1/traces"), both.stdout
+    assert '"name": "commtel.test"' in both.stdout and '"authorization": "[REDACTED]"' in both.stdout
+    _check_span(otlp_http)
+    none = run_app({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_http.endpoint})
+    assert none.returncode == 0, none.stderr
+    assert none.stdout.startswith("None None"), none.stdout
+
+
+def test_unknown_traces_exporter_names_the_variable() -> None:
+    """An exporter name commtel does not know is a ConfigurationError naming OTEL_TRACES_EXPORTER and the choices."""
+    result = run_app({"OTEL_TRACES_EXPORTER": "zipkin"})
+    assert result.returncode != 0
+    assert "ConfigurationError" in result.stderr and "OTEL_TRACES_EXPORTER" in result.stderr
+    assert "use otlp, console or none" in result.stderr

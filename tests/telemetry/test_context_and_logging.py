@@ -51,6 +51,29 @@ def test_fresh_correlation_id_is_stable_within_a_context() -> None:
         assert len(cid) == 32
 
 
+def test_no_correlation_id_is_stored_outside_a_context(spans) -> None:
+    """Outside correlation_context: the current trace's id, else a fresh one each time, never kept on the root context."""
+    from commtel.context._correlation import peek_correlation_id
+
+    assert peek_correlation_id() is None
+    assert get_correlation_id() != get_correlation_id()
+    assert peek_correlation_id() is None
+    with start_span("outer") as outer, start_span("inner") as inner:
+        trace_id = format(outer.get_span_context().trace_id, "032x")
+        assert get_correlation_id() == trace_id
+    assert outer.attributes["commtel.correlation_id"] == inner.attributes["commtel.correlation_id"] == trace_id
+    with start_span("another") as another:
+        assert another.attributes["commtel.correlation_id"] != trace_id  # a new trace, a new id
+
+
+def test_inject_headers_can_leave_the_correlation_id_out() -> None:
+    """correlation=False: no X-Correlation-ID, and the id is taken out of the context's baggage; traceparent stays."""
+    with correlation_context("abc-123"), start_span("out"):
+        headers = inject_headers({}, correlation=False)
+    assert "X-Correlation-ID" not in headers and "abc-123" not in headers.get("baggage", "")
+    assert headers["traceparent"].startswith("00-")
+
+
 def test_correlation_id_survives_thread_pool_hop() -> None:
     """ContextExecutor and run_in_context carry the id into worker threads; a plain pool does not."""
     with correlation_context("req-42"):
