@@ -251,6 +251,15 @@ def _metrics_endpoint(environ: Mapping[str, str]) -> tuple[str, int] | None:
     return environ.get(ENV_METRICS_ADDR, "").strip() or "127.0.0.1", port
 
 
+def _load_telemetry() -> None:
+    """Load now what the first request would (the telemetry listeners, the metrics), so it costs what the next does."""
+    from .. import _events
+    from ..telemetry._metrics import get_metrics
+
+    _events.active_listeners()
+    get_metrics()
+
+
 _env_lock = threading.Lock()
 _env_done = False
 
@@ -333,6 +342,7 @@ class HttpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             policies,
             _client_errors(getattr(importlib.import_module(module), name), type(self).__module__),
         )
+        _load_telemetry()
         for owner, attribute, wrapper in self._patches:
             patched_module, _, cls = owner.rpartition(".")
             wrap_function_wrapper(patched_module, f"{cls}.{attribute}", functools.partial(wrapper, http=http))

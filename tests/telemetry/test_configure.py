@@ -178,3 +178,19 @@ def test_unknown_traces_exporter_names_the_variable() -> None:
     assert result.returncode != 0
     assert "ConfigurationError" in result.stderr and "OTEL_TRACES_EXPORTER" in result.stderr
     assert "use otlp, console or none" in result.stderr
+
+
+def test_signal_specific_otlp_variables_win(otlp_http: OTLPHttpReceiver) -> None:
+    """OTEL_EXPORTER_OTLP_TRACES_ENDPOINT/_PROTOCOL are used as given, over the generic variables."""
+    otlp_http.store.clear()
+    result = run_app(
+        {
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{otlp_http.endpoint}/v1/traces",
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+        }
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"otlp-http {otlp_http.endpoint}/v1/traces"), result.stdout
+    _check_span(otlp_http)
