@@ -1,12 +1,12 @@
 """A small app that knows nothing of commtel (run as a script by test_auto_instrumentation.py).
 
-``python zero_code_app.py LIBRARY MODE BASE TINY CLOSED``: LIBRARY is httpx, httpx-async,
-requests or aiohttp; MODE ``observe`` runs a few ordinary calls against the server at BASE
-(and the one-request-per-minute server at TINY, and a port where nothing listens), printing
-one JSON line per call: its status and body, or the class of the exception and whether the
-library's own ``except`` clause catches it. MODE ``breaker`` calls a failing endpoint four
-times inside the app's usual ``except <library error>`` clause and prints the class names.
-Then it prints ``done`` and waits for a line on stdin (so that its metrics can be scraped).
+``python zero_code_app.py LIBRARY BASE TINY CLOSED FAILING``: LIBRARY is httpx, httpx-async,
+requests or aiohttp. The app runs a few ordinary calls against the server at BASE (and the
+one-request-per-minute server at TINY, and a port where nothing listens), printing one JSON
+line per call: its status and body, or the class of the exception and whether the library's
+own ``except`` clause catches it. Then it calls the failing URL FAILING four times inside the
+app's usual ``except <library error>`` clause and prints the class names it caught. Then it
+prints ``done`` and waits for a line on stdin (so that its metrics can be scraped).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 
-LIBRARY, MODE, BASE, TINY, CLOSED = sys.argv[1:6]
+LIBRARY, BASE, TINY, CLOSED, FAILING = sys.argv[1:6]
 
 
 def _report(name: str, started: float, result: dict[str, Any]) -> None:
@@ -33,7 +33,7 @@ def _error(exc: BaseException, library_error: type[BaseException]) -> dict[str, 
 
 
 def _scenarios() -> list[tuple[str, str, str, Any, float]]:
-    """(name, method, url, json body, timeout) of the observe mode."""
+    """(name, method, url, json body, timeout) of the ordinary calls."""
     return [
         ("ok", "GET", f"{BASE}/api/items?page=2", None, 5.0),
         ("server_error", "GET", f"{BASE}/status/503", None, 5.0),
@@ -47,19 +47,17 @@ def _scenarios() -> list[tuple[str, str, str, Any, float]]:
 
 
 def run_sync(send: Callable[..., tuple[int, Any]], fetch_checked: Callable[[str], Any], error: type) -> None:
-    if MODE == "observe":
-        for name, method, url, body, timeout in _scenarios():
-            started = time.monotonic()
-            try:
-                status, payload = send(method, url, body, timeout)
-                _report(name, started, {"status": status, "body": payload})
-            except Exception as exc:
-                _report(name, started, _error(exc, error))
-        return
+    for name, method, url, body, timeout in _scenarios():
+        started = time.monotonic()
+        try:
+            status, payload = send(method, url, body, timeout)
+            _report(name, started, {"status": status, "body": payload})
+        except Exception as exc:
+            _report(name, started, _error(exc, error))
     seen = []
     for _ in range(4):
         try:
-            fetch_checked(f"{BASE}/status/503")
+            fetch_checked(FAILING)
         except error as exc:  # the app's own, ordinary error handling
             seen.append(type(exc).__name__)
     print(json.dumps({"breaker": seen}), flush=True)
@@ -68,19 +66,17 @@ def run_sync(send: Callable[..., tuple[int, Any]], fetch_checked: Callable[[str]
 async def run_async(
     send: Callable[..., Awaitable[tuple[int, Any]]], fetch_checked: Callable[[str], Awaitable[Any]], error: type
 ) -> None:
-    if MODE == "observe":
-        for name, method, url, body, timeout in _scenarios():
-            started = time.monotonic()
-            try:
-                status, payload = await send(method, url, body, timeout)
-                _report(name, started, {"status": status, "body": payload})
-            except Exception as exc:
-                _report(name, started, _error(exc, error))
-        return
+    for name, method, url, body, timeout in _scenarios():
+        started = time.monotonic()
+        try:
+            status, payload = await send(method, url, body, timeout)
+            _report(name, started, {"status": status, "body": payload})
+        except Exception as exc:
+            _report(name, started, _error(exc, error))
     seen = []
     for _ in range(4):
         try:
-            await fetch_checked(f"{BASE}/status/503")
+            await fetch_checked(FAILING)
         except error as exc:
             seen.append(type(exc).__name__)
     print(json.dumps({"breaker": seen}), flush=True)
