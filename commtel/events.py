@@ -35,7 +35,14 @@ from .fallback._events import FallbackCreated, FallbackUsed
 from .hedging._events import HedgeCallFinished, HedgeCreated, HedgeDenied, HedgeLaunched
 from .messages._retention import RowsPurged
 from .messages._tracker import ConversationTrackerCreated, MessageStateChanged
-from .oauth._events import CallbackRejected, OAuthClientCreated, TokenRejected, TokenRequestFinished, TokenUpdated
+from .oauth._events import (
+    CallbackRejected,
+    OAuthClientCreated,
+    TokenRejected,
+    TokenRequestFinished,
+    TokenStoreWriteFailed,
+    TokenUpdated,
+)
 from .progress._errors import ErrorRecorded
 from .progress._progress import ProgressTrackerCreated, ProgressUpdated, TaskFinished, TaskStarted
 from .ratelimit._events import (
@@ -96,6 +103,7 @@ __all__ = [
     "TimeoutExpired",
     "TokenRejected",
     "TokenRequestFinished",
+    "TokenStoreWriteFailed",
     "TokenUpdated",
     "get_listeners",
     "get_telemetry_listener",

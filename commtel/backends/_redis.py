@@ -9,14 +9,14 @@ import redis-py; building a caller does.
 from __future__ import annotations
 
 import hashlib
-import math
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from .._exceptions import BackendError, ConfigurationError
+from .. import _validation as check
+from .._exceptions import BackendError
 from .._optional import requires
 
 
@@ -49,11 +49,8 @@ def positive_seconds(value: float | timedelta, what: str) -> float:
     Raises:
         ConfigurationError: Not a positive finite number of seconds.
     """
-    seconds = value.total_seconds() if isinstance(value, timedelta) else value
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 < seconds < math.inf:
-        msg = f"{what} must be a positive finite number of seconds, got {value!r}"
-        raise ConfigurationError(msg)
-    return float(seconds)
+    owner, _, name = what.rpartition(".")
+    return check.duration(value, name, owner=owner, positive=True)
 
 
 def redis_caller(target: str | Any, *, timeout_s: float, cooldown_s: float) -> RedisCaller:

@@ -18,7 +18,7 @@ from typing import Any, Literal, NamedTuple, ParamSpec, TypeVar
 import wrapt
 
 from .. import _events, _timing
-from .._durations import seconds
+from .. import _validation as check
 from .._exceptions import BackendError, CircuitOpenError, ConfigurationError
 from ..backends._redis import DEFAULT_COOLDOWN_S, DEFAULT_TIMEOUT_S, positive_seconds
 from ._core import (
@@ -155,8 +155,11 @@ class CircuitBreaker:
             on_backend_error=on_backend_error,
             redis_timeout=redis_timeout,
             redis_cooldown=redis_cooldown,
+            failure_on=failure_on,
+            failure_on_result=failure_on_result,
+            health_check=health_check,
         )
-        self.name = name
+        self.name = check.text(name, "name", owner="CircuitBreaker")
         self._failure_on = failure_on
         self._excluded = tuple(excluded_exceptions)
         self._failure_on_result = failure_on_result
@@ -549,28 +552,30 @@ def _checked(
     on_backend_error: str,
     redis_timeout: float | timedelta,
     redis_cooldown: float | timedelta,
+    failure_on: object = Exception,
+    failure_on_result: object = None,
+    health_check: object = None,
 ) -> tuple[float, float | None]:
     """Raise :class:`ConfigurationError` for an invalid option; return ``(recovery_s, slow_s)``."""
-    if failure_threshold is not None and failure_threshold < 1:
-        msg = f"failure_threshold must be >= 1 or None, got {failure_threshold}"
-        raise ConfigurationError(msg)
-    if failure_rate_threshold is not None and not 0 < failure_rate_threshold <= 1:
-        msg = f"failure_rate_threshold must be within (0, 1], got {failure_rate_threshold}"
-        raise ConfigurationError(msg)
-    if half_open_max_calls < 1 or minimum_calls < 1 or window_size <= 0:
-        msg = f"half_open_max_calls, minimum_calls and window_size must be positive, got {half_open_max_calls}, {minimum_calls}, {window_size}"
-        raise ConfigurationError(msg)
-    if on_backend_error not in ("local", "reject"):
-        msg = f"on_backend_error must be 'local' or 'reject', got {on_backend_error!r}"
-        raise ConfigurationError(msg)
-    if window_type not in ("count", "time"):
-        msg = f"window_type must be 'count' or 'time', got {window_type!r}"
-        raise ConfigurationError(msg)
-    positive_seconds(redis_timeout, "redis_timeout")
-    positive_seconds(redis_cooldown, "redis_cooldown")
-    recovery_s = seconds(recovery_timeout, "recovery_timeout")
-    assert recovery_s is not None  # noqa: S101 - a float was given
-    return recovery_s, seconds(slow_call_duration, "slow_call_duration")
+    owner = "CircuitBreaker"
+    check.whole(failure_threshold, "failure_threshold", owner=owner, optional=True)
+    if failure_rate_threshold is not None:
+        check.fraction(failure_rate_threshold, "failure_rate_threshold", owner=owner, strict=True)
+    check.one_of(window_type, "window_type", ("count", "time"), owner=owner)
+    if window_type == "count":
+        check.whole(window_size, "window_size", owner=owner, hint="calls in the count window")
+    else:
+        check.duration(window_size, "window_size", owner=owner, positive=True)
+    check.whole(minimum_calls, "minimum_calls", owner=owner)
+    check.whole(half_open_max_calls, "half_open_max_calls", owner=owner)
+    check.one_of(on_backend_error, "on_backend_error", ("local", "reject"), owner=owner)
+    check.exception_types(failure_on, "failure_on", owner=owner)
+    check.callable_(failure_on_result, "failure_on_result", owner=owner, optional=True)
+    check.callable_(health_check, "health_check", owner=owner, optional=True)
+    positive_seconds(redis_timeout, "CircuitBreaker.redis_timeout")
+    positive_seconds(redis_cooldown, "CircuitBreaker.redis_cooldown")
+    recovery_s = check.duration(recovery_timeout, "recovery_timeout", owner=owner)
+    return recovery_s, check.duration(slow_call_duration, "slow_call_duration", owner=owner, optional=True)
 
 
 class Admission(NamedTuple):

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
+from .. import _validation as check
 from ..ratelimit import GlobalRateLimiter as _GlobalRateLimiter
 from ..ratelimit import RateLimitBackend, RateLimitConfig, SlidingWindow
 from ..ratelimit import RateLimiter as _RateLimiter
@@ -74,9 +75,9 @@ class RateLimiter:
         if time_window is None:
             msg = "RateLimiter(max_calls, time_window) needs time_window in seconds"
             raise TypeError(msg)
-        self.max_calls = max_calls
-        self.time_window = float(time_window)
-        self.limiter = _RateLimiter(SlidingWindow(max_calls, float(time_window)), name=name, backend=backend)
+        self.max_calls = check.whole(max_calls, "max_calls", owner="RateLimiter")
+        self.time_window = check.duration(time_window, "time_window", owner="RateLimiter", positive=True)
+        self.limiter = _RateLimiter(SlidingWindow(self.max_calls, self.time_window), name=name, backend=backend)
 
     @classmethod
     def wrap(cls, limiter: _RateLimiter) -> RateLimiter:
@@ -248,6 +249,7 @@ def rate_limited(
     .. versionadded:: 0.1.0
     """
     limiter = config.limiter if isinstance(config, RateLimiter) else config
+    check.callable_(key_func, "key_func", owner="rate_limited", optional=True)
     return _rate_limited(
         limiter,
         None if key_func is None else _key_from_arguments(key_func),

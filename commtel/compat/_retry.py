@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import wrapt
 
+from .. import _validation as check
 from .._exceptions import RetryBudgetExhausted, RetryExhausted
 from ..retries import RetryConfig as _RetryConfig
 from ..retries import RetryPolicy
@@ -67,14 +68,19 @@ class RetryConfig(_RetryConfig):
         exponential_base: float | None = None,
         **options: Any,
     ) -> None:
+        # The older names are checked under their own names, so an error names what was passed.
+        if initial_delay is not None:
+            check.duration(initial_delay, "initial_delay", owner="RetryConfig")
+        if exponential_base is not None:
+            check.number(exponential_base, "exponential_base", owner="RetryConfig", minimum=1.0)
         if retry_exceptions is not None:
-            options["on"] = tuple(retry_exceptions)
+            options["on"] = retry_exceptions
         super().__init__(
             max_attempts=max_attempts,
             base_delay=initial_delay if initial_delay is not None else base_delay,  # type: ignore[arg-type]
             max_delay=max_delay,  # type: ignore[arg-type]
             backoff_factor=exponential_base if exponential_base is not None else backoff_factor,
-            retry_status_codes=frozenset(retry_status_codes or ()),
+            retry_status_codes=() if retry_status_codes is None else retry_status_codes,  # type: ignore[arg-type]  # RetryConfig normalizes it
             jitter=jitter,  # type: ignore[arg-type]
             jitter_factor=jitter_factor,
             retry_on_timeout=retry_on_timeout,
@@ -108,12 +114,8 @@ def _config(config: _RetryConfig | None, options: dict[str, Any]) -> _RetryConfi
         return config if config is not None else RetryConfig()
     base = config if config is not None else _RetryConfig()
     renamed = {"initial_delay": "base_delay", "exponential_base": "backoff_factor", "retry_exceptions": "on"}
-    fields = {renamed.get(key, key): value for key, value in given.items()}
-    if "on" in fields and not callable(fields["on"]):
-        fields["on"] = tuple(fields["on"])
-    if "retry_status_codes" in fields:
-        fields["retry_status_codes"] = frozenset(fields["retry_status_codes"])
-    return base.merge(**fields)
+    # RetryConfig checks and normalizes every field (exception types, status codes …).
+    return base.merge(**{renamed.get(key, key): value for key, value in given.items()})
 
 
 def retry(

@@ -22,6 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
+from .. import _validation as check
 from ._telemetry import attach_baggage, current_trace_id, detach, extract_baggage, inject
 
 
@@ -207,7 +208,7 @@ class CorrelationMiddleware:
     """
 
     def __init__(self, app: _WSGIApp) -> None:
-        self.app = app
+        self.app: _WSGIApp = check.callable_(app, "app", owner="CorrelationMiddleware")
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         headers = {
@@ -230,7 +231,7 @@ class ASGICorrelationMiddleware:
     """
 
     def __init__(self, app: Callable[..., Any]) -> None:
-        self.app = app
+        self.app: Callable[..., Any] = check.callable_(app, "app", owner="ASGICorrelationMiddleware")
 
     async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
         if scope.get("type") not in {"http", "websocket"}:

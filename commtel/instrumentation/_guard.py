@@ -30,13 +30,12 @@ from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from .. import _timing
-from .._durations import seconds
-from .._exceptions import ConfigurationError
+from .. import _validation as check
 from ..retries._config import RetryConfig
 from ..retries._core import RetryCore
 from ..retries._drivers import call_async, call_sync
 from ..telemetry._operations import completion_template
-from ..telemetry._tracing import _context_attributes, get_tracer
+from ..telemetry._tracing import _context_attributes, get_tracer, record_exception
 
 
 if TYPE_CHECKING:
@@ -45,6 +44,23 @@ if TYPE_CHECKING:
 
 
 __all__ = ["Guard"]
+
+
+def _checked_breaker(value: object) -> CircuitBreaker | None:
+    if value is None:
+        return None
+    from ..breaker._breaker import CircuitBreaker  # loaded with the first breaker, not with Guard
+
+    return check.instance(value, "breaker", CircuitBreaker, owner="Guard")  # type: ignore[no-any-return]
+
+
+def _checked_limiter(value: object) -> RateLimiter | None:
+    if value is None:
+        return None
+    from ..ratelimit._limiter import RateLimiter  # loaded with the first limiter, not with Guard
+
+    return check.instance(value, "limiter", RateLimiter, owner="Guard")  # type: ignore[no-any-return]
+
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -130,18 +146,17 @@ class Guard:
         span: bool = True,
         exhausted_result: Literal["raise", "return"] = "raise",
     ) -> None:
-        if exhausted_result not in {"raise", "return"}:
-            msg = f"exhausted_result must be 'raise' or 'return', got {exhausted_result!r}"
-            raise ConfigurationError(msg)
-        self.operation = operation
-        self.platform = platform or ""
+        check.one_of(exhausted_result, "exhausted_result", ("raise", "return"), owner="Guard")
+        self.operation = check.text(operation, "operation", owner="Guard", empty=False)
+        self.platform = check.text(platform, "platform", owner="Guard", optional=True) or ""
+        check.instance(retry, "retry", (RetryConfig, RetryCore), owner="Guard", optional=True)
         if isinstance(retry, RetryConfig):
             retry = RetryCore(retry, operation=operation, platform=self.platform)
         self.retry: RetryCore | None = retry
-        self.breaker = breaker
-        self.limiter = limiter
-        self.limiter_key = limiter_key
-        self.timeout_s = seconds(timeout_s, "timeout_s")
+        self.breaker = _checked_breaker(breaker)
+        self.limiter = _checked_limiter(limiter)
+        self.limiter_key = check.text(limiter_key, "limiter_key", owner="Guard")
+        self.timeout_s = check.duration(timeout_s, "timeout_s", owner="Guard", optional=True)
         self.span = span
         self.exhausted_result = exhausted_result
         self._attributes = {"commtel.operation": operation, "commtel.platform": self.platform}
@@ -185,7 +200,7 @@ class Guard:
         error_type = type(error).__qualname__
         if span.is_recording():
             span.set_attribute(ERROR_TYPE, error_type)
-            span.record_exception(error)
+            record_exception(span, error)
             span.set_status(Status(StatusCode.ERROR, error_type))
         if (completed := self._completed.bound()) is not None:
             completed(duration, False, error_type, span)  # noqa: FBT003 - the event's success field

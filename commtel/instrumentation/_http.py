@@ -24,7 +24,7 @@ import logging
 from collections.abc import Callable, Mapping, MutableMapping
 from types import TracebackType
 from typing import NamedTuple
-from urllib.parse import unquote_plus, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from opentelemetry import context, trace
 from opentelemetry.context import _SUPPRESS_HTTP_INSTRUMENTATION_KEY
@@ -41,10 +41,10 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from typing_extensions import Self
 
 from .. import _timing
-from .._redaction import is_sensitive_key
+from .._redaction import redact_url
 from ..context._correlation import inject_headers
 from ..ratelimit._feedback import parse_feedback
-from ..telemetry._tracing import _context_attributes
+from ..telemetry._tracing import _context_attributes, record_exception
 from ._http_settings import HttpSettings
 
 
@@ -63,19 +63,6 @@ _log = logging.getLogger("commtel.instrumentation")
 
 _KNOWN_METHODS = frozenset({"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY", "TRACE"})
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
-# Pre-signed URL parameters OpenTelemetry redacts besides our sensitive-key rule.
-_SIGNED_QUERY_KEYS = frozenset(
-    {
-        "awsaccesskeyid",
-        "signature",
-        "sig",
-        "x-goog-signature",
-        "x-amz-signature",
-        "x-amz-credential",
-        "x-amz-security-token",
-    }
-)
-_REDACTED = "REDACTED"
 # Response headers that say something about the server's rate limit (lower-case prefixes).
 _FEEDBACK_PREFIXES = ("retry-after", "ratelimit", "x-ratelimit")
 # Longest server-requested wait recorded as is (the limiter's default max_server_wait_s).
@@ -145,38 +132,6 @@ def _run_hook(hook: Callable[..., None], *args: object) -> None:
         hook(*args)
     except Exception:
         _log.exception("commtel HTTP hook %r failed", hook)
-
-
-def _redact_query(query: str) -> str:
-    pieces = query.split("&")
-    changed = False
-    for i, piece in enumerate(pieces):
-        key, sep, _ = piece.partition("=")
-        name = unquote_plus(key)
-        if sep and (is_sensitive_key(name) or name.lower() in _SIGNED_QUERY_KEYS):
-            pieces[i] = f"{key}={_REDACTED}"
-            changed = True
-    return "&".join(pieces) if changed else query
-
-
-def redact_url(url: str) -> str:
-    """*url* with user:password and the values of secret query parameters replaced by ``REDACTED``.
-
-    Query parameters are secret when their name looks like a credential (``token``,
-    ``api_key``, ``password``, ``code`` …) or is a known pre-signing parameter
-    (``X-Amz-Signature``, ``sig`` …); everything else is kept byte for byte.
-
-    .. versionadded:: 0.1.0
-    """
-    parts = urlsplit(url)
-    netloc, query = parts.netloc, parts.query
-    if "@" in netloc:
-        netloc = f"{_REDACTED}:{_REDACTED}@{netloc.rpartition('@')[2]}"
-    if query:
-        query = _redact_query(query)
-    if netloc is parts.netloc and query is parts.query:
-        return url
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def normalized_method(method: str) -> str:
@@ -316,7 +271,7 @@ class HttpAttempt:
         try:
             if exc is not None and span.is_recording():
                 span.set_attribute(ERROR_TYPE, type(exc).__qualname__)
-                span.record_exception(exc)
+                record_exception(span, exc, escaped=True)
                 span.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))
             span.end()
         finally:

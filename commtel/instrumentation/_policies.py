@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import math
 import os
 import sys
 import threading
@@ -51,9 +52,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from .._durations import seconds
+from .. import _validation as check
 from .._exceptions import ConfigurationError
+from ..breaker._breaker import CircuitBreaker
+from ..ratelimit._limiter import RateLimiter
 from ..retries._config import RetryConfig
+from ..retries._core import RetryCore
 from ._guard import Guard
 
 
@@ -191,8 +195,16 @@ def _validate(policy: HostPolicy, where: str) -> None:
             msg = f"{where}.retry_methods must be a list of HTTP method names or '*', got {policy.retry_methods!r}"
             raise ConfigurationError(msg)
         put(policy, "retry_methods", frozenset(m.upper() for m in methods))
+    _validate_components(policy, where)
+
+
+def _validate_components(policy: HostPolicy, where: str) -> None:
+    put = object.__setattr__
     for name in ("retry", "breaker", "rate_limit"):
         value = getattr(policy, name)
+        if value is not _UNSET and value is not False:
+            types, what = _COMPONENT_TYPES[name]
+            check.instance(value, f"{where}.{name}", types, owner="", optional=True, what=what)
         if value is False:
             put(policy, name, None)
         elif name == "retry" and isinstance(value, Mapping):
@@ -200,6 +212,14 @@ def _validate(policy: HostPolicy, where: str) -> None:
         elif isinstance(value, Mapping):
             _prefixed(where, name, _check_component, name, value)  # fail now, not on the first call
             put(policy, name, dict(value))
+
+
+#: What each component field accepts besides an options mapping, ``None`` and ``False``.
+_COMPONENT_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "retry": ((RetryConfig, RetryCore, Mapping), "a RetryConfig, a mapping of its options, False"),
+    "breaker": ((CircuitBreaker, Mapping), "a CircuitBreaker, a mapping of its options, False"),
+    "rate_limit": ((RateLimiter, Mapping), "a RateLimiter, a mapping of its limits, False"),
+}
 
 
 def _retry_config(options: Mapping[str, Any]) -> RetryConfig:
@@ -231,9 +251,7 @@ def _limits_from(options: Mapping[str, Any]) -> tuple[list[Any], dict[str, Any]]
         limits.extend(preset_limits(str(rest.pop("preset"))))
     if "rate" in rest:
         rate = rest.pop("rate")
-        limits.append(
-            TokenBucket(rate, rest.pop("burst", max(1, int(rate)) if isinstance(rate, int | float) else rate))
-        )
+        limits.append(TokenBucket(rate, rest.pop("burst", max(1, int(rate)) if _finite(rate) else rate)))
     if "limit" in rest or "window_s" in rest:
         limits.append(SlidingWindow(rest.pop("limit", None), rest.pop("window_s", None)))
     for timeframe, length in TIMEFRAMES.items():
@@ -252,6 +270,10 @@ def _limits_from(options: Mapping[str, Any]) -> tuple[list[Any], dict[str, Any]]
         msg = f"unknown option(s) {unknown or ['burst (only with rate)']}"
         raise ConfigurationError(msg)
     return limits, rest
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _check_component(kind: _Component, options: Mapping[str, Any]) -> None:
@@ -413,6 +435,11 @@ class HostPolicies:
         if isinstance(bound, bool) or not isinstance(bound, int) or bound < 1:
             msg = f"max_host_scopes must be a whole number >= 1, got {bound!r}"
             raise ConfigurationError(msg)
+        check.instance(self.default, "default", HostPolicy, owner="HostPolicies")
+        for name in ("hosts", "platforms"):
+            table = check.instance(getattr(self, name), name, Mapping, owner="HostPolicies", what="a dict")
+            for key, policy in table.items():
+                check.instance(policy, f"{name}[{key!r}]", HostPolicy, owner="HostPolicies")
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, source: str = "policies") -> HostPolicies:

@@ -12,6 +12,7 @@ import filelock
 
 from typing_extensions import Self
 
+from .. import _validation as check
 from .._exceptions import CommtelError
 from .._timing import asleep, monotonic
 
@@ -52,7 +53,7 @@ class FileLock:
 
     def __init__(self, path: str | os.PathLike[str], *, timeout_s: float | None = None) -> None:
         self.path = os.fspath(path)
-        self.timeout_s = timeout_s
+        self.timeout_s = check.duration(timeout_s, "timeout_s", owner="FileLock", optional=True)
         self._lock = filelock.FileLock(self.path)
 
     def __repr__(self) -> str:

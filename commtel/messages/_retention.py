@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from .. import _validation as check
 from .._events import Event
 from .._exceptions import ConfigurationError
 
@@ -30,11 +31,7 @@ def positive_seconds(name: str, value: float | timedelta) -> float:
     Raises:
         ConfigurationError: *value* is not a number, NaN, infinite, zero or negative.
     """
-    seconds = value.total_seconds() if isinstance(value, timedelta) else value
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not math.isfinite(seconds) or seconds <= 0:
-        msg = f"{name} must be a finite number of seconds > 0 (or a timedelta), got {value!r}"
-        raise ConfigurationError(msg)
-    return float(seconds)
+    return check.duration(value, name, owner="", positive=True)
 
 
 def batch_size(value: int) -> int:

@@ -33,6 +33,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .. import _events
+from .. import _validation as check
 from .._events import Event
 from .._exceptions import BackendError, CommtelError, ConfigurationError, StateTransitionError
 from .._timing import wall
@@ -539,6 +540,7 @@ class ConversationTracker(StoreOwner):
     ) -> None:
         retention = Retention(retention_s)
         lease = positive_seconds("lease_s", lease_s)
+        check.callable_(clock, "clock", owner="ConversationTracker")
         self.store, self._owns_store = coerce_store(store)
         self._ops = ConversationOps(self.store.sql, lease_s=lease, clock=clock, retention=retention)
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
         OAuthProviderError,
         OAuthStateError,
     )
-    from ._events import CallbackRejected, TokenRejected, TokenRequestFinished, TokenUpdated
+    from ._events import CallbackRejected, TokenRejected, TokenRequestFinished, TokenStoreWriteFailed, TokenUpdated
     from ._providers import PROVIDERS, OAuthProvider
     from ._store import EnvTokenStore, FileTokenStore, MemoryTokenStore, TokenStore
     from ._tokens import Token
@@ -47,6 +47,7 @@ __all__ = [
     "TokenRejected",
     "TokenRequestFinished",
     "TokenStore",
+    "TokenStoreWriteFailed",
     "TokenUpdated",
 ]
 
@@ -64,7 +65,13 @@ if not TYPE_CHECKING:  # mypy sees the imports above; at run time names load on 
                 "OAuthProviderError",
                 "OAuthStateError",
             ),
-            "._events": ("CallbackRejected", "TokenRejected", "TokenRequestFinished", "TokenUpdated"),
+            "._events": (
+                "CallbackRejected",
+                "TokenRejected",
+                "TokenRequestFinished",
+                "TokenStoreWriteFailed",
+                "TokenUpdated",
+            ),
             "._providers": ("PROVIDERS", "OAuthProvider"),
             "._store": ("EnvTokenStore", "FileTokenStore", "MemoryTokenStore", "TokenStore"),
             "._tokens": ("Token",),

@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl, urlsplit
 from typing_extensions import Self
 
 from .. import _events
+from .. import _validation as check
 from .._exceptions import ConfigurationError
 from .._optional import ensure
 from .._timing import monotonic, wall
@@ -41,7 +42,7 @@ from ._flow import (
     run_sync,
 )
 from ._providers import OAuthProvider
-from ._secrets import seen
+from ._secrets import owned, seen
 from ._store import MemoryTokenStore, TokenStore
 from ._tokens import Token
 
@@ -93,6 +94,7 @@ class _BaseOAuthClient:
     """Configuration and every decision of the OAuth clients; no I/O."""
 
     __slots__ = (
+        "__weakref__",
         "_owns_http",
         "_pending",
         "_pending_lock",
@@ -122,21 +124,22 @@ class _BaseOAuthClient:
         timeout_s: float = 10.0,
     ) -> None:
         ensure("authlib", "httpx")  # the flows run on them: say which extra installs them, now
+        owner = type(self).__name__
         if isinstance(provider, str):
             provider = OAuthProvider.preset(provider)
-        if not client_id:
-            msg = "client_id must not be empty"
-            raise ConfigurationError(msg)
-        if grant_type not in {"authorization_code", "client_credentials"}:
-            msg = f"grant_type must be 'authorization_code' or 'client_credentials', got {grant_type!r}"
-            raise ConfigurationError(msg)
+        check.instance(provider, "provider", OAuthProvider, owner=owner, what="an OAuthProvider or a preset name")
+        check.text(client_id, "client_id", owner=owner, empty=False)
+        check.text(client_secret, "client_secret", owner=owner, optional=True)
+        check.one_of(grant_type, "grant_type", ("authorization_code", "client_credentials"), owner=owner)
         if grant_type == "client_credentials" and client_secret is None:
-            msg = "the client_credentials grant needs client_secret"
+            msg = f"{owner}: the client_credentials grant needs client_secret"
             raise ConfigurationError(msg)
-        if refresh_margin_s < 0 or timeout_s <= 0:
-            msg = f"refresh_margin_s must be >= 0 and timeout_s > 0, got {refresh_margin_s}, {timeout_s}"
-            raise ConfigurationError(msg)
+        check.instance(store, "store", TokenStore, owner=owner, optional=True, what="a TokenStore")
+        refresh_margin_s = check.duration(refresh_margin_s, "refresh_margin_s", owner=owner)
+        timeout_s = check.duration(timeout_s, "timeout_s", owner=owner, positive=True)
         self.creds = ClientCredentials(provider, client_id, client_secret)
+        # The client secret stays redacted for as long as this client lives, whatever rotates around it.
+        owned(client_secret, self)
         self.redirect_uri = redirect_uri
         self.scopes = tuple(provider.scopes if scopes is None else scopes)
         self.store: TokenStore = MemoryTokenStore() if store is None else store

@@ -11,7 +11,14 @@ from dataclasses import dataclass
 from .._events import Event
 
 
-__all__ = ["CallbackRejected", "OAuthClientCreated", "TokenRejected", "TokenRequestFinished", "TokenUpdated"]
+__all__ = [
+    "CallbackRejected",
+    "OAuthClientCreated",
+    "TokenRejected",
+    "TokenRequestFinished",
+    "TokenStoreWriteFailed",
+    "TokenUpdated",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,3 +107,22 @@ class CallbackRejected(Event):
 
     provider: str
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class TokenStoreWriteFailed(Event):
+    """A token store could not save a token (disk full, read-only …); it keeps it in memory meanwhile.
+
+    Emitted once per key until a save of that key succeeds again.
+
+    Attributes:
+        store: Which store (``"file"``).
+        key: The store key (a provider or ``provider:user`` name, not a credential).
+        error: The ``errno`` name (``ENOSPC``, ``EROFS`` …) or the exception type.
+
+    .. versionadded:: 0.2.0
+    """
+
+    store: str
+    key: str
+    error: str

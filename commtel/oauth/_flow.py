@@ -62,9 +62,6 @@ class ClientCredentials:
     client_id: str
     client_secret: str | None = field(default=None, repr=False)
 
-    def __post_init__(self) -> None:
-        seen(self.client_secret)
-
     @property
     def auth_method(self) -> str:
         """Client authentication to use: the provider's, or ``none`` for a public client."""

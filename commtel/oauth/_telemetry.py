@@ -23,6 +23,7 @@ from ._events import (
     OAuthClientCreated,
     TokenRejected,
     TokenRequestFinished,
+    TokenStoreWriteFailed,
     TokenUpdated,
 )
 
@@ -99,3 +100,17 @@ def _on_token_rejected(event: TokenRejected) -> None:
 @handles(CallbackRejected)
 def _on_callback_rejected(event: CallbackRejected) -> None:
     _log.warning("oauth callback rejected", provider=event.provider, reason=event.reason)
+
+
+@handles(TokenStoreWriteFailed)
+def _on_store_write_failed(event: TokenStoreWriteFailed) -> None:
+    if span := recording_span():
+        span.add_event("commtel.oauth.token_store_write_failed", {"error.type": event.error})
+    _log.warning(
+        "token store could not save the token of %r (%s); it is kept in memory for this process until a save succeeds",
+        event.key,
+        event.error,
+        store=event.store,
+        key=event.key,
+        error=event.error,
+    )

@@ -8,11 +8,13 @@ holds is registered for redaction the moment the token is built, and its
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._exceptions import ConfigurationError
+from .. import _validation as check
 from .._timing import wall
 from ._secrets import seen
 
@@ -21,9 +23,14 @@ __all__ = ["Token"]
 
 
 def _optional_float(value: Any) -> float | None:
-    if value is None or value == "":
+    """A finite number from a provider's answer or a stored token; anything else is "unknown" (``None``)."""
+    if isinstance(value, bool) or value is None or value == "":
         return None
-    return float(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +58,13 @@ class Token:
     id_token: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        if not self.access_token:
-            msg = "Token needs a non-empty access_token"
-            raise ConfigurationError(msg)
-        seen(self.access_token, self.refresh_token, self.id_token)
+        check.text(self.access_token, "access_token", owner="Token", empty=False)
+        for name in ("expires_at", "issued_at"):
+            check.number(getattr(self, name), name, owner="Token", optional=True)
+        # Access and ID tokens retire after their expiry; a refresh token (no known expiry)
+        # when newer credentials push it out of the bounded registry.
+        seen(self.access_token, self.id_token, expires_at=self.expires_at)
+        seen(self.refresh_token)
 
     @classmethod
     def from_response(cls, data: Mapping[str, Any], *, now: float, refresh_token: str | None = None) -> Token:

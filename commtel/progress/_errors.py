@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from .. import _events
+from .. import _validation as check
 from .._events import Event
 
 
@@ -76,8 +77,8 @@ class ErrorTracker:
     __slots__ = ("_lock", "by_type", "errors", "failed", "max_errors", "operation", "succeeded")
 
     def __init__(self, operation: str = "batch", *, max_errors: int = 1000) -> None:
-        self.operation = operation
-        self.max_errors = max_errors
+        self.operation = check.text(operation, "operation", owner="ErrorTracker")
+        self.max_errors = check.whole(max_errors, "max_errors", owner="ErrorTracker", minimum=0)
         self.succeeded = 0
         self.failed = 0
         self.errors: list[TrackedError] = []

@@ -33,6 +33,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from .. import _events
+from .. import _validation as check
 from .._events import Event
 from .._exceptions import AuthorizationError, BackendError, ConfigurationError, StateTransitionError
 from .._optional import requires
@@ -622,6 +623,7 @@ class ProgressTracker(StoreOwner):
         clock: Callable[[], float] = wall,
         retention_s: float | timedelta | None = None,
     ) -> None:
+        check.callable_(clock, "clock", owner="ProgressTracker")
         kind = kind_label(kind)
         retention = Retention(retention_s)
         self.store, self._owns_store = coerce_store(store)

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from .. import _validation as check
 from .._exceptions import ConfigurationError
 from ._core import Limit, Quota, SlidingWindow, TokenBucket, compile_quota
 
@@ -48,11 +49,12 @@ def _check_limits(where: str, limits: object) -> Limits:
         if name not in TIMEFRAMES:
             msg = f"{where}[{timeframe!r}]: unknown timeframe; use one of {', '.join(TIMEFRAMES)}"
             raise ConfigurationError(msg)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            msg = f"{where}[{timeframe!r}] must be a positive integer, got {value!r}"
-            raise ConfigurationError(msg)
-        checked[name] = value
+        checked[name] = check.whole(value, f"{where}[{timeframe!r}]", owner="RateLimitConfig")
     return checked
+
+
+def _mapping(value: object, name: str) -> Mapping[object, object]:
+    return check.instance(value, name, Mapping, owner="RateLimitConfig", what="a dict")  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -89,18 +91,17 @@ class RateLimitConfig:
 
     def __post_init__(self) -> None:
         for name in ("requests_per_minute", "requests_per_hour", "requests_per_day", "max_burst"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                msg = f"RateLimitConfig.{name} must be a positive integer, got {value!r}"
-                raise ConfigurationError(msg)
+            setattr(self, name, check.whole(getattr(self, name), name, owner="RateLimitConfig"))
         self.endpoint_limits = {
-            str(k).lower(): _check_limits(f"endpoint_limits[{k!r}]", v) for k, v in self.endpoint_limits.items()
+            str(k).lower(): _check_limits(f"endpoint_limits[{k!r}]", v)
+            for k, v in _mapping(self.endpoint_limits, "endpoint_limits").items()
         }
         self.platform_limits = {
-            str(k).lower(): _check_limits(f"platform_limits[{k!r}]", v) for k, v in self.platform_limits.items()
+            str(k).lower(): _check_limits(f"platform_limits[{k!r}]", v)
+            for k, v in _mapping(self.platform_limits, "platform_limits").items()
         }
         nested: dict[str, dict[str, Limits]] = {}
-        given: Mapping[str, object] = self.platform_endpoint_limits
+        given = _mapping(self.platform_endpoint_limits, "platform_endpoint_limits")
         for platform, endpoints in given.items():
             if not isinstance(endpoints, Mapping):
                 msg = f"platform_endpoint_limits[{platform!r}] must be a dict of endpoint -> limits"

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
+from .. import _validation as check
 from .._exceptions import ConfigurationError
 
 
@@ -91,18 +92,6 @@ class RateLimitDecision:
         }
 
 
-def _positive_int(owner: str, field: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        msg = f"{owner}.{field} must be a positive integer, got {value!r}"
-        raise ConfigurationError(msg)
-
-
-def _positive_seconds(owner: str, field: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 < value < math.inf):
-        msg = f"{owner}.{field} must be a positive finite number, got {value!r}"
-        raise ConfigurationError(msg)
-
-
 @dataclass(frozen=True, slots=True)
 class TokenBucket:
     """A smooth limit: *rate* units per second with bursts of up to *burst* units.
@@ -124,8 +113,11 @@ class TokenBucket:
     burst: int
 
     def __post_init__(self) -> None:
-        _positive_seconds("TokenBucket", "rate", self.rate)
-        _positive_int("TokenBucket", "burst", self.burst)
+        rate = check.number(self.rate, "rate", owner="TokenBucket", strict=True)
+        if not math.isfinite(1.0 / rate):  # a denormal: its refill interval overflows
+            msg = f"TokenBucket.rate must be a positive finite number whose inverse is finite, got {rate!r}"
+            raise ConfigurationError(msg)
+        check.whole(self.burst, "burst", owner="TokenBucket")
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,8 +142,8 @@ class SlidingWindow:
     window_s: float
 
     def __post_init__(self) -> None:
-        _positive_int("SlidingWindow", "limit", self.limit)
-        _positive_seconds("SlidingWindow", "window_s", self.window_s)
+        check.whole(self.limit, "limit", owner="SlidingWindow")
+        check.number(self.window_s, "window_s", owner="SlidingWindow", strict=True)
 
 
 Limit: TypeAlias = TokenBucket | SlidingWindow

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import wrapt
 
+from .. import _validation as check
 from ._config import RateLimitConfig
 from ._global import get_rate_limiter
 from ._limiter import RateLimiter
@@ -44,10 +45,10 @@ class _Acquire:
         platform: str | None,
     ) -> None:
         self.limiter = limiter
-        self.key = key
+        self.key = check.text(key, "key", owner="rate_limited")
         self.key_func = key_func
-        self.cost = cost
-        self.timeout = timeout
+        self.cost = check.whole(cost, "cost", owner="rate_limited")
+        self.timeout = check.duration(timeout, "timeout", owner="rate_limited", optional=True)
         self.endpoint = endpoint
         self.platform = platform
 
@@ -100,6 +101,8 @@ def rate_limited(
 
     .. versionadded:: 0.1.0
     """
+    check.instance(config, "config", (RateLimitConfig, RateLimiter), owner="rate_limited", optional=True)
+    check.callable_(key_func, "key_func", owner="rate_limited", optional=True)
     if isinstance(config, RateLimiter):
         limiter = config
     elif isinstance(config, RateLimitConfig):

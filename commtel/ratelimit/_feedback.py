@@ -11,6 +11,11 @@ Understood headers, most authoritative first:
   ``limit=100, remaining=0, reset=30``), the older split ``RateLimit-Remaining`` /
   ``RateLimit-Reset`` headers, and ``RateLimit-Policy`` (``"default";q=100;w=60``)
   whose window is the fallback wait when a server says 0 remaining without a reset.
+  Both are HTTP structured fields, read by a linear parser (:mod:`._sfv`): a 64 KB
+  hostile header costs well under 10 ms. With several policies
+  (``"minute";r=0;t=30, "day";r=500;t=3600``) the most restrictive one decides: an
+  exhausted policy blocks until its reset (the longest, if several are exhausted),
+  otherwise the policy with the fewest requests left is reported.
 
 A 429 (or a 503 with ``Retry-After``) always blocks: for ``Retry-After``, else the
 reset, else *default_wait_s*. Any other answer blocks only when it says nothing
@@ -21,11 +26,12 @@ in :attr:`ServerFeedback.problems`; waits beyond *max_wait_s* are clamped.
 from __future__ import annotations
 
 import math
-import re
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+
+from . import _sfv
 
 
 __all__ = ["ServerFeedback", "parse_feedback"]
@@ -33,7 +39,6 @@ __all__ = ["ServerFeedback", "parse_feedback"]
 # Reset values at or above this are epoch seconds (2001-09-09), above _EPOCH_MS epoch ms.
 _EPOCH_S = 1e9
 _EPOCH_MS = 1e12
-_PARAM = re.compile(r"""\b([A-Za-z][\w-]*)\s*=\s*("?)(-?[\w.+:-]*)\2""")
 
 Headers = Mapping[str, str] | Iterable[tuple[str, str]]
 
@@ -115,27 +120,98 @@ class _Reader:
             return max(0.0, value - self.now_wall)
         return value
 
-    def first_reset(self, ietf: Mapping[str, str]) -> tuple[float | None, str]:
+    def first_reset(self, ietf: _Policy) -> tuple[float | None, str]:
         """The first usable reset among the known headers, and its header name."""
         get = self.headers.get
         for name, raw in (
             ("X-RateLimit-Reset-After", get("x-ratelimit-reset-after")),
             ("X-RateLimit-Reset", get("x-ratelimit-reset")),
-            ("RateLimit", ietf.get("t", ietf.get("reset"))),
-            ("RateLimit-Reset", get("ratelimit-reset")),
         ):
             reset = self.reset(name, raw)
             if reset is not None:
                 return reset, name
-        return None, ""
+        if ietf.reset is not None:
+            return ietf.reset, "RateLimit"
+        reset = self.reset("RateLimit-Reset", get("ratelimit-reset"))
+        return (reset, "RateLimit-Reset") if reset is not None else (None, "")
 
     def count(self, name: str, raw: str | None) -> int | None:
         value = self.number(name, raw)
         return None if value is None else int(value)
 
+    def members(self, header: str) -> list[tuple[str, dict[str, float]]]:
+        """The policies of structured field *header*: ``(name, {param: non-negative number})``.
 
-def _params(raw: str | None) -> dict[str, str]:
-    return {} if raw is None else {k.lower(): v for k, _, v in _PARAM.findall(raw)}
+        The current drafts' List (``"name";r=0;t=30``) or the older Dictionary
+        (``limit=100, remaining=0, reset=30``, one unnamed policy). A field that is
+        neither is ignored whole (RFC 9651); a negative or non-numeric parameter is
+        ignored alone; each is reported in :attr:`problems`.
+        """
+        raw = self.headers.get(header.lower())
+        if raw is None:
+            return []
+        try:
+            items = [(str(item.value), item.params) for item in _sfv.parse_list(raw)]
+        except _sfv.ParseError as list_error:
+            try:
+                older = _sfv.parse_dictionary(raw)
+            except _sfv.ParseError:
+                self.problems.append(f"{header}: not a structured field ({list_error}); ignored")
+                return []
+            items = [("", {key: member.value for key, member in older.items() if not isinstance(member.value, tuple)})]
+        return [(name, self._numbers(header, name, params)) for name, params in items]
+
+    def _numbers(self, header: str, name: str, params: Mapping[str, object]) -> dict[str, float]:
+        numbers: dict[str, float] = {}
+        for key, value in params.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                self.problems.append(f"{header}: {name or 'policy'} {key}={_short(str(value))} ignored")
+                continue
+            numbers[key] = float(value)
+        return numbers
+
+
+@dataclass(frozen=True, slots=True)
+class _Policy:
+    """The deciding IETF rate-limit policy: what remains, when it resets, its quota and window."""
+
+    remaining: float | None = None
+    reset: float | None = None
+    limit: float | None = None
+    window: float | None = None
+
+
+def _ietf_policy(reader: _Reader) -> _Policy:
+    """The most restrictive policy of ``RateLimit`` joined with ``RateLimit-Policy`` by name.
+
+    An exhausted policy (``r=0``) wins, the one with the longest wait if several are;
+    otherwise the one with the fewest remaining requests.
+    """
+    quotas = dict(reader.members("RateLimit-Policy"))
+    candidates: list[_Policy] = []
+    for name, params in reader.members("RateLimit"):
+        quota = quotas.get(name, {})
+        candidates.append(
+            _Policy(
+                remaining=params.get("r", params.get("remaining")),
+                reset=params.get("t", params.get("reset")),
+                limit=params.get("limit", quota.get("q")),
+                window=quota.get("w"),
+            )
+        )
+    if not candidates:
+        limits = [q for params in quotas.values() if (q := params.get("q")) is not None]
+        return _Policy(limit=min(limits, default=None))
+    exhausted = [policy for policy in candidates if policy.remaining == 0]
+    if exhausted:
+        return max(exhausted, key=_wait_of)
+    known = [policy for policy in candidates if policy.remaining is not None]
+    return min(known, key=lambda policy: policy.remaining or 0.0) if known else candidates[0]
+
+
+def _wait_of(policy: _Policy) -> float:
+    wait = policy.reset if policy.reset is not None else policy.window
+    return -1.0 if wait is None else wait
 
 
 def parse_feedback(
@@ -163,19 +239,20 @@ def parse_feedback(
     reader = _Reader(headers, now_wall)
     get = reader.headers.get
     retry_after = reader.retry_after()
-    ietf = _params(get("ratelimit"))
-    policy = _params(get("ratelimit-policy"))
+    ietf = _ietf_policy(reader)
     remaining = reader.count("X-RateLimit-Remaining", get("x-ratelimit-remaining"))
     if remaining is None:
-        remaining = reader.count(
-            "RateLimit remaining", ietf.get("r", ietf.get("remaining", get("ratelimit-remaining")))
+        remaining = (
+            int(ietf.remaining)
+            if ietf.remaining is not None
+            else reader.count("RateLimit-Remaining", get("ratelimit-remaining"))
         )
     limit = reader.count("X-RateLimit-Limit", get("x-ratelimit-limit"))
     if limit is None:
-        limit = reader.count("RateLimit-Policy quota", policy.get("q", ietf.get("limit", get("ratelimit-limit"))))
+        limit = int(ietf.limit) if ietf.limit is not None else reader.count("RateLimit-Limit", get("ratelimit-limit"))
     reset, reset_source = reader.first_reset(ietf)
-    if reset is None and remaining == 0:
-        reset, reset_source = reader.number("RateLimit-Policy window", policy.get("w")), "RateLimit-Policy"
+    if reset is None and remaining == 0 and ietf.window is not None:
+        reset, reset_source = ietf.window, "RateLimit-Policy"
 
     delay: float | None = None
     source = ""

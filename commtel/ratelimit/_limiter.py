@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import overload
 
 from .. import _events, _timing
+from .. import _validation as check
 from .._exceptions import ConfigurationError, RateLimitExceeded
 from ._config import RateLimitConfig, preset_limits
 from ._core import Limit, RateLimitDecision, compile_quota
@@ -159,8 +160,11 @@ class RateLimiter:
         backend: RateLimitBackend | str | None = None,
         max_server_wait_s: float = 3600.0,
     ) -> None:
-        if not (0 < max_server_wait_s < math.inf):
-            msg = f"RateLimiter.max_server_wait_s must be a positive finite number, got {max_server_wait_s!r}"
+        max_server_wait_s = check.duration(max_server_wait_s, "max_server_wait_s", owner="RateLimiter", positive=True)
+        name = check.text(name, "name", owner="RateLimiter")
+        platform = check.text(platform, "platform", owner="RateLimiter")
+        if backend is not None and not isinstance(backend, str) and not callable(getattr(backend, "bind", None)):
+            msg = f"RateLimiter.backend must be a Redis URL, a RateLimitBackend (MemoryBackend, RedisBackend) or None, got {backend!r}"
             raise ConfigurationError(msg)
         config = limits[0] if len(limits) == 1 and isinstance(limits[0], RateLimitConfig) else None
         if config is None and any(isinstance(limit, RateLimitConfig) for limit in limits):

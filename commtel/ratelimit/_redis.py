@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from .. import _events
+from .. import _validation as check
 from .._exceptions import BackendError, ConfigurationError
 from ..backends._redis import (
     DEFAULT_COOLDOWN_S,
@@ -415,7 +416,7 @@ class RedisBackend:
         fail_open: bool = True,
         server_time: bool = True,
     ) -> None:
-        self.prefix = prefix
+        self.prefix = check.text(prefix, "prefix", owner="RedisBackend")
         self.timeout_s = positive_seconds(timeout_s, "RedisBackend.timeout_s")
         self.cooldown_s = positive_seconds(cooldown_s, "RedisBackend.cooldown_s")
         self.fail_open = fail_open

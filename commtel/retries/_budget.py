@@ -16,8 +16,8 @@ from datetime import timedelta
 from typing import Any
 
 from .. import _timing
-from .._durations import seconds
-from .._exceptions import BackendError, ConfigurationError
+from .. import _validation as check
+from .._exceptions import BackendError
 from ..backends._redis import LuaScript, map_redis_errors, positive_seconds, redis_caller
 
 
@@ -108,11 +108,12 @@ class RetryBudget:
         redis_timeout: float | timedelta = 0.25,
         redis_cooldown: float | timedelta = 2.0,
     ) -> None:
-        period_s = seconds(period, "period")
-        if not period_s or ratio < 0 or min_retries < 0 or buckets < 1:
-            msg = f"RetryBudget needs period > 0, ratio >= 0, min_retries >= 0, buckets >= 1; got {period!r}, {ratio}, {min_retries}, {buckets}"
-            raise ConfigurationError(msg)
-        self.name = name
+        owner = "RetryBudget"
+        period_s = check.duration(period, "period", owner=owner, positive=True)
+        ratio = check.number(ratio, "ratio", owner=owner)
+        min_retries = check.whole(min_retries, "min_retries", owner=owner, minimum=0)
+        buckets = check.whole(buckets, "buckets", owner=owner)
+        self.name = check.text(name, "name", owner=owner)
         self.ratio = ratio
         self.period_s = period_s
         self.min_retries = min_retries

@@ -59,11 +59,13 @@ def _header(obj: object, name: str) -> str | None:
 def retry_after_s(obj: object) -> float | None:
     """Seconds the server asked to wait, from a ``retry_after_s`` attribute or a ``Retry-After`` header.
 
-    The header may hold delta-seconds or an HTTP-date; unparsable values give ``None``.
+    The header may hold delta-seconds or an HTTP-date. Unparsable, negative, NaN or
+    infinite values give ``None``, so the caller backs off as if no hint had come
+    (``Retry-After: -30`` must not mean "retry at once"); a date in the past is 0.
     """
     hint = getattr(obj, "retry_after_s", None)
     if isinstance(hint, int | float) and not isinstance(hint, bool):
-        return max(0.0, float(hint))
+        return _valid_delay(hint)
     raw = _header(obj, "Retry-After")
     if raw is None:
         return None
@@ -73,10 +75,19 @@ def retry_after_s(obj: object) -> float | None:
     except ValueError:
         try:
             when = parsedate_to_datetime(raw)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
         return max(0.0, when.timestamp() - wall())
-    return max(0.0, value) if math.isfinite(value) else None
+    return _valid_delay(value)
+
+
+def _valid_delay(value: object) -> float | None:
+    """*value* as seconds to wait if it is a finite number >= 0, else ``None`` (ignore the hint)."""
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def _is_timeout(exc: BaseException) -> bool:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from .._durations import seconds
+from .. import _validation as check
 from .._exceptions import ConfigurationError
 
 
@@ -77,30 +77,22 @@ class RetryConfig:
 
     def __post_init__(self) -> None:
         put = object.__setattr__
-        on: Any = self.on
-        if isinstance(on, type):
-            put(self, "on", (on,))
-        elif isinstance(on, list | set | frozenset):
-            put(self, "on", tuple(on))
-        put(self, "base_delay", seconds(self.base_delay, "base_delay"))
-        put(self, "max_delay", seconds(self.max_delay, "max_delay"))
-        put(self, "deadline", seconds(self.deadline, "deadline"))
-        put(self, "max_retry_after", seconds(self.max_retry_after, "max_retry_after"))
-        put(self, "retry_status_codes", frozenset(self.retry_status_codes))
+        owner = "RetryConfig"
+        put(self, "on", check.exception_types(self.on, "on", owner=owner))
+        put(self, "base_delay", check.duration(self.base_delay, "base_delay", owner=owner))
+        put(self, "max_delay", check.duration(self.max_delay, "max_delay", owner=owner))
+        put(self, "deadline", check.duration(self.deadline, "deadline", owner=owner, positive=True, optional=True))
+        put(self, "max_retry_after", check.duration(self.max_retry_after, "max_retry_after", owner=owner))
+        put(self, "retry_status_codes", check.status_codes(self.retry_status_codes, "retry_status_codes", owner=owner))
         put(self, "retry_on_specific_errors", tuple(self.retry_on_specific_errors))
-        if self.max_attempts < 1:
-            msg = f"max_attempts must be >= 1 (1 = no retries), got {self.max_attempts}"
-            raise ConfigurationError(msg)
-        if self.backoff_factor < 1:
-            msg = f"backoff_factor must be >= 1, got {self.backoff_factor}"
-            raise ConfigurationError(msg)
-        if not 0 <= self.jitter_factor <= 1:
-            msg = f"jitter_factor must be within [0, 1], got {self.jitter_factor}"
-            raise ConfigurationError(msg)
+        put(self, "max_attempts", check.whole(self.max_attempts, "max_attempts", owner=owner, hint="1 = no retries"))
+        put(self, "backoff_factor", check.number(self.backoff_factor, "backoff_factor", owner=owner, minimum=1.0))
+        put(self, "jitter_factor", check.fraction(self.jitter_factor, "jitter_factor", owner=owner))
+        check.callable_(self.retry_on_result, "retry_on_result", owner=owner, optional=True)
         jitter: Any = self.jitter
-        mode = {True: "proportional", False: "none"}.get(jitter, jitter)
-        if mode not in _JITTERS:
-            msg = f"jitter must be a bool or one of {_JITTERS}, got {self.jitter!r}"
+        mode = "proportional" if jitter is True else "none" if jitter is False else jitter
+        if not isinstance(mode, str) or mode not in _JITTERS:
+            msg = f"RetryConfig: jitter must be a bool or one of {_JITTERS}, got {jitter!r}"
             raise ConfigurationError(msg)
         put(self, "_jitter_mode", mode)
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import _events, _timing
+from .. import _validation as check
 from .._exceptions import RetryBudgetExhausted, RetryExhausted
 from ._budget import RetryBudget
 from ._classify import Classifier, retry_after_s
@@ -77,10 +78,11 @@ class RetryCore:
         platform: str = "",
         budget: RetryBudget | None = None,
     ) -> None:
-        self.config = config
-        self.operation = operation
-        self.platform = platform
-        self.budget = budget
+        owner = type(self).__name__
+        self.config: RetryConfig = check.instance(config, "config", RetryConfig, owner=owner)
+        self.operation = check.text(operation, "operation", owner=owner)
+        self.platform = check.text(platform, "platform", owner=owner)
+        self.budget: RetryBudget | None = check.instance(budget, "budget", RetryBudget, owner=owner, optional=True)
         self.classifier = Classifier(config)
         self.checks_results = self.classifier.checks_results
         #: Whether a call must read the clock up front (deadline or budget need a start time).

@@ -21,6 +21,7 @@ import wrapt
 
 from typing_extensions import Unpack
 
+from .. import _validation as check
 from ._budget import RetryBudget
 from ._config import Jitter, RetryConfig
 from ._core import RetryCore
@@ -89,8 +90,8 @@ class RetryPolicy(RetryCore):
         budget: RetryBudget | None = None,
         **options: Unpack[RetryOptions],
     ) -> None:
-        config = (config or RetryConfig()).merge(**options)
-        super().__init__(config, operation=operation, platform=platform, budget=budget)
+        merged = _checked_config(config, budget, options, owner="RetryPolicy")
+        super().__init__(merged, operation=operation, platform=platform, budget=budget)
 
     def call(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
         """Call ``fn(*args, **kwargs)``, retrying per this policy.
@@ -175,11 +176,23 @@ def retry(
     .. versionadded:: 0.1.0
     """
 
+    # Checked now, so a bad option fails at @retry(...) rather than when a function is decorated.
+    merged = _checked_config(config, budget, options, owner="retry")
+
     def decorate(func: _F) -> _F:
         name = operation or getattr(func, "__qualname__", None) or "retry"
-        return RetryPolicy(config, operation=name, platform=platform, budget=budget, **options)(func)
+        return RetryPolicy(merged, operation=name, platform=platform, budget=budget)(func)
 
     return decorate if fn is None else decorate(fn)
+
+
+def _checked_config(
+    config: object, budget: object, options: RetryOptions | dict[str, Any], *, owner: str
+) -> RetryConfig:
+    """*config* merged with *options*, after checking *config* and *budget* are what they must be."""
+    check.instance(budget, "budget", RetryBudget, owner=owner, optional=True)
+    base = check.instance(config, "config", RetryConfig, owner=owner, optional=True) or RetryConfig()
+    return base.merge(**options)
 
 
 def retrying(

@@ -13,6 +13,7 @@ from typing import Any
 
 from typing_extensions import Self
 
+from .. import _validation as check
 from .._optional import requires
 
 
@@ -42,6 +43,7 @@ class SimulatedMailServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         with requires("aiosmtpd"):
             from aiosmtpd.controller import Controller
+        port = check.whole(port, "port", owner="SimulatedMailServer", minimum=0)
         if port == 0:
             with socket.socket() as sock:
                 sock.bind((host, 0))

@@ -35,6 +35,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from typing_extensions import Self
 
+from .. import _validation as check
+
 
 __all__ = ["PlatformStats", "RecordedRequest", "SimulatedPlatform"]
 
@@ -152,17 +154,16 @@ class SimulatedPlatform:
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        if limit < 1 or window_s <= 0:
-            msg = f"limit must be >= 1 and window_s > 0, got limit={limit}, window_s={window_s}"
-            raise ValueError(msg)
+        owner = "SimulatedPlatform"
         self.name = name
-        self.limit = limit
-        self.window_s = window_s
-        self.error_rate = error_rate
-        self.error_status = error_status
-        self.latency_s = latency_s
+        self.limit = check.whole(limit, "limit", owner=owner)
+        self.window_s = check.duration(window_s, "window_s", owner=owner, positive=True)
+        self.error_rate = check.fraction(error_rate, "error_rate", owner=owner)
+        self.error_status = check.whole(error_status, "error_status", owner=owner, minimum=100)
+        self.latency_s = check.duration(latency_s, "latency_s", owner=owner)
         self.require_auth = require_auth
-        self.token_ttl_s = token_ttl_s
+        self.token_ttl_s = check.duration(token_ttl_s, "token_ttl_s", owner=owner, positive=True)
+        check.whole(port, "port", owner=owner, minimum=0)
         self.client_id = client_id
         self.client_secret = client_secret
         self.stats = PlatformStats()

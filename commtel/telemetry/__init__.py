@@ -8,7 +8,14 @@ from .._lazy import exports
 
 
 if TYPE_CHECKING:
-    from .._redaction import REDACTED, register_secret
+    from .._redaction import (
+        REDACTED,
+        add_sensitive_query_params,
+        redact_text,
+        redact_url,
+        register_secret,
+        unregister_secret,
+    )
     from ._export import JSONLinesSpanExporter, RedactingSpanExporter
     from ._exposition import make_asgi_app, make_wsgi_app, metrics_registry, start_http_server
     from ._listener import TelemetryListener
@@ -43,6 +50,7 @@ __all__ = [
     "TelemetryConfig",
     "TelemetryListener",
     "TextFormatter",
+    "add_sensitive_query_params",
     "configure",
     "configure_logging",
     "get_logger",
@@ -53,10 +61,13 @@ __all__ = [
     "make_wsgi_app",
     "mark_process_dead",
     "metrics_registry",
+    "redact_text",
+    "redact_url",
     "register_secret",
     "shutdown",
     "start_http_server",
     "start_span",
+    "unregister_secret",
     "use_registry",
 ]
 
@@ -65,7 +76,14 @@ if not TYPE_CHECKING:  # mypy sees the imports above; at run time names load on 
         __name__,
         globals(),
         {
-            ".._redaction": ("REDACTED", "register_secret"),
+            ".._redaction": (
+                "REDACTED",
+                "add_sensitive_query_params",
+                "redact_text",
+                "redact_url",
+                "register_secret",
+                "unregister_secret",
+            ),
             "._export": ("JSONLinesSpanExporter", "RedactingSpanExporter"),
             "._exposition": ("make_asgi_app", "make_wsgi_app", "metrics_registry", "start_http_server"),
             "._listener": ("TelemetryListener",),

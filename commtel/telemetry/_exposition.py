@@ -16,6 +16,8 @@ import prometheus_client
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 from prometheus_client import CollectorRegistry
 
+from .. import _validation as check
+from .._exceptions import ConfigurationError
 from ._metrics import get_metrics
 from ._multiprocess import locked_registry, multiprocess_dir
 
@@ -41,6 +43,10 @@ def start_http_server(port: int, addr: str = "127.0.0.1") -> tuple[Any, Any]:
 
     .. versionadded:: 0.1.0
     """
+    port = check.whole(port, "port", owner="start_http_server", minimum=0)
+    if port > 65535:
+        msg = f"start_http_server: port must be within 0-65535, got {port}"
+        raise ConfigurationError(msg)
     get_metrics()
     return prometheus_client.start_http_server(port, addr=addr, registry=metrics_registry())
 

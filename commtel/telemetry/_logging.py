@@ -77,13 +77,32 @@ def _ids(record: logging.LogRecord) -> dict[str, Any]:
     return out
 
 
+def _fallback(record: logging.LogRecord, error: BaseException) -> str:
+    """The line written when formatting *record* failed: logging never raises into the application."""
+    try:
+        message = redact_text(str(record.msg))[:1024]
+    except Exception:
+        message = "<unprintable message>"
+    return f"{record.levelname} {record.name}: {message} (commtel could not format this record: {type(error).__name__})"
+
+
 class JSONFormatter(logging.Formatter):
     """One JSON object per line: timestamp, level, logger, message, ids, then the fields.
+
+    Fields are redacted and bounded (8 levels deep, 100 items per container, 16 KB per
+    string; a cycle ends as ``"<dict cycle>"``); a record that cannot be formatted at all
+    becomes a plain fallback line, so logging never raises into the application.
 
     .. versionadded:: 0.1.0
     """
 
     def format(self, record: logging.LogRecord) -> str:
+        try:
+            return self._format(record)
+        except Exception as error:  # includes RecursionError, which StreamHandler would re-raise
+            return _fallback(record, error)
+
+    def _format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "timestamp": datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(),
             "level": record.levelname,
@@ -97,12 +116,18 @@ class JSONFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    """Human-readable lines with the same redaction and ids as :class:`JSONFormatter`.
+    """Human-readable lines with the same redaction, bounds and ids as :class:`JSONFormatter`.
 
     .. versionadded:: 0.1.0
     """
 
     def format(self, record: logging.LogRecord) -> str:
+        try:
+            return self._format(record)
+        except Exception as error:
+            return _fallback(record, error)
+
+    def _format(self, record: logging.LogRecord) -> str:
         extra = " ".join(f"{k}={v}" for k, v in _ids(record).items() if v is not None)
         text = f"{self.formatTime(record)} {record.levelname:<8} {record.name}: {record.getMessage()} {extra}"
         if record.exc_info:

@@ -38,6 +38,7 @@ from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from .. import _events
+from .. import _validation as check
 from .._version import version
 
 
@@ -369,11 +370,8 @@ class Metrics:
     def __init__(
         self, registry: CollectorRegistry | None = DEFAULT_REGISTRY, *, max_label_sets: int = DEFAULT_MAX_LABEL_SETS
     ) -> None:
-        if max_label_sets < 1:
-            msg = f"max_label_sets must be at least 1, got {max_label_sets}"
-            raise ValueError(msg)
         self.registry = registry
-        self.max_label_sets = max_label_sets
+        self.max_label_sets = check.whole(max_label_sets, "max_label_sets", owner="Metrics")
         self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self._specs: dict[int, MetricSpec[Any]] = {}

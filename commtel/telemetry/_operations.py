@@ -29,7 +29,7 @@ from .. import _events
 from .._events import Event
 from .._redaction import redact_text
 from .._timing import monotonic
-from ._tracing import _context_attributes, get_tracer
+from ._tracing import _context_attributes, get_tracer, record_exception
 
 
 __all__ = ["Operation", "OperationCompleted", "OperationStats", "OperationTracker", "completion_template"]
@@ -125,7 +125,7 @@ class Operation:
         error_type = _error_type(error) if not success else None
         if not success:
             if isinstance(error, BaseException):
-                self.span.record_exception(error)
+                record_exception(self.span, error)
             self.span.set_status(Status(StatusCode.ERROR, redact_text(str(error)) if error else None))
             self.span.set_attribute("error.type", error_type or "error")
         self._tracker._record(self.operation, self.platform, duration, error_type, success=success)

@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import Attributes
 
+from .. import _validation as check
+from .._redaction import exception_attributes, redact_text
 from .._version import version
 from ..context._correlation import peek_correlation_id
 from ..context._platform import get_platform_context
@@ -40,6 +42,7 @@ __all__ = [
     "TelemetryConfig",
     "configure",
     "get_tracer",
+    "record_exception",
     "recording_span",
     "shutdown",
     "start_span",
@@ -91,6 +94,24 @@ def _context_attributes(extra: Mapping[str, Any] | None = None) -> dict[str, Any
     return attributes
 
 
+def record_exception(span: Span, error: BaseException, *, escaped: bool = False) -> None:
+    """Add the ``exception`` event to *span* with its message and stack trace redacted.
+
+    commtel records its own spans' exceptions with this instead of
+    ``Span.record_exception``, so no secret reaches a span even under an
+    application's TracerProvider where commtel's redacting exporter is not installed.
+
+    .. versionadded:: 0.2.0
+    """
+    if span.is_recording():
+        span.add_event("exception", exception_attributes(error, escaped=escaped))
+
+
+def error_status(error: BaseException) -> Status:
+    """An ERROR status whose description is ``"Type: message"``, redacted."""
+    return Status(StatusCode.ERROR, redact_text(f"{type(error).__name__}: {error}"))
+
+
 @contextmanager
 def start_span(name: str, *, kind: SpanKind = SpanKind.INTERNAL, attributes: Attributes = None) -> Iterator[Span]:
     """Start a span made current for the block, carrying the correlation and platform context.
@@ -102,8 +123,15 @@ def start_span(name: str, *, kind: SpanKind = SpanKind.INTERNAL, attributes: Att
     attrs = _context_attributes()
     if attributes:
         attrs.update(attributes)
-    with get_tracer().start_as_current_span(name, kind=kind, attributes=attrs) as span:
-        yield span
+    with get_tracer().start_as_current_span(
+        name, kind=kind, attributes=attrs, record_exception=False, set_status_on_exception=False
+    ) as span:
+        try:
+            yield span
+        except BaseException as error:
+            record_exception(span, error, escaped=True)
+            span.set_status(error_status(error))
+            raise
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +196,7 @@ def configure(
     .. versionadded:: 0.1.0
     """
     global _state, _provider  # noqa: PLW0603
+    export_timeout_s = check.duration(export_timeout_s, "export_timeout_s", owner="configure", positive=True)
     with _lock:
         if _state is not None:
             return _state
@@ -214,6 +243,7 @@ def shutdown(timeout_s: float = 5.0) -> bool:
     .. versionadded:: 0.1.0
     """
     global _state, _provider
+    timeout_s = check.duration(timeout_s, "timeout_s", owner="shutdown")
     with _lock:
         provider, _provider, _state = _provider, None, None
     if provider is None:

@@ -94,7 +94,8 @@ def test_file_store_is_private(tmp_path):
     store.save("k", Token("private-1"))
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
     assert stat.S_IMODE(store.path("k").stat().st_mode) == 0o600
-    assert sorted(p.name for p in directory.iterdir() if p.suffix != ".lock") == ["k.json"]
+    assert sorted(p.name for p in directory.iterdir() if p.suffix != ".lock") == [store.path("k").name]
+    assert store.path("k").name.startswith("k-")
 
 
 def _kill_while_writing(proc: subprocess.Popen[str], directory: Path) -> bool:

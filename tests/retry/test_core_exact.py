@@ -260,10 +260,10 @@ def test_min_retries_are_allowed_without_calls() -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"period": 0}, "period > 0"),
-        ({"ratio": -0.1}, "ratio >= 0"),
-        ({"min_retries": -1}, "min_retries >= 0"),
-        ({"buckets": 0}, "buckets >= 1"),
+        ({"period": 0}, r"RetryBudget.period must be a finite duration in seconds \(float or timedelta\) > 0"),
+        ({"ratio": -0.1}, "RetryBudget.ratio must be a finite number >= 0"),
+        ({"min_retries": -1}, "RetryBudget.min_retries must be a whole number >= 0"),
+        ({"buckets": 0}, "RetryBudget.buckets must be a positive integer"),
     ],
 )
 def test_budget_rejects_bad_settings(options: dict[str, Any], message: str) -> None:
@@ -399,12 +399,15 @@ def test_merge_replaces_given_options_only() -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"max_attempts": 0}, "max_attempts must be >= 1"),
-        ({"backoff_factor": 0.5}, "backoff_factor must be >= 1"),
-        ({"jitter_factor": 1.5}, r"jitter_factor must be within \[0, 1\]"),
-        ({"jitter_factor": -0.1}, r"jitter_factor must be within \[0, 1\]"),
+        ({"max_attempts": 0}, r"RetryConfig.max_attempts must be a positive integer \(1 = no retries\), got 0"),
+        ({"backoff_factor": 0.5}, "RetryConfig.backoff_factor must be a finite number >= 1"),
+        ({"jitter_factor": 1.5}, r"RetryConfig.jitter_factor must be a fraction in \[0, 1\]"),
+        ({"jitter_factor": -0.1}, r"RetryConfig.jitter_factor must be a fraction in \[0, 1\]"),
         ({"jitter": "wobbly"}, "jitter must be"),
-        ({"base_delay": -1}, "base_delay must be >= 0"),
+        (
+            {"base_delay": -1},
+            r"RetryConfig.base_delay must be a finite duration in seconds \(float or timedelta\) >= 0",
+        ),
     ],
 )
 def test_config_rejects_bad_settings(options: dict[str, Any], message: str) -> None:
