@@ -92,12 +92,16 @@ class RedactingSpanExporter(SpanExporter):
 
     def __init__(self, exporter: SpanExporter) -> None:
         self.exporter = exporter
+        self._stopped = threading.Event()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         return self.exporter.export([_redacted(span) for span in spans])
 
     def shutdown(self) -> None:
-        self.exporter.shutdown()
+        """Shut the wrapped exporter down once (a bounded shutdown may call this early, to cancel an export)."""
+        if not self._stopped.is_set():
+            self._stopped.set()
+            self.exporter.shutdown()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self.exporter.force_flush(timeout_millis)

@@ -11,6 +11,7 @@ Only the OpenTelemetry API is imported here; the SDK (:mod:`._export`) loads in
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
@@ -157,6 +158,9 @@ class TelemetryConfig:
 _lock = threading.Lock()
 _state: TelemetryConfig | None = None
 _provider: TracerProvider | None = None
+_exporters: list[SpanExporter] = []
+#: Longest a cancelled export may take to let go once shutdown's timeout is over.
+_CANCEL_S = 0.25
 
 
 def configure(
@@ -195,7 +199,7 @@ def configure(
 
     .. versionadded:: 0.1.0
     """
-    global _state, _provider  # noqa: PLW0603
+    global _state, _provider, _exporters  # noqa: PLW0603
     export_timeout_s = check.duration(export_timeout_s, "export_timeout_s", owner="configure", positive=True)
     with _lock:
         if _state is not None:
@@ -217,12 +221,17 @@ def configure(
             if exporter is not None
             else chosen_exporters(endpoint, protocol, headers, export_timeout_s, spans_file)
         )
-        provider = TracerProvider(resource=Resource.create({"service.name": name, **(resource_attributes or {})}))
+        # Not the SDK's exit hook (it waits for an export in flight, however long the collector
+        # takes): commtel's own, bounded by export_timeout_s.
+        provider = TracerProvider(
+            resource=Resource.create({"service.name": name, **(resource_attributes or {})}), shutdown_on_exit=False
+        )
         provider.add_span_processor(CorrelationSpanProcessor())
-        for each, _, _ in chosen:
+        _exporters = [RedactingSpanExporter(each) for each, _, _ in chosen]
+        for redacting in _exporters:
             provider.add_span_processor(
                 BatchSpanProcessor(
-                    RedactingSpanExporter(each),
+                    redacting,
                     schedule_delay_millis=500,
                     export_timeout_millis=int(export_timeout_s * 1000),
                 )
@@ -232,28 +241,63 @@ def configure(
         trace.set_tracer_provider(provider)
         _provider = provider
         _state = TelemetryConfig(name, kind, target, owns_provider=True)
+        atexit.register(_shutdown_at_exit, export_timeout_s)
         return _state
 
 
-def shutdown(timeout_s: float = 5.0) -> bool:
-    """Flush pending spans (waiting at most *timeout_s*) and shut commtel's provider down.
+def _shutdown_at_exit(budget_s: float) -> None:
+    """The exit hook: flush within *budget_s* in all, cancelling an export still in flight included."""
+    shutdown(max(0.0, budget_s - _CANCEL_S))
 
-    Returns False when the flush did not finish in time (e.g. the collector is down).
+
+def shutdown(timeout_s: float = 5.0) -> bool:
+    """Flush pending spans and shut commtel's provider down, returning within *timeout_s* whatever happens.
+
+    The flush and the shutdown run in a daemon thread that this call waits for at most
+    *timeout_s*: a collector that accepts connections and never answers costs the caller
+    the timeout and nothing more, and the interpreter does not wait for that thread when
+    it exits; an export still in flight when the time is up is cancelled (the exporters are
+    shut down), which takes at most a quarter of a second more. At exit, commtel runs this
+    itself within ``configure``'s *export_timeout_s* (the SDK's own exit hook, which waits
+    for an export in flight however long it takes, is not installed).
+
+    Returns:
+        True when every pending span was exported in time; False otherwise (for example
+        the collector is down or slow).
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       Bounded by *timeout_s* even while an export is in flight.
     """
-    global _state, _provider
+    global _state, _provider, _exporters
     timeout_s = check.duration(timeout_s, "timeout_s", owner="shutdown")
     with _lock:
         provider, _provider, _state = _provider, None, None
+        exporters, _exporters = _exporters, []
     if provider is None:
         return True
-    flushed = provider.force_flush(int(timeout_s * 1000))
-    done = threading.Event()
+    flushed: list[bool] = []
 
-    def stop() -> None:
-        provider.shutdown()
-        done.set()
+    def flush_and_stop() -> None:
+        # The SDK's force_flush does not bound an export already in flight (only the exporter's
+        # own timeout does), so the wait is bounded here, not there.
+        try:
+            flushed.append(provider.force_flush(int(timeout_s * 1000)))
+            provider.shutdown()
+        except Exception:
+            _log.exception("commtel could not flush and shut down its TracerProvider")
 
-    threading.Thread(target=stop, name="commtel-shutdown", daemon=True).start()
-    return done.wait(timeout_s) and flushed
+    worker = threading.Thread(target=flush_and_stop, name="commtel-shutdown", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if worker.is_alive() and exporters:
+        # Out of time with an export in flight: shut the exporters down now, which cancels it
+        # (gRPC closes its channel), so nothing is left holding the interpreter's exit.
+        def cancel() -> None:
+            for exporter in exporters:
+                exporter.shutdown()
+
+        canceller = threading.Thread(target=cancel, name="commtel-cancel-export", daemon=True)
+        canceller.start()
+        canceller.join(_CANCEL_S)
+    return not worker.is_alive() and flushed == [True]
