@@ -172,8 +172,9 @@ def redact_url(url: str) -> str:
     ``user:password@`` becomes ``REDACTED:REDACTED@`` and the value of every secret
     query parameter becomes ``REDACTED`` (the names stay), as OpenTelemetry's semantic
     conventions specify for ``url.full``; registered secrets anywhere else in the URL
-    (a bot token in the path) become ``[REDACTED]``. Everything else is kept byte for
-    byte. A string that does not parse as a URL is redacted as free text.
+    (a bot token in the path) become ``[REDACTED]``, and so do secret ``name=value``
+    pairs outside the query (``;token=…``). Everything else is kept byte for byte. A
+    string that does not parse as a URL is redacted as free text.
 
     .. versionadded:: 0.1.0
     """
@@ -188,7 +189,10 @@ def redact_url(url: str) -> str:
         query = _redact_query(query)
     if netloc is not parts.netloc or query is not parts.query:
         url = urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-    return _registry.matcher.redact(url)
+    url = _registry.matcher.redact(url)  # registered secrets anywhere (a bot token in the path)
+    if "=" in parts.path:  # name=value pairs outside the query (";token=…" path parameters)
+        url = _PAIR.sub(_pair, url)
+    return url
 
 
 # In free text: "scheme://userinfo@", and name=value / "name": "value" pairs. Both are linear:

@@ -490,7 +490,7 @@ class HostPolicies:
 
         .. versionadded:: 0.1.0
         """
-        text = Path(path).read_text(encoding="utf-8")
+        text = _read_policies(path)
         return cls.from_mapping(_parse_toml(text, str(path)), source=str(path))
 
     @classmethod
@@ -507,8 +507,8 @@ class HostPolicies:
         if path:
             try:
                 text = Path(path).read_text(encoding="utf-8")
-            except OSError as exc:
-                msg = f"${ENV_POLICIES_FILE}={path!r} cannot be read: {exc.strerror or exc}"
+            except (OSError, UnicodeDecodeError) as exc:
+                msg = f"${ENV_POLICIES_FILE}={path!r} cannot be read: {getattr(exc, 'strerror', None) or exc}"
                 raise ConfigurationError(msg) from None
             data = _parse_toml(text, path)
         inline = env.get(ENV_POLICIES)
@@ -635,6 +635,14 @@ def _policy_from(value: Any, where: str) -> HostPolicy:
         object.__setattr__(policy, name, value.get(name, _UNSET))
     _validate(policy, where)
     return policy
+
+
+def _read_policies(path: str | Path) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        msg = f"cannot read the policies file {str(path)!r}: {exc.strerror if isinstance(exc, OSError) else exc}"
+        raise ConfigurationError(msg) from None
 
 
 def _parse_toml(text: str, source: str) -> dict[str, Any]:

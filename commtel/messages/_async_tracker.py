@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from .. import _validation as check
 from .._timing import wall
 from ._headers import MessageHeaders
 from ._owners import AsyncStoreOwner, coerce_async_store
@@ -62,6 +63,7 @@ class AsyncConversationTracker(AsyncStoreOwner):
     ) -> None:
         retention = Retention(retention_s)
         lease = positive_seconds("lease_s", lease_s)
+        check.callable_(clock, "clock", owner="AsyncConversationTracker")
         self.store, self._owns_store = coerce_async_store(store)
         self._ops = ConversationOps(self.store.sql, lease_s=lease, clock=clock, retention=retention)
 

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from .. import _validation as check
 from .._timing import wall
 from ..messages._owners import AsyncStoreOwner, coerce_async_store
 from ..messages._retention import Retention
@@ -54,6 +55,7 @@ class AsyncProgressTracker(AsyncStoreOwner):
         clock: Callable[[], float] = wall,
         retention_s: float | timedelta | None = None,
     ) -> None:
+        check.callable_(clock, "clock", owner="AsyncProgressTracker")
         kind = kind_label(kind)
         retention = Retention(retention_s)
         self.store, self._owns_store = coerce_async_store(store)

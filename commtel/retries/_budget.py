@@ -18,7 +18,7 @@ from typing import Any
 from .. import _timing
 from .. import _validation as check
 from .._exceptions import BackendError
-from ..backends._redis import LuaScript, map_redis_errors, positive_seconds, redis_caller
+from ..backends._redis import LuaScript, map_redis_errors, redis_caller
 
 
 __all__ = ["RetryBudget"]
@@ -113,6 +113,8 @@ class RetryBudget:
         ratio = check.number(ratio, "ratio", owner=owner)
         min_retries = check.whole(min_retries, "min_retries", owner=owner, minimum=0)
         buckets = check.whole(buckets, "buckets", owner=owner)
+        redis_timeout_s = check.duration(redis_timeout, "redis_timeout", owner=owner, positive=True)
+        redis_cooldown_s = check.duration(redis_cooldown, "redis_cooldown", owner=owner, positive=True)
         self.name = check.text(name, "name", owner=owner)
         self.ratio = ratio
         self.period_s = period_s
@@ -132,8 +134,8 @@ class RetryBudget:
         if redis is not None:
             self._caller = redis_caller(
                 redis,
-                timeout_s=positive_seconds(redis_timeout, "redis_timeout"),
-                cooldown_s=positive_seconds(redis_cooldown, "redis_cooldown"),
+                timeout_s=redis_timeout_s,
+                cooldown_s=redis_cooldown_s,
             )
 
     def __repr__(self) -> str:

@@ -77,13 +77,29 @@ def _ids(record: logging.LogRecord) -> dict[str, Any]:
     return out
 
 
-def _fallback(record: logging.LogRecord, error: BaseException) -> str:
+#: Characters kept of a message or a stack trace (redacted first, then cut).
+MAX_MESSAGE = 65_536
+
+
+def _bounded(text: str) -> str:
+    if len(text) <= MAX_MESSAGE:
+        return text
+    return f"{text[:MAX_MESSAGE]}…[{len(text) - MAX_MESSAGE} more characters]"
+
+
+def _fallback(record: logging.LogRecord, error: BaseException, *, as_json: bool) -> str:
     """The line written when formatting *record* failed: logging never raises into the application."""
     try:
         message = redact_text(str(record.msg))[:1024]
     except Exception:
         message = "<unprintable message>"
-    return f"{record.levelname} {record.name}: {message} (commtel could not format this record: {type(error).__name__})"
+    problem = f"commtel could not format this record: {type(error).__name__}"
+    if as_json:
+        return json.dumps(
+            {"level": record.levelname, "logger": record.name, "message": message, "log_error": problem},
+            ensure_ascii=False,
+        )
+    return f"{record.levelname} {record.name}: {message} ({problem})"
 
 
 class JSONFormatter(logging.Formatter):
@@ -100,18 +116,18 @@ class JSONFormatter(logging.Formatter):
         try:
             return self._format(record)
         except Exception as error:  # includes RecursionError, which StreamHandler would re-raise
-            return _fallback(record, error)
+            return _fallback(record, error, as_json=True)
 
     def _format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "timestamp": datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(),
             "level": record.levelname,
             "logger": record.name,
-            "message": redact_text(record.getMessage()),
+            "message": _bounded(redact_text(record.getMessage())),
         }
         entry.update(_ids(record))
         if record.exc_info:
-            entry["exception"] = redact_text(self.formatException(record.exc_info))
+            entry["exception"] = _bounded(redact_text(self.formatException(record.exc_info)))
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
@@ -125,14 +141,14 @@ class TextFormatter(logging.Formatter):
         try:
             return self._format(record)
         except Exception as error:
-            return _fallback(record, error)
+            return _fallback(record, error, as_json=False)
 
     def _format(self, record: logging.LogRecord) -> str:
         extra = " ".join(f"{k}={v}" for k, v in _ids(record).items() if v is not None)
         text = f"{self.formatTime(record)} {record.levelname:<8} {record.name}: {record.getMessage()} {extra}"
         if record.exc_info:
             text += "\n" + self.formatException(record.exc_info)
-        return redact_text(text)
+        return _bounded(redact_text(text))
 
 
 if TYPE_CHECKING:

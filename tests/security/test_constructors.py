@@ -80,6 +80,8 @@ def _baseline(tmp_path_factory: Any) -> dict[str, dict[str, Any]]:
         "OAuthManager": {"provider": provider, "client_id": "id"},
         "ConversationTracker": {"store": "sqlite://"},
         "ProgressTracker": {"store": "sqlite://"},
+        "AsyncConversationTracker": {"store": "sqlite://"},
+        "AsyncProgressTracker": {"store": "sqlite://"},
         "FileLock": {"path": str(tmp_path_factory.mktemp("lock") / "x.lock")},
         "FileTokenStore": {"directory": str(tmp_path_factory.mktemp("tokens"))},
         "Guard": {"operation": "op"},
