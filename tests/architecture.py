@@ -30,6 +30,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
             "commtel._optional",
             "commtel._redaction",
             "commtel._timing",
+            "commtel._validation",
             "commtel._version",
         ),
         True,

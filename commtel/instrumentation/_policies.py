@@ -185,10 +185,7 @@ def _validate(policy: HostPolicy, where: str) -> None:
     _validate_flags(policy, where)
     timeout: object = policy.timeout_s
     if timeout is not _UNSET:
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float | timedelta | None):
-            msg = f"{where}.timeout_s must be a number of seconds, got {timeout!r}"
-            raise ConfigurationError(msg)
-        put(policy, "timeout_s", _prefixed(where, "timeout_s", seconds, policy.timeout_s, "timeout_s"))
+        put(policy, "timeout_s", check.duration(timeout, "timeout_s", owner=where, optional=True))
     if policy.retry_methods is not _UNSET:
         methods = [policy.retry_methods] if isinstance(policy.retry_methods, str) else policy.retry_methods
         if not all(isinstance(m, str) for m in methods):

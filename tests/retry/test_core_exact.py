@@ -520,9 +520,11 @@ def test_a_budgeted_policy_deposits_at_the_time_of_the_call(clock: FakeClock) ->
 def test_seconds_settings_name_themselves_when_negative() -> None:
     """Each duration setting says which one was wrong."""
     for name in ("base_delay", "max_delay", "deadline", "max_retry_after"):
-        with pytest.raises(commtel.ConfigurationError, match=f"^{name} must be >= 0"):
+        with pytest.raises(
+            commtel.ConfigurationError, match=rf"^RetryConfig\.{name} must be a finite duration in seconds"
+        ):
             RetryConfig(**{name: -1})
-    with pytest.raises(commtel.ConfigurationError, match="^period must be >= 0"):
+    with pytest.raises(commtel.ConfigurationError, match=r"^RetryBudget\.period must be a finite duration .* > 0"):
         RetryBudget(period=-1)
 
 
