@@ -33,6 +33,8 @@ from typing import Any
 
 from typing_extensions import Self
 
+from .. import _validation as check
+
 
 __all__ = ["LatencyModel", "SimulatedDependency"]
 
@@ -52,12 +54,13 @@ class LatencyModel:
     tail_factor: float = 10.0
 
     def __post_init__(self) -> None:
-        if self.base_latency_s <= 0 or self.knee <= 0 or self.exponent < 0 or self.jitter < 0:
-            msg = f"base_latency_s and knee must be > 0, exponent and jitter >= 0: {self!r}"
-            raise ValueError(msg)
-        if not 0 <= self.tail_rate <= 1 or self.tail_factor < 1:
-            msg = f"tail_rate must be within [0, 1] and tail_factor >= 1: {self!r}"
-            raise ValueError(msg)
+        owner = "LatencyModel"
+        self.base_latency_s = check.number(self.base_latency_s, "base_latency_s", owner=owner, strict=True)
+        self.knee = check.number(self.knee, "knee", owner=owner, strict=True)
+        self.exponent = check.number(self.exponent, "exponent", owner=owner)
+        self.jitter = check.number(self.jitter, "jitter", owner=owner)
+        self.tail_rate = check.fraction(self.tail_rate, "tail_rate", owner=owner)
+        self.tail_factor = check.number(self.tail_factor, "tail_factor", owner=owner, minimum=1)
 
     def latency(self, in_flight: int, normal: float, uniform: float) -> float:
         """Seconds a call takes that arrives with *in_flight* calls running (itself included).
@@ -126,6 +129,9 @@ class SimulatedDependency:
     def __init__(
         self, model: LatencyModel | None = None, *, seed: int | None = None, host: str = "127.0.0.1", port: int = 0
     ) -> None:
+        owner = "SimulatedDependency"
+        check.instance(model, "model", LatencyModel, owner=owner, optional=True)
+        check.whole(port, "port", owner=owner, minimum=0)
         self.model = model or LatencyModel()
         self.in_flight = 0
         self.calls = 0

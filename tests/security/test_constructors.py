@@ -63,6 +63,7 @@ RECORDS = {
     "commtel.telemetry.MetricSpec": "a row of commtel's own metric contract, declared by commtel",
     "commtel.simulator.PlatformStats": "counters the simulator fills",
     "commtel.simulator.RecordedRequest": "a request the simulator records",
+    "commtel.simulator.LoadRun": "what open_loop() measured",
     "commtel.compat.ProgressStatus": "a row the compat tracker returns",
     "commtel.compat.PlatformContext": "identifiers (ids may be any value)",
     "commtel.PlatformContext": "identifiers (ids may be any value)",
@@ -168,7 +169,7 @@ EXTRA_CASES = [
     ("commtel.GlobalRateLimiter", "*cap", "component"),
 ]
 #: Parameters for which any whole number is valid.
-ANY_INTEGER = {("commtel.simulator.SimulatedPlatform", "seed")}
+ANY_INTEGER = {("commtel.simulator.SimulatedPlatform", "seed"), ("commtel.simulator.SimulatedDependency", "seed")}
 _COMPONENTS = ("RetryConfig", "RetryCore", "CircuitBreaker", "RateLimiter", "RetryBudget", "TokenStore", "HostPolicy")
 
 

@@ -21,7 +21,7 @@ def test_latency_is_flat_to_the_knee_then_grows() -> None:
     assert model.latency(1, 1.0, 0.5) == pytest.approx(0.05 * math.exp(0.1))
     assert model.latency(1, 0.0, 0.05) == pytest.approx(0.5)
     assert model.capacity() == pytest.approx(400)
-    with pytest.raises(ValueError, match="knee must be > 0"):
+    with pytest.raises(ValueError, match="knee must be a positive finite number"):
         LatencyModel(knee=0)
     with pytest.raises(ValueError, match="tail_rate"):
         LatencyModel(tail_rate=2)
