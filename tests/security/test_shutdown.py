@@ -24,6 +24,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.security.conftest import measured
+
 
 class BlackHole:
     """Accepts TCP connections and holds them open, reading and discarding, never answering."""
@@ -139,6 +141,8 @@ def test_shutdown_2_against_a_black_hole_returns_in_2_5_s_and_the_process_exits_
     lines, gone = _run(black_hole, protocol, SHUTDOWN, export_timeout_s=10.0)
     (line,) = [line for line in lines if line.startswith("shutdown ")]
     _, seconds, ok = line.split()
+    measured(f"shutdown(2) against a black hole, s ({protocol})", float(seconds))
+    measured(f"process gone after shutdown(2), s ({protocol})", gone)
     assert float(seconds) <= 2.5
     assert ok == "False", "a flush that did not finish must say so"
     assert gone <= 3.0, f"the process took {gone:.2f} s to exit after shutdown(2) was called"
@@ -148,4 +152,5 @@ def test_shutdown_2_against_a_black_hole_returns_in_2_5_s_and_the_process_exits_
 def test_exit_without_shutdown_is_bounded_by_the_export_timeout(black_hole: BlackHole, protocol: str) -> None:
     """An application that never calls shutdown() exits within export_timeout_s + 0.5 s."""
     _, gone = _run(black_hole, protocol, "pass", export_timeout_s=2.0)
+    measured(f"exit without shutdown (export_timeout_s=2), s ({protocol})", gone)
     assert gone <= 2.5, f"the process took {gone:.2f} s to exit"
