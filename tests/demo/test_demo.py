@@ -73,10 +73,14 @@ def test_demo_stops_cleanly_on_ctrl_c(tmp_path) -> None:
     )
     wait_port(port, 60, proc)  # type: ignore[arg-type]
 
-    def every_platform_served() -> bool:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-            text = response.read().decode()
-        return all(f'platform="{name}"' in text for name in ("social", "chat", "email"))
+    def every_platform_served() -> bool:  # operations completed on each platform (not only created series)
+        families = _families(f"127.0.0.1:{port}")
+        done = {
+            sample.labels.get("platform")
+            for sample in families.get("commtel_operation_duration_seconds", [])
+            if sample.name.endswith("_count") and sample.value > 0
+        }
+        return {"social", "chat", "email"} <= done
 
     assert eventually(every_platform_served, timeout=60, interval=0.5)
     proc.send_signal(signal.SIGINT)
