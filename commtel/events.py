@@ -52,7 +52,15 @@ from .ratelimit._events import (
     RateLimitWaited,
     ServerThrottled,
 )
-from .retries._events import RetryCallFinished, RetryDenied, RetryGaveUp, RetryPolicyCreated, RetryScheduled
+from .retries._events import (
+    RetryBudgetBackendFailed,
+    RetryBudgetCreated,
+    RetryCallFinished,
+    RetryDenied,
+    RetryGaveUp,
+    RetryPolicyCreated,
+    RetryScheduled,
+)
 from .telemetry._operations import OperationCompleted
 from .timeouts._events import TimeoutCreated, TimeoutExpired
 
@@ -90,6 +98,8 @@ __all__ = [
     "RateLimitDecided",
     "RateLimitWaited",
     "RateLimiterCreated",
+    "RetryBudgetBackendFailed",
+    "RetryBudgetCreated",
     "RetryCallFinished",
     "RetryDenied",
     "RetryGaveUp",

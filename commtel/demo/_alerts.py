@@ -2,7 +2,8 @@
 
 Three steady workloads run in every demo, healthy unless a drill says otherwise:
 
-- ``crm``: a contacts sync through a retry policy (4 attempts) against a CRM platform;
+- ``crm``: a contacts sync through a retry policy (4 attempts, a retry budget shared on
+  the demo's Redis) against a CRM platform;
 - ``bulk-export``: a job asking a 2-per-second limiter for one slot per export;
 - ``payments``: calls through a circuit breaker (3 failures, 5 s recovery).
 
@@ -17,7 +18,8 @@ CRM outage                  every CRM call fails (503, or 429 past 2 req/s)   Re
 export rush                 exports ask 10 slots/s of a 2/s limiter           SustainedThrottling
 payments down               the payments API answers 503                      CircuitOpen (after 2 min)
 Redis down                  redis-server stopped                              RateLimitBackendErrors,
-                                                                              CircuitBackendErrors
+                                                                              CircuitBackendErrors,
+                                                                              RetryBudgetBackendErrors
 client secret rotated       the social token endpoint refuses the client      OAuthRefreshFailing;
                                                                               TokenExpiringWithoutRefresh
                                                                               (after 6 min)

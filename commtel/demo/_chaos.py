@@ -97,7 +97,7 @@ DRILLS = (
     Drill("tokens revoked", 15.0, 6.0, _token_revoke, skip=_alert_drills_running),
     # The relay answers 451 twice: SMTP retries.
     Drill("SMTP 451", 10.0, 3.0, _mail_failure),
-    # redis-server stopped for 5 s: the shared limiter fails open, the shared breaker decides locally.
+    # redis-server stopped for 5 s: the shared limiter and retry budget fail open, the shared breaker decides locally.
     Drill("redis outage", 40.0, 16.0, _redis_down, _redis_up, 5.0, skip=_alert_drills_running),
 )
 

@@ -20,7 +20,7 @@ from ..messages import ConversationTracker
 from ..oauth import OAuthClient, OAuthProvider
 from ..progress import ProgressTracker
 from ..ratelimit import RateLimiter, RedisBackend, TokenBucket
-from ..retries import RetryConfig, RetryPolicy
+from ..retries import RetryBudget, RetryConfig, RetryPolicy
 from ..simulator import SimulatedMailServer, SimulatedPlatform
 from ..telemetry import start_http_server
 from ._alerts import WORKLOADS, AlertDrills
@@ -85,8 +85,9 @@ class DemoWorld:
     - ``email``: an SMTP relay that sometimes answers 451; ``smtplib`` is instrumented
       with ``commtel.instrument`` and retries.
     - a conversation tracker and a progress tracker on SQLite in a temp directory;
-    - a distributed limiter on a local redis-server that the chaos drill stops and
-      restarts (fail-open, counted), or on an unreachable address without redis-server;
+    - a distributed limiter, a shared breaker and the CRM sync's retry budget on a local
+      redis-server that the chaos drill stops and restarts (fail-open, counted), or on an
+      unreachable address without redis-server;
     - the CRM sync, bulk export and payments workloads of the alert drills (see ``_alerts``);
     - the resilience drill: an adaptive limiter, a bulkhead, timeouts, hedging, fallbacks
       and a fault injector around two in-process simulated dependencies.
@@ -119,8 +120,16 @@ class DemoWorld:
         self.payments = SimulatedPlatform("payments", limit=1000, window_s=1.0, seed=17)
         self.mail = SimulatedMailServer()
         self.redis = _LocalRedis()
+        # The sync's retries draw from a budget shared on the demo's Redis: while the Redis drills
+        # stop it, retries are allowed (fail open) and every failed round trip is counted.
+        self.crm_budget = RetryBudget("crm", redis=self.redis.url, redis_timeout=0.1)
         self.crm_retry = RetryPolicy(
-            operation="sync_contacts", platform="crm", max_attempts=4, base_delay=0.05, max_delay=0.5
+            operation="sync_contacts",
+            platform="crm",
+            max_attempts=4,
+            base_delay=0.05,
+            max_delay=0.5,
+            budget=self.crm_budget,
         )
         self.export_limiter = RateLimiter(TokenBucket(rate=2, burst=2), name="bulk-export", platform="crm")
         self.payments_breaker = CircuitBreaker("payments", failure_threshold=3, recovery_timeout=5.0)

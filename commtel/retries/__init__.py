@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from ._budget import RetryBudget
     from ._config import Jitter, RetryConfig
     from ._drivers import Attempt, RetryingBlock
-    from ._events import RetryCallFinished, RetryDenied, RetryGaveUp, RetryScheduled
+    from ._events import RetryBudgetBackendFailed, RetryCallFinished, RetryDenied, RetryGaveUp, RetryScheduled
     from ._policy import RetryOptions, RetryPolicy, retry, retrying
     from ._stats import RetryStats, get_retry_stats_detailed, get_retry_stats_summary, reset_retry_stats
 
@@ -24,6 +24,7 @@ __all__ = [
     "Attempt",
     "Jitter",
     "RetryBudget",
+    "RetryBudgetBackendFailed",
     "RetryCallFinished",
     "RetryConfig",
     "RetryDenied",
@@ -48,7 +49,13 @@ if not TYPE_CHECKING:  # mypy sees the imports above; at run time names load on 
             "._budget": ("RetryBudget",),
             "._config": ("Jitter", "RetryConfig"),
             "._drivers": ("Attempt", "RetryingBlock"),
-            "._events": ("RetryCallFinished", "RetryDenied", "RetryGaveUp", "RetryScheduled"),
+            "._events": (
+                "RetryBudgetBackendFailed",
+                "RetryCallFinished",
+                "RetryDenied",
+                "RetryGaveUp",
+                "RetryScheduled",
+            ),
             "._policy": ("RetryOptions", "RetryPolicy", "retry", "retrying"),
             "._stats": ("RetryStats", "get_retry_stats_detailed", "get_retry_stats_summary", "reset_retry_stats"),
         },

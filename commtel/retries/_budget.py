@@ -6,22 +6,29 @@ withdraw one permit, granted while ``retries < min_retries + ratio x calls`` ove
 last *period* (a ring of ``buckets`` slots). With *redis* given, the counts are shared by
 every process using the same *name*: calls are counted locally and flushed at most once a
 bucket, a retry decision is one atomic Lua round trip timed by the Redis server's clock.
+When Redis fails, times out or is cooling down after a timeout, a retry decision is answered
+by *fail_open*, held calls wait for the next round trip, and
+:class:`~commtel.retries.RetryBudgetBackendFailed` is emitted.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from datetime import timedelta
 from typing import Any
 
-from .. import _timing
+from .. import _events, _timing
 from .. import _validation as check
 from .._exceptions import BackendError
 from ..backends._redis import LuaScript, map_redis_errors, redis_caller
+from ._events import RetryBudgetBackendFailed, RetryBudgetCreated
 
 
 __all__ = ["RetryBudget"]
+
+_log = logging.getLogger("commtel.retry")
 
 # KEYS[1] = hash of counts; ARGV = pending calls, bucket width (s), buckets, ratio, min retries, want retry (0/1)
 _SCRIPT = LuaScript("""
@@ -69,7 +76,9 @@ class RetryBudget:
         redis: A Redis URL or redis-py client to share the budget across processes
             (any topology; see :class:`~commtel.ratelimit.RedisBackend`). Nothing connects
             at construction.
-        fail_open: On a Redis error, allow the retry (default) instead of denying it.
+        fail_open: On a Redis error, allow the retry (default) instead of denying it. Each
+            failure is counted in ``commtel_retry_budget_backend_errors_total``; the first of
+            a streak is logged as a warning.
         redis_timeout: The longest one Redis call waits (for a free connection, then the reply).
         redis_cooldown: After a Redis timeout, decide by *fail_open* at once for this long.
 
@@ -81,6 +90,7 @@ class RetryBudget:
         "_caller",
         "_calls",
         "_epochs",
+        "_failing",
         "_key",
         "_last_flush",
         "_lock",
@@ -130,6 +140,7 @@ class RetryBudget:
         self._pending = 0
         self._last_flush = _timing.monotonic()
         self._caller: Any = None
+        self._failing = False
         self._key = [f"commtel:budget:{{{name}}}".encode()]
         if redis is not None:
             self._caller = redis_caller(
@@ -137,6 +148,8 @@ class RetryBudget:
                 timeout_s=redis_timeout_s,
                 cooldown_s=redis_cooldown_s,
             )
+        if listeners := _events.active_listeners():
+            _events.emit(RetryBudgetCreated(self.name, "memory" if redis is None else "redis"), listeners)
 
     def __repr__(self) -> str:
         shared = ", redis" if self._caller is not None else ""
@@ -194,11 +207,31 @@ class RetryBudget:
         ]
         try:
             with map_redis_errors(f"retry budget {self.name!r}"):
-                return bool(self._caller.script(_SCRIPT, self._key, args))
-        except BackendError:
+                allowed = bool(self._caller.script(_SCRIPT, self._key, args))
+        except BackendError as error:
             with self._lock:
                 self._pending += pending
+            self._failed(error)
             return self.fail_open
+        if self._failing:
+            self._failing = False
+            _log.warning("retry budget %r: redis reachable again", self.name)
+        return allowed
+
+    def _failed(self, error: BackendError) -> None:
+        """Log the first failure of a streak and emit :class:`RetryBudgetBackendFailed`."""
+        cause = error.__cause__ or error
+        if not self._failing:
+            self._failing = True
+            _log.warning(
+                "retry budget %r: redis failed (%s: %s); %s retries until it answers",
+                self.name,
+                type(cause).__name__,
+                cause,
+                "allowing" if self.fail_open else "denying",
+            )
+        if listeners := _events.active_listeners():
+            _events.emit(RetryBudgetBackendFailed(self.name, "redis", type(cause).__name__, self.fail_open), listeners)
 
     def snapshot(self, now: float | None = None) -> dict[str, Any]:
         """Calls, retries and denials in the current window (local counts only).

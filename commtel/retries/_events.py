@@ -11,7 +11,15 @@ from dataclasses import dataclass
 from .._events import Event
 
 
-__all__ = ["RetryCallFinished", "RetryDenied", "RetryGaveUp", "RetryPolicyCreated", "RetryScheduled"]
+__all__ = [
+    "RetryBudgetBackendFailed",
+    "RetryBudgetCreated",
+    "RetryCallFinished",
+    "RetryDenied",
+    "RetryGaveUp",
+    "RetryPolicyCreated",
+    "RetryScheduled",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,3 +98,40 @@ class RetryDenied(Event):
     platform: str
     budget: str
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RetryBudgetCreated(Event):
+    """A retry budget was built; telemetry exposes its backend error series at 0 when it is shared.
+
+    Attributes:
+        budget: The budget's name.
+        backend: Where its counts live: ``"memory"`` or ``"redis"``.
+
+    .. versionadded:: 0.1.0
+    """
+
+    budget: str
+    backend: str
+
+
+@dataclass(frozen=True, slots=True)
+class RetryBudgetBackendFailed(Event):
+    """The shared store (e.g. Redis) failed; the budget answered a retry by its *fail_open* setting.
+
+    A failed flush of calls answers nothing: the calls are kept and sent with the next round trip.
+
+    Attributes:
+        budget: The budget's name.
+        backend: The store that failed (``"redis"``).
+        error: Class name of the underlying error (``"TimeoutError"``, ``"ConnectionError"``,
+            ``"BackendCoolingDown"`` while a timed-out store is skipped …).
+        fail_open: ``True``: retries are allowed while the store fails; ``False``: denied.
+
+    .. versionadded:: 0.1.0
+    """
+
+    budget: str
+    backend: str
+    error: str
+    fail_open: bool

@@ -9,6 +9,8 @@ from ..telemetry._logging import get_logger
 from ..telemetry._metrics import get_metrics
 from ..telemetry._tracing import recording_span
 from ._events import (
+    RetryBudgetBackendFailed,
+    RetryBudgetCreated,
     RetryCallFinished,
     RetryDenied,
     RetryGaveUp,
@@ -111,3 +113,26 @@ def _on_budget_denied(event: RetryDenied) -> None:
         budget=event.budget,
         reason=event.reason,
     )
+
+
+@handles(RetryBudgetCreated)
+def _on_budget_created(event: RetryBudgetCreated) -> None:
+    if event.backend != "memory":
+        metrics = get_metrics()
+        metrics.zero(metrics.retry_budget_backend_errors, event.budget, event.backend)
+
+
+@handles(RetryBudgetBackendFailed)
+def _on_budget_backend_failed(event: RetryBudgetBackendFailed) -> None:
+    metrics = get_metrics()
+    metrics.child(metrics.retry_budget_backend_errors, event.budget, event.backend).inc()
+    if span := recording_span():
+        span.add_event(
+            "commtel.retry.budget_backend_failed",
+            {
+                "commtel.retry.budget": event.budget,
+                "commtel.retry.backend": event.backend,
+                "error.type": event.error,
+                "commtel.retry.fail_open": event.fail_open,
+            },
+        )

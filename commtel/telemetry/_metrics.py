@@ -207,6 +207,12 @@ class Metrics:
         ("operation", "platform"),
         buckets=_SECONDS_BUCKETS,
     )
+    retry_budget_backend_errors = MetricSpec(
+        Counter,
+        "commtel_retry_budget_backend_errors_total",
+        "Shared retry budget (e.g. Redis) failures, answered by the budget's fail_open setting.",
+        ("budget", "backend"),
+    )
     circuit_state = MetricSpec(
         Gauge,
         "commtel_circuit_state",

@@ -11,7 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from commtel import CircuitBreaker, RateLimiter, RetryPolicy
+from commtel import CircuitBreaker, RateLimiter, RetryBudget, RetryPolicy
 from commtel.oauth import OAuthClient, OAuthProvider
 from commtel.progress import ProgressTracker
 from commtel.ratelimit import RedisBackend, TokenBucket
@@ -116,12 +116,18 @@ def test_components_expose_every_series_they_can_emit_at_zero_right_after_constr
 
 
 def test_shared_components_expose_their_backend_errors_at_zero(registry: CollectorRegistry, redis_url: str) -> None:
-    """A Redis-backed limiter or breaker can count backend errors, so those series start at 0 too."""
+    """A Redis-backed limiter, breaker or retry budget can count backend errors, so those series start at 0 too."""
     RateLimiter(TokenBucket(10.0, 5), name="shared", backend=RedisBackend(redis_url))
     CircuitBreaker("shared", failure_threshold=3, redis=redis_url)
+    RetryBudget("shared", redis=redis_url)
+    RetryBudget("local")
     exposed = _exposed(registry)
     assert exposed[_series("commtel_ratelimit_backend_errors_total", limiter="shared", backend="redis")] == 0
     assert exposed[_series("commtel_circuit_backend_errors_total", breaker="shared", backend="redis")] == 0
+    assert exposed[_series("commtel_retry_budget_backend_errors_total", budget="shared", backend="redis")] == 0
+    assert _label_sets(registry, "commtel_retry_budget_backend_errors_total") == [
+        {"budget": "shared", "backend": "redis"}
+    ]  # an in-memory budget has no backend to fail
 
 
 def test_a_new_platform_label_of_a_limiter_starts_its_throttled_series_at_zero(registry: CollectorRegistry) -> None:

@@ -47,6 +47,7 @@ REQUIRED_ALERTS = {
     "CommtelTokenExpiringWithoutRefresh",
     "CommtelRateLimitBackendErrors",
     "CommtelCircuitBackendErrors",
+    "CommtelRetryBudgetBackendErrors",
 }
 # Alerts that must fire within 3 minutes of a sustained condition: window + `for` + one evaluation.
 FAST_ALERTS = {"CommtelRetryStorm", "CommtelSustainedThrottling", "CommtelCircuitOpen"}
