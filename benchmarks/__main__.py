@@ -16,16 +16,25 @@ from benchmarks._harness import Case, measure
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("filter", nargs="?", default="", help="only groups containing this text")
+    parser.add_argument(
+        "filter",
+        nargs="?",
+        default="",
+        help="only the bench_ modules whose name contains this text, else only groups and experiments that do",
+    )
     args = parser.parse_args()
     here = Path(__file__).parent
+    wanted = args.filter.lower()
+    names = sorted(m.name for m in pkgutil.iter_modules([str(here)]) if m.name.startswith("bench_"))
+    whole = [name for name in names if wanted and wanted in name.removeprefix("bench_")]
     cases: list[Case] = []
     experiments: list[tuple[str, Callable[[], str]]] = []
-    for info in sorted(pkgutil.iter_modules([str(here)]), key=lambda m: m.name):
-        if info.name.startswith("bench_"):
-            module = importlib.import_module(f"benchmarks.{info.name}")
-            cases.extend(module.cases())
-            experiments.extend(getattr(module, "experiments", list)())
+    for name in whole or names:
+        module = importlib.import_module(f"benchmarks.{name}")
+        cases.extend(module.cases())
+        experiments.extend(getattr(module, "experiments", list)())
+    if whole:
+        wanted = ""  # every group and experiment of the chosen modules
     print(
         f"# commtel benchmarks: Python {platform.python_version()} on {platform.machine()}, "
         f"{platform.processor() or 'cpu'}; median ns/call"
@@ -34,7 +43,7 @@ def main() -> int:
     print(f"|{'-' * 50}|{'-' * 36}|{'-' * 13}:|{'-' * 8}:|--------|")
     groups: dict[str, list[Case]] = {}
     for case in cases:
-        if args.filter.lower() in case.group.lower():
+        if wanted in case.group.lower():
             groups.setdefault(case.group, []).append(case)
     failed = False
     for group, members in groups.items():
@@ -54,7 +63,7 @@ def main() -> int:
         sys.stdout.flush()
     # Experiments measure behaviour (goodput, tail latency) in real time, not ns per call.
     for title, run in experiments:
-        if args.filter.lower() in title.lower():
+        if wanted in title.lower():
             print()
             print(run(), flush=True)
     return 0
