@@ -1,9 +1,10 @@
-"""The composite guard: retry( breaker( limiter( call ))) around one operation, in one span.
+"""The composite guard: retry( breaker( limiter( concurrency( call )))) around one operation, in one span.
 
 Every attempt passes the inner guards again: the breaker admits it (or rejects it
 with :class:`~commtel.CircuitOpenError`, which the retry layer judges like any other
-error), the limiter admits it or names a wait, then the call runs and its outcome
-goes back to the breaker. That attempt (:func:`_attempt_sync`, :func:`_attempt_async`)
+error), the limiter admits it or names a wait, a bulkhead or adaptive limiter gives it
+a slot (or refuses it: back-pressure, which the breaker does not count), then the call
+runs and its outcome goes back to the breaker. That attempt (:func:`_attempt_sync`, :func:`_attempt_async`)
 is handed to the retry loops ``@retry`` runs too, which classify, back off, retry and
 emit the retry events. A call is one INTERNAL span named after the operation, current
 while the policies decide, so their events (retries, throttling, breaker rejections)
@@ -31,6 +32,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from .. import _timing
 from .. import _validation as check
+from ..concurrency._errors import ConcurrencyLimitExceeded
 from ..retries._config import RetryConfig
 from ..retries._core import RetryCore
 from ..retries._drivers import call_async, call_sync
@@ -40,6 +42,8 @@ from ..telemetry._tracing import _context_attributes, get_tracer, record_excepti
 
 if TYPE_CHECKING:
     from ..breaker._breaker import CircuitBreaker
+    from ..concurrency._adaptive import AdaptiveLimiter
+    from ..concurrency._bulkhead import Bulkhead
     from ..ratelimit._limiter import RateLimiter
 
 
@@ -62,6 +66,14 @@ def _checked_limiter(value: object) -> RateLimiter | None:
     return check.instance(value, "limiter", RateLimiter, owner="Guard")  # type: ignore[no-any-return]
 
 
+def _checked_concurrency(value: object) -> Bulkhead | AdaptiveLimiter | None:
+    if value is None:
+        return None
+    from ..concurrency import AdaptiveLimiter, Bulkhead
+
+    return check.instance(value, "concurrency", (Bulkhead, AdaptiveLimiter), owner="Guard")  # type: ignore[no-any-return]
+
+
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -80,12 +92,13 @@ def _tracing_installed() -> bool:
 
 
 class Guard:
-    """retry( circuit breaker( rate limiter( call ))) for one operation, in one INTERNAL span.
+    """retry( circuit breaker( rate limiter( concurrency limit( call )))) for one operation, in one INTERNAL span.
 
-    Each attempt passes the breaker and the limiter again. A breaker rejection
-    (:class:`~commtel.CircuitOpenError`) is an error like any other to the retry layer,
-    which does not retry it unless told to. Results whose duck-typed HTTP status is
-    5xx count as breaker failures; so do exceptions, except limiter refusals.
+    Each attempt passes the breaker, the limiter and the concurrency limit again. A
+    breaker rejection (:class:`~commtel.CircuitOpenError`) is an error like any other to
+    the retry layer, which does not retry it unless told to. Results whose duck-typed
+    HTTP status is 5xx count as breaker failures; so do exceptions, except refusals of
+    the rate limiter and of the concurrency limit (back-pressure, not a failure).
 
     Args:
         operation: The ``operation`` label and span name.
@@ -97,6 +110,9 @@ class Guard:
             long as it says), or ``None``.
         limiter_key: The limiter key these calls spend (share it with your own
             ``acquire`` calls to share one budget); default ``"default"``.
+        concurrency: A :class:`~commtel.concurrency.Bulkhead` or
+            :class:`~commtel.concurrency.AdaptiveLimiter` every attempt takes a slot of
+            (an adaptive limiter measures the attempt, timeout included), or ``None``.
         timeout_s: Per-attempt timeout for async calls (``asyncio.wait_for``); sync
             calls cannot be interrupted safely, so for them it is ignored (HTTP
             instrumentors pass it to the client library instead).
@@ -123,6 +139,7 @@ class Guard:
         "_completed",
         "_limiter_platform",
         "breaker",
+        "concurrency",
         "exhausted_result",
         "limiter",
         "limiter_key",
@@ -142,6 +159,7 @@ class Guard:
         breaker: CircuitBreaker | None = None,
         limiter: RateLimiter | None = None,
         limiter_key: str = "default",
+        concurrency: Bulkhead | AdaptiveLimiter | None = None,
         timeout_s: float | None = None,
         span: bool = True,
         exhausted_result: Literal["raise", "return"] = "raise",
@@ -156,6 +174,7 @@ class Guard:
         self.breaker = _checked_breaker(breaker)
         self.limiter = _checked_limiter(limiter)
         self.limiter_key = check.text(limiter_key, "limiter_key", owner="Guard")
+        self.concurrency = _checked_concurrency(concurrency)
         self.timeout_s = check.duration(timeout_s, "timeout_s", owner="Guard", optional=True)
         self.span = span
         self.exhausted_result = exhausted_result
@@ -175,6 +194,8 @@ class Guard:
             parts.append(f"breaker={self.breaker!r}")
         if self.limiter is not None:
             parts.append(f"limiter={self.limiter!r}")
+        if self.concurrency is not None:
+            parts.append(f"concurrency={self.concurrency!r}")
         if self.timeout_s is not None:
             parts.append(f"timeout_s={self.timeout_s:g}")
         return f"Guard({', '.join(parts)})"
@@ -214,6 +235,7 @@ class Guard:
         Raises:
             CircuitOpenError: The breaker rejected the call (and the retry policy did not retry it).
             RateLimitExceeded: The limiter refused to wait that long.
+            ConcurrencyLimitExceeded: The concurrency limit was full (and stayed full for its wait).
             RetryExhausted: Retries ran out on a rejected result (``exhausted_result="raise"``).
             Exception: The last original exception when retries ran out or it was not retryable.
 
@@ -301,7 +323,7 @@ async def _wrapper_async(
 
 
 def _attempt_sync(guard: Guard, fn: Callable[..., _T], args: Any, kwargs: Any) -> _T:
-    """One attempt: breaker( limiter( call )); a limiter refusal releases the breaker's admission."""
+    """One attempt: breaker( limiter( concurrency( call ))); a refusal releases the breaker's admission."""
     breaker = guard.breaker
     admission = None if breaker is None else breaker.admit()
     if guard.limiter is not None:
@@ -311,8 +333,13 @@ def _attempt_sync(guard: Guard, fn: Callable[..., _T], args: Any, kwargs: Any) -
             if breaker is not None and admission is not None:
                 breaker.release(admission)
             raise
+    concurrency = guard.concurrency
     try:
-        result = fn(*args, **kwargs)
+        result = fn(*args, **kwargs) if concurrency is None else concurrency.call(fn, *args, **kwargs)
+    except ConcurrencyLimitExceeded:
+        if breaker is not None and admission is not None:
+            breaker.release(admission)
+        raise
     except BaseException as exc:
         if breaker is not None and admission is not None:
             breaker.record(admission, exc)
@@ -323,7 +350,7 @@ def _attempt_sync(guard: Guard, fn: Callable[..., _T], args: Any, kwargs: Any) -
 
 
 async def _attempt_async(guard: Guard, fn: Callable[..., Awaitable[_T]], args: Any, kwargs: Any) -> _T:
-    """One attempt: breaker( limiter( call )), with the per-attempt timeout."""
+    """One attempt: breaker( limiter( concurrency( call ))), with the per-attempt timeout."""
     breaker = guard.breaker
     admission = None if breaker is None else await breaker.aadmit()
     if guard.limiter is not None:
@@ -333,9 +360,17 @@ async def _attempt_async(guard: Guard, fn: Callable[..., Awaitable[_T]], args: A
             if breaker is not None and admission is not None:
                 await breaker.arelease(admission)
             raise
+    concurrency = guard.concurrency
     try:
-        timeout = guard.timeout_s
-        result = await (fn(*args, **kwargs) if timeout is None else asyncio.wait_for(fn(*args, **kwargs), timeout))
+        if concurrency is None:  # inline, not _timed: one coroutine less on the common path
+            timeout = guard.timeout_s
+            result = await (fn(*args, **kwargs) if timeout is None else asyncio.wait_for(fn(*args, **kwargs), timeout))
+        else:
+            result = await concurrency.acall(_timed, fn, args, kwargs, guard.timeout_s)
+    except ConcurrencyLimitExceeded:
+        if breaker is not None and admission is not None:
+            await breaker.arelease(admission)
+        raise
     except BaseException as exc:
         if breaker is not None and admission is not None:
             await breaker.arecord(admission, exc)
@@ -343,3 +378,8 @@ async def _attempt_async(guard: Guard, fn: Callable[..., Awaitable[_T]], args: A
     if breaker is not None and admission is not None:
         await breaker.arecord(admission, None, result)
     return result
+
+
+async def _timed(fn: Callable[..., Awaitable[_T]], args: Any, kwargs: Any, timeout: float | None) -> _T:
+    """``fn(*args, **kwargs)``, cut off after *timeout* seconds (``None``: no timeout)."""
+    return await (fn(*args, **kwargs) if timeout is None else asyncio.wait_for(fn(*args, **kwargs), timeout))

@@ -1,7 +1,8 @@
 """Resilience policies per host or platform: from code, a TOML file or the environment.
 
 A :class:`HostPolicy` says how calls to one host or platform are guarded: rate limiter,
-retry, circuit breaker, per-attempt timeout. :class:`HostPolicies` maps hosts and
+retry, circuit breaker, per-attempt timeout, concurrency limit (a bulkhead or an
+adaptive limiter). :class:`HostPolicies` maps hosts and
 platforms to policies, with a default for everything else::
 
     base = "observe"                # or "recommended": commtel's resilience under every policy
@@ -13,6 +14,7 @@ platforms to policies, with a default for everything else::
 
     [platforms.twitter]
     rate_limit = { rate = 300, period = 900 }
+    adaptive = { max_limit = 50 }   # a concurrency limit that follows latency
 
     [hosts."api.twitter.com"]       # exact host, or "*.example.com"
     platform = "twitter"            # inherits platforms.twitter, then default
@@ -24,8 +26,8 @@ policy says so. Every value is validated when loaded and a bad one raises
 :class:`~commtel.ConfigurationError` naming the field (``hosts."api.x.com".retry.max_attempts``).
 
 Stateful parts are made per *scope* (a configured host, a platform, or each
-unconfigured host): every call to ``api.twitter.com`` shares one breaker and one
-limiter, and a broken host does not open the breaker of another. A limiter or
+unconfigured host): every call to ``api.twitter.com`` shares one breaker, one
+limiter and one concurrency limit, and a broken host does not open the breaker of another. A limiter or
 breaker *object* given in code is shared as is by every scope that uses it.
 
 Label values come from configuration only: a host's ``platform`` label (and the name of
@@ -55,6 +57,8 @@ from typing import Any, Literal
 from .. import _validation as check
 from .._exceptions import ConfigurationError
 from ..breaker._breaker import CircuitBreaker
+from ..concurrency._adaptive import AdaptiveLimiter
+from ..concurrency._bulkhead import Bulkhead
 from ..ratelimit._limiter import RateLimiter
 from ..retries._config import RetryConfig
 from ..retries._core import RetryCore
@@ -94,17 +98,18 @@ MAX_HOST_SCOPES = 1000
 _UNSET: Any = object()
 # The key of the one scope unconfigured hosts share when it holds no per-host state (not a host name).
 _SHARED_OTHER = " other"
-_Component = Literal["retry", "breaker", "rate_limit"]
+_Component = Literal["retry", "breaker", "rate_limit", "bulkhead", "adaptive"]
+_STATEFUL: tuple[_Component, ...] = ("breaker", "rate_limit", "bulkhead", "adaptive")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HostPolicy:
     """How calls to one host or platform are guarded.
 
-    Each of *retry*, *breaker* and *rate_limit* takes a configuration (a mapping of
-    the component's options, or a :class:`~commtel.RetryConfig` for retry) from which
-    every scope makes its own instance, an instance shared as is, or ``None``/``False``
-    for none. Fields left unset inherit from the policy this one is layered on.
+    Each of *retry*, *breaker*, *rate_limit*, *bulkhead* and *adaptive* takes a
+    configuration (a mapping of the component's options, or a :class:`~commtel.RetryConfig`
+    for retry) from which every scope makes its own instance, an instance shared as is,
+    or ``None``/``False`` for none. Fields left unset inherit from the policy this one is layered on.
 
     Args:
         platform: The ``platform`` label of metrics and spans (default: the ``hosts`` key
@@ -114,6 +119,11 @@ class HostPolicy:
         breaker: Circuit breaker options or instance; default none (:data:`RECOMMENDED`:
             a breaker with default options).
         rate_limit: Rate limiter options or instance; default none.
+        bulkhead: :class:`~commtel.concurrency.Bulkhead` options or instance: a fixed
+            limit of calls in flight; default none.
+        adaptive: :class:`~commtel.concurrency.AdaptiveLimiter` options (``{}`` for its
+            defaults) or instance: a limit of calls in flight that follows latency;
+            default none. A scope has one concurrency limit: set *bulkhead* or *adaptive*.
         timeout_s: Per-attempt timeout in seconds (HTTP: replaces the client's; async
             methods: ``asyncio.wait_for``); default none.
         retry_methods: HTTP methods that are retried (``"*"`` for all); default the
@@ -129,6 +139,8 @@ class HostPolicy:
     retry: Any = _UNSET
     breaker: Any = _UNSET
     rate_limit: Any = _UNSET
+    bulkhead: Any = _UNSET
+    adaptive: Any = _UNSET
     timeout_s: float | timedelta | None = _UNSET
     retry_methods: Iterable[str] = _UNSET
     send_correlation: bool = _UNSET
@@ -197,7 +209,7 @@ def _validate(policy: HostPolicy, where: str) -> None:
 
 def _validate_components(policy: HostPolicy, where: str) -> None:
     put = object.__setattr__
-    for name in ("retry", "breaker", "rate_limit"):
+    for name in ("retry", *_STATEFUL):
         value = getattr(policy, name)
         if value is not _UNSET and value is not False:
             types, what = _COMPONENT_TYPES[name]
@@ -216,6 +228,8 @@ _COMPONENT_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "retry": ((RetryConfig, RetryCore, Mapping), "a RetryConfig, a mapping of its options, False"),
     "breaker": ((CircuitBreaker, Mapping), "a CircuitBreaker, a mapping of its options, False"),
     "rate_limit": ((RateLimiter, Mapping), "a RateLimiter, a mapping of its limits, False"),
+    "bulkhead": ((Bulkhead, Mapping), "a Bulkhead, a mapping of its options, False"),
+    "adaptive": ((AdaptiveLimiter, Mapping), "an AdaptiveLimiter, a mapping of its options, False"),
 }
 
 
@@ -273,10 +287,17 @@ def _finite(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _concurrency_class(kind: _Component) -> type[Bulkhead | AdaptiveLimiter]:
+    return AdaptiveLimiter if kind == "adaptive" else Bulkhead
+
+
 def _check_component(kind: _Component, options: Mapping[str, Any]) -> None:
     """Validate *options* without building anything that would announce itself (metrics, events)."""
     if kind == "rate_limit":
         _limits_from(options)
+        return
+    if kind in {"bulkhead", "adaptive"}:
+        _concurrency_class(kind).check_options(**options)
         return
     from ..breaker._breaker import CircuitBreaker
 
@@ -284,11 +305,13 @@ def _check_component(kind: _Component, options: Mapping[str, Any]) -> None:
 
 
 def _make_component(kind: _Component, name: str, options: Mapping[str, Any]) -> Any:
-    """A breaker or limiter named *name* from its *options* (the TOML/mapping form)."""
+    """A breaker, limiter or concurrency limit named *name* from its *options* (the TOML/mapping form)."""
     if kind == "breaker":
         from ..breaker._breaker import CircuitBreaker
 
         return CircuitBreaker(name, **options)
+    if kind in {"bulkhead", "adaptive"}:
+        return _concurrency_class(kind)(name, **options)
     from ..ratelimit._limiter import RateLimiter
 
     limits, rest = _limits_from(options)
@@ -301,6 +324,8 @@ _OBSERVE = HostPolicy(
     retry=None,
     breaker=None,
     rate_limit=None,
+    bulkhead=None,
+    adaptive=None,
     timeout_s=None,
     retry_methods=IDEMPOTENT_METHODS,
     send_correlation=False,
@@ -313,12 +338,13 @@ _BASES = {"observe": _OBSERVE, "recommended": RECOMMENDED.over(_OBSERVE)}
 
 
 class _Scope:
-    """The live state of one scope (a host, or a platform): its breaker, limiter and guards."""
+    """The live state of one scope (a host, or a platform): its breaker, limiters and guards."""
 
     __slots__ = (
         "_guards",
         "_lock",
         "breaker",
+        "concurrency",
         "limiter",
         "own_state",
         "platform",
@@ -328,13 +354,21 @@ class _Scope:
     )
 
     def __init__(
-        self, policy: HostPolicy, platform: str, breaker: Any, limiter: Any, *, own_state: bool = True
+        self, policy: HostPolicy, platform: str, components: Mapping[_Component, Any], *, own_state: bool = True
     ) -> None:
+        bulkhead, adaptive = components["bulkhead"], components["adaptive"]
+        if bulkhead is not None and adaptive is not None:
+            msg = (
+                f"{platform}: bulkhead and adaptive are both set; a scope has one concurrency limit "
+                "(false switches one off)"
+            )
+            raise ConfigurationError(msg)
         self.policy = policy
         self.platform = platform
-        self.breaker = breaker
-        self.limiter = limiter
-        #: Whether the scope made a breaker or limiter of its own (else it may be shared by many hosts).
+        self.breaker = components["breaker"]
+        self.limiter = components["rate_limit"]
+        self.concurrency = adaptive if adaptive is not None else bulkhead
+        #: Whether the scope made a component of its own (else it may be shared by many hosts).
         self.own_state = own_state
         methods = policy.retry_methods
         self.retry_methods: frozenset[str] | None = None if "*" in methods else frozenset(methods)
@@ -343,7 +377,10 @@ class _Scope:
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"_Scope(platform={self.platform!r}, breaker={self.breaker!r}, limiter={self.limiter!r})"
+        return (
+            f"_Scope(platform={self.platform!r}, breaker={self.breaker!r}, limiter={self.limiter!r}, "
+            f"concurrency={self.concurrency!r})"
+        )
 
     def guard(self, operation: str, *, http_method: str | None = None) -> Guard:
         """The (cached) guard of *operation*.
@@ -367,6 +404,7 @@ class _Scope:
                         retry=policy.retry if retried else None,
                         breaker=self.breaker,
                         limiter=self.limiter,
+                        concurrency=self.concurrency,
                         timeout_s=None if http_method is not None else policy.timeout_s,  # type: ignore[arg-type]
                     )
         return found
@@ -382,21 +420,17 @@ def _instance(kind: _Component, name: str, value: Any) -> Any:
 
 def _standalone_scope(policy: HostPolicy, name: str) -> _Scope:
     """A scope of its own for *policy*, with fresh component instances named *name*."""
-    return _Scope(
-        policy,
-        policy.platform_name(name),
-        _instance("breaker", name, policy.breaker),
-        _instance("rate_limit", name, policy.rate_limit),
-    )
+    components = {kind: _instance(kind, name, getattr(policy, kind)) for kind in _STATEFUL}
+    return _Scope(policy, policy.platform_name(name), components)
 
 
 @dataclass(frozen=True, slots=True)
 class HostPolicies:
     """Policies by host and by platform, with a default; resolves a host to its live scope.
 
-    A breaker or limiter lives where it is configured: one defined for a platform is
-    shared by every host of that platform, one defined for a host entry by the hosts
-    it matches, and one from the default policy (or the base) is made per host.
+    A breaker, limiter or concurrency limit lives where it is configured: one defined for
+    a platform is shared by every host of that platform, one defined for a host entry by
+    the hosts it matches, and one from the default policy (or the base) is made per host.
 
     Args:
         default: The policy of every host and platform without one of its own,
@@ -534,7 +568,7 @@ class HostPolicies:
             ("", extra),
         ]
         policy = _BASES[self.base]
-        origins = {"breaker": "", "rate_limit": ""}
+        origins = dict.fromkeys(_STATEFUL, "")
         for origin, layer in layers:
             if layer is None:
                 continue
@@ -543,20 +577,20 @@ class HostPolicies:
                 if getattr(layer, kind) is not _UNSET:
                     origins[kind] = origin
         label = policy.platform_name(platform or name)
-        components = []
+        components = {}
         own_state = False
-        for kind in ("breaker", "rate_limit"):
+        for kind in _STATEFUL:
             origin = origins[kind]
             value = getattr(policy, kind)
             if not origin:
                 own_state = own_state or isinstance(value, Mapping)
-                components.append(_instance(kind, label, value))  # type: ignore[arg-type]
+                components[kind] = _instance(kind, label, value)
                 continue
             key = (kind, origin)
             if key not in self._instances:
-                self._instances[key] = _instance(kind, label, value)  # type: ignore[arg-type]
-            components.append(self._instances[key])
-        return _Scope(policy, label, *components, own_state=own_state)
+                self._instances[key] = _instance(kind, label, value)
+            components[kind] = self._instances[key]
+        return _Scope(policy, label, components, own_state=own_state)
 
     def for_host(self, host: str) -> _Scope:
         """The live scope of calls to *host* (its breaker, limiter and guards).

@@ -1,4 +1,4 @@
-"""The composite guard: retry( breaker( limiter( call ))), sync and async, in one span."""
+"""The composite guard: retry( breaker( limiter( concurrency( call )))), sync and async, in one span."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 import commtel
 
 from commtel import CircuitBreaker, CircuitOpenError, RetryConfig, RetryExhausted
+from commtel.concurrency import AdaptiveLimiter, Bulkhead, ConcurrencyLimitExceeded, Window
 from commtel.events import OperationCompleted
 from commtel.instrumentation import Guard
 from commtel.ratelimit._core import TokenBucket
@@ -155,6 +156,60 @@ def test_limiter_refusal_is_not_a_breaker_failure() -> None:
     with pytest.raises(commtel.RateLimitExceeded):
         guard.call(lambda: "never")
     assert breaker.state == "closed"
+
+
+def test_a_full_concurrency_limit_refuses_without_calling_and_is_not_a_breaker_failure(through) -> None:
+    """A bulkhead with no free slot refuses the attempt; the breaker does not count it, the next call runs."""
+    bulkhead = Bulkhead("guarded", max_concurrent=1)
+    breaker = CircuitBreaker("svc-bulkhead", failure_threshold=1)
+    guard = Guard("call", breaker=breaker, concurrency=bulkhead, retry=None)
+    flaky = Flaky("ok")
+    bulkhead.acquire()  # another caller holds the only slot
+    with pytest.raises(ConcurrencyLimitExceeded):
+        through(guard, flaky)
+    assert (flaky.calls, breaker.state) == (0, "closed")
+    bulkhead.release()
+    assert through(guard, flaky) == "ok"
+    assert (flaky.calls, bulkhead.in_flight) == (1, 0)
+
+
+class _Windows:
+    """A limit algorithm that keeps the windows it is shown and leaves the limit alone."""
+
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.seen: list[Window] = []
+
+    def next_limit(self, limit: float, window: Window, baseline_s: float) -> float:  # noqa: ARG002 - the protocol
+        self.seen.append(window)
+        return limit
+
+
+def test_adaptive_limiter_measures_each_attempt_and_a_timed_out_one_as_a_drop() -> None:
+    """Each async attempt takes a slot of the adaptive limiter; the per-attempt timeout is inside it (a drop)."""
+    calls = 0
+
+    async def slow_then_fast() -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await asyncio.sleep(5)
+        return "done"
+
+    windows = _Windows()
+    limiter = AdaptiveLimiter("guarded", algorithm=windows, window_s=1e-6, min_samples=1)
+    guard = Guard("call", retry=FAST, concurrency=limiter, timeout_s=0.05)
+    with capture_events() as events:
+        assert asyncio.run(guard.acall(slow_then_fast)) == "done"
+    assert calls == 2
+    assert [type(e).__name__ for e in events if type(e).__name__ in {"ConcurrencyAdmitted", "ConcurrencyReleased"}] == [
+        "ConcurrencyAdmitted",
+        "ConcurrencyReleased",
+    ] * 2
+    assert sum(w.drops for w in windows.seen) == 1
+    assert limiter.in_flight == 0
+    assert "concurrency=AdaptiveLimiter" in repr(guard)
 
 
 def test_async_timeout_is_per_attempt() -> None:

@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from commtel import CircuitBreaker, ConfigurationError, RetryConfig
+from commtel.concurrency import AdaptiveLimiter, Bulkhead
 from commtel.instrumentation import HostPolicies, HostPolicy, redact_url
 
 
@@ -70,6 +71,9 @@ def test_environment_inline_toml_overrides_the_file(tmp_path) -> None:
         ({"platforms": {"p": {"rate_limit": {"rate": -1}}}}, 'platforms."p".rate_limit'),
         ({"platforms": {"p": {"rate_limit": {}}}}, 'platforms."p".rate_limit'),
         ({"defaults": {}}, "defaults"),
+        ({"platforms": {"p": {"adaptive": {"max_limit": 0}}}}, 'platforms."p".adaptive'),
+        ({"platforms": {"p": {"adaptive": True}}}, 'platforms."p".adaptive'),
+        ({"hosts": {"x.org": {"bulkhead": {"max_concurent": 4}}}}, 'hosts."x.org".bulkhead'),
     ],
 )
 def test_invalid_values_name_the_field(data, field) -> None:
@@ -90,6 +94,35 @@ def test_objects_given_in_code_are_shared() -> None:
     breaker = CircuitBreaker("shared")
     policies = HostPolicies(default=HostPolicy(breaker=breaker, rate_limit=None))
     assert policies.for_host("a.org").breaker is breaker is policies.for_host("b.org").breaker
+
+
+def test_concurrency_limits_come_from_policies_and_live_where_configured() -> None:
+    """adaptive/bulkhead tables give a scope its concurrency limit, shared like breakers; both at once is an error."""
+    policies = HostPolicies.from_mapping(
+        {
+            "platforms": {"search": {"adaptive": {"max_limit": 50}}},
+            "hosts": {
+                "a.search.org": {"platform": "search"},
+                "b.search.org": {"platform": "search"},
+                "reports.org": {"bulkhead": {"max_concurrent": 4, "max_wait_s": 0.5}},
+                "both.org": {"platform": "search", "bulkhead": {"max_concurrent": 4}},
+                "fixed.search.org": {"platform": "search", "adaptive": False, "bulkhead": {"max_concurrent": 2}},
+            },
+        }
+    )
+    a, b = policies.for_host("a.search.org"), policies.for_host("b.search.org")
+    assert isinstance(a.concurrency, AdaptiveLimiter) and a.concurrency is b.concurrency
+    assert a.concurrency.name == "search" and a.guard("HTTP GET").concurrency is a.concurrency
+    reports = policies.for_host("reports.org").concurrency
+    assert isinstance(reports, Bulkhead) and (reports.max_concurrent, reports.max_wait_s) == (4, 0.5)
+    fixed = policies.for_host("fixed.search.org").concurrency
+    assert isinstance(fixed, Bulkhead) and fixed.max_concurrent == 2
+    assert policies.for_host("other.org").concurrency is None  # none by default
+    with pytest.raises(ConfigurationError, match="bulkhead and adaptive are both set"):
+        policies.for_host("both.org")
+    shared = Bulkhead("shared-in-code", max_concurrent=3)
+    in_code = HostPolicies(default=HostPolicy(bulkhead=shared))
+    assert in_code.for_host("x.org").concurrency is shared is in_code.for_host("y.org").concurrency
 
 
 def test_retry_methods_default_to_idempotent_ones() -> None:
