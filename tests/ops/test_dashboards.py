@@ -27,7 +27,7 @@ from tests.ops.bundle import (
 
 
 BOARDS = dashboards()
-EXPECTED = {"overview", "ratelimit", "retries", "breakers", "oauth", "messages-tasks"}
+EXPECTED = {"overview", "ratelimit", "retries", "breakers", "oauth", "messages-tasks", "resilience"}
 
 
 def _datasources() -> dict[str, dict[str, Any]]:

@@ -48,6 +48,9 @@ REQUIRED_ALERTS = {
     "CommtelRateLimitBackendErrors",
     "CommtelCircuitBackendErrors",
     "CommtelRetryBudgetBackendErrors",
+    "CommtelLoadShedding",
+    "CommtelDependencySlowing",
+    "CommtelFaultsInjected",
 }
 # Alerts that must fire within 3 minutes of a sustained condition: window + `for` + one evaluation.
 FAST_ALERTS = {"CommtelRetryStorm", "CommtelSustainedThrottling", "CommtelCircuitOpen"}
