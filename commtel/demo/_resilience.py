@@ -6,7 +6,8 @@ follow), and ``search`` has a long tail (3 % of calls 20x slower) that hedging c
 Each burst sends 24 concurrent calls: inventory calls through the adaptive limiter,
 searches hedged (each attempt under a timeout) with a fallback, and reports through a
 bulkhead and a timeout with a fallback. A game-day fault injector adds latency and
-errors to a few reports.
+errors to a few reports. Each call is a span of its own, so slot waits carry it as their
+exemplar and injected faults are marked on it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ..fallback import Fallback
 from ..hedging import Hedge
 from ..retries import RetryBudget
 from ..simulator import LatencyModel, SimulatedDependency
+from ..telemetry import start_span
 from ..timeouts import Timeout
 
 
@@ -87,7 +89,8 @@ async def _burst(world: DemoWorld, drill: ResilienceDrill) -> None:
         kind = rng.choice(("inventory", "inventory", "search", "report"))
         ok = True
         try:
-            await getattr(drill, f"{kind}_call")()
+            with start_span(f"resilience.{kind}", attributes={"commtel.platform": kind}):
+                await getattr(drill, f"{kind}_call")()
         except ConcurrencyLimitExceeded:
             world.stats.bump(f"{kind} calls shed by a concurrency limit")
             ok = False
