@@ -81,7 +81,7 @@ COMPONENTS = {
     ),
     "tracker": Component(
         ("commtel/messages/_tracker.py",),
-        ("tests/tracker/test_tracker.py", "tests/tracker/test_retention.py"),
+        ("tests/tracker/test_tracker.py", "tests/tracker/test_retention.py", "tests/tracker/test_tracker_exact.py"),
         "message state transitions and leases",
     ),
     "feedback": Component(

@@ -494,15 +494,17 @@ def _thread(messages: list[TrackedMessage]) -> list[ThreadEntry]:
         parent = m.in_reply_to if m.in_reply_to in ids and m.in_reply_to != m.message_id else None
         children.setdefault(parent, []).append(m)
     thread: list[ThreadEntry] = []
-    stack = [(0, m) for m in reversed(children.get(None, []))]
-    seen: set[str] = set()
-    while stack:
-        depth, m = stack.pop()
-        if m.message_id in seen:  # a reply cycle in bad data must not loop forever
-            continue
-        seen.add(m.message_id)
-        thread.append(ThreadEntry(depth, m))
-        stack.extend((depth + 1, c) for c in reversed(children.get(m.message_id, [])))
+    placed: set[str] = set()
+    # Roots first; then what no root reaches (replies in a cycle, bad data), from its oldest message.
+    for root in [*children.get(None, ()), *messages]:
+        stack = [(0, root)]
+        while stack:
+            depth, m = stack.pop()
+            if m.message_id in placed:  # a placed root, or back round a reply cycle
+                continue
+            placed.add(m.message_id)
+            thread.append(ThreadEntry(depth, m))
+            stack.extend((depth + 1, c) for c in reversed(children.get(m.message_id, ())))
     return thread
 
 
@@ -619,7 +621,8 @@ class ConversationTracker(StoreOwner):
     def get_thread(self, conversation_id: str) -> list[ThreadEntry]:
         """The conversation as a thread: each message after its parent, replies in arrival order.
 
-        Messages whose parent is not tracked start their own branch at depth 0.
+        Messages whose parent is not tracked start their own branch at depth 0; so do
+        replies that form a cycle (bad data), from the oldest of them.
 
         .. versionadded:: 0.1.0
         """
