@@ -13,8 +13,8 @@ import logging
 
 from collections.abc import Generator, Iterator
 from dataclasses import replace
-from pathlib import Path
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -88,7 +88,9 @@ def test_an_illegal_transition_names_what_is_allowed(previous: MessageState, new
 # -- every field, through every path ------------------------------------------------------------
 
 
-def test_a_claimed_renewed_and_failed_message_is_exact_everywhere(tracker: ConversationTracker, clock: FakeClock) -> None:
+def test_a_claimed_renewed_and_failed_message_is_exact_everywhere(
+    tracker: ConversationTracker, clock: FakeClock
+) -> None:
     """Each step returns exactly what get_message, the thread view and tracking again then read back."""
     pending = tracker.track_message("conv", "m1", "m0", platform="email", subject="Hello")
     assert pending == TrackedMessage("conv", "m1", "m0", "email", PENDING, 0, None, None, "Hello", None, at(T0), at(T0))
@@ -119,7 +121,9 @@ def test_a_claimed_renewed_and_failed_message_is_exact_everywhere(tracker: Conve
     assert tracker.get_message("conv", "m1") == failed
 
 
-def test_manual_changes_set_attempts_owner_lease_and_error_exactly(tracker: ConversationTracker, clock: FakeClock) -> None:
+def test_manual_changes_set_attempts_owner_lease_and_error_exactly(
+    tracker: ConversationTracker, clock: FakeClock
+) -> None:
     """set_message_state: in_progress takes an anonymous lease and counts an attempt; other states keep both."""
     tracker.track_message("c", "m", platform="sms")
     clock.now += 2
@@ -193,7 +197,9 @@ def test_defaults_lease_30_s_and_platform_unknown(clock: FakeClock, driver: str)
 # -- claims -------------------------------------------------------------------------------------
 
 
-def test_a_batch_comes_back_oldest_message_first_across_conversations(tracker: ConversationTracker, clock: FakeClock) -> None:
+def test_a_batch_comes_back_oldest_message_first_across_conversations(
+    tracker: ConversationTracker, clock: FakeClock
+) -> None:
     """Claims are ordered by arrival, not by conversation; each carries its own row exactly."""
     first = tracker.track_message("zeta", "z1", "z0", platform="email", subject="S")
     clock.now += 1
