@@ -234,18 +234,16 @@ class ConversationOps:
 
     Args:
         sql: The compiled statements of the store's database kind.
-        lease_s: Default lease length in seconds.
+        lease_s: Default lease length in seconds, already validated by the tracker.
         clock: Wall clock in epoch seconds.
         retention: When automatic purges are due.
     """
 
     __slots__ = ("_clock", "_retention", "_sql", "lease_s")
 
-    def __init__(
-        self, sql: TrackerSQL, *, lease_s: float | timedelta, clock: Callable[[], float], retention: Retention
-    ) -> None:
+    def __init__(self, sql: TrackerSQL, *, lease_s: float, clock: Callable[[], float], retention: Retention) -> None:
         self._sql = sql
-        self.lease_s = positive_seconds("lease_s", lease_s)
+        self.lease_s = lease_s
         self._clock = clock
         self._retention = retention
         if listeners := _events.active_listeners():

@@ -27,6 +27,7 @@ from commtel.messages._retention import RETENTION_BATCH, Retention
 from commtel.messages._tracker import (
     ConversationOps,
     ConversationTracker,
+    ConversationTrackerCreated,
     MessageState,
     MessageStateChanged,
     ThreadEntry,
@@ -65,6 +66,17 @@ def changes(events: list[Any]) -> list[tuple[Any, ...]]:
         for e in events
         if isinstance(e, MessageStateChanged)
     ]
+
+
+def test_building_a_tracker_is_one_event_that_exposes_its_purge_counter(
+    clock: FakeClock, driver: str, registry: Any
+) -> None:
+    """A new tracker emits ConversationTrackerCreated once; its purge counter then reads 0."""
+    with capture_events() as events:
+        conversation_tracker(driver, "sqlite://", clock=clock).close()
+    assert [e for e in events if isinstance(e, ConversationTrackerCreated)] == [ConversationTrackerCreated()]
+    assert len(events) == 1
+    assert registry.get_sample_value("commtel_tracker_rows_purged_total", {"table": "messages"}) == 0
 
 
 # -- transitions --------------------------------------------------------------------------------
