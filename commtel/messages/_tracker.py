@@ -293,18 +293,11 @@ class ConversationOps:
             if (row["conversation_id"], row["message_id"]) in new
         }
         if messages and (listeners := _events.active_listeners()):
-            for message in messages.values():
-                _events.emit(
-                    MessageStateChanged(
-                        message.conversation_id,
-                        message.message_id,
-                        message.platform,
-                        None,
-                        MessageState.PENDING.value,
-                        None,
-                    ),
-                    listeners,
+            for m in messages.values():
+                tracked = MessageStateChanged(
+                    m.conversation_id, m.message_id, m.platform, None, MessageState.PENDING.value, None
                 )
+                _events.emit(tracked, listeners)
         # Messages stored before (or by a concurrent tracker, perhaps in another conversation): read them.
         stored: dict[str, TrackedMessage] = {}
         for chunk in _chunks(list(dict.fromkeys(key[1] for key in keys if key not in messages))):
@@ -414,17 +407,11 @@ class ConversationOps:
         ]
         if claims and (listeners := _events.active_listeners()):
             for claim, row in zip(claims, rows, strict=True):
-                _events.emit(
-                    MessageStateChanged(
-                        claim.conversation_id,
-                        claim.message_id,
-                        claim.message.platform,
-                        row[8],
-                        MessageState.IN_PROGRESS.value,
-                        worker_id,
-                    ),
-                    listeners,
+                m = claim.message
+                claimed = MessageStateChanged(
+                    m.conversation_id, m.message_id, m.platform, row[8], MessageState.IN_PROGRESS.value, worker_id
                 )
+                _events.emit(claimed, listeners)
         yield from self._retain(now)
         return claims
 
@@ -855,14 +842,6 @@ def _emit_changed(
     worker_id: str | None = None,
 ) -> None:
     if listeners := _events.active_listeners():
-        _events.emit(
-            MessageStateChanged(
-                conversation_id,
-                message_id,
-                platform,
-                None if previous is None else previous.value,
-                new.value,
-                worker_id,
-            ),
-            listeners,
-        )
+        old = None if previous is None else previous.value
+        changed = MessageStateChanged(conversation_id, message_id, platform, old, new.value, worker_id)
+        _events.emit(changed, listeners)
