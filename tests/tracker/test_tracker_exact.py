@@ -270,16 +270,16 @@ def test_listing_filters_by_conversation_and_limits_exactly(tracker: Conversatio
 
 def test_thread_roots_are_messages_without_a_tracked_parent(tracker: ConversationTracker) -> None:
     """A reply to an untracked message, and a message naming itself as its parent, start branches at depth 0."""
-    tracker.track_message("c", "root")
     tracker.track_message("c", "orphan", "never-tracked")
+    tracker.track_message("c", "root")
     tracker.track_message("c", "self", "self")
     tracker.track_message("c", "reply", "orphan")
     assert [(e.depth, e.message.message_id) for e in tracker.get_thread("c")] == [
-        (0, "root"),
         (0, "orphan"),
         (1, "reply"),
+        (0, "root"),
         (0, "self"),
-    ]
+    ]  # every branch in arrival order of its first message, roots and orphans alike
 
 
 def test_replies_in_a_cycle_are_listed_once_from_the_oldest(tracker: ConversationTracker) -> None:
