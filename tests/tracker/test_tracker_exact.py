@@ -305,11 +305,15 @@ def test_replies_in_a_cycle_are_listed_once_from_the_oldest(tracker: Conversatio
 
 
 def test_configuration_errors_name_the_setting(tracker: ConversationTracker, driver: str) -> None:
-    """lease_s, limit and completed_before are named in their errors (the whole message, not a fragment)."""
+    """lease_s, clock, limit and completed_before are named in their errors (the whole message, not a fragment)."""
     lease = "lease_s must be a finite duration in seconds (float or timedelta) > 0, got 0"
     with pytest.raises(ConfigurationError) as raised:
         conversation_tracker(driver, "sqlite://", lease_s=0)
     assert str(raised.value) == lease
+    owner = "ConversationTracker" if driver == "sync" else "AsyncConversationTracker"
+    with pytest.raises(ConfigurationError) as raised:
+        conversation_tracker(driver, "sqlite://", clock=42)
+    assert str(raised.value) == f"{owner}.clock must be a callable, got 42"
     tracker.track_message("c", "m")
     with pytest.raises(ConfigurationError) as raised:
         tracker.claim_next("w", lease_s=0)
