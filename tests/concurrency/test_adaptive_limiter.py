@@ -162,7 +162,7 @@ def test_finds_the_knee_of_a_real_http_dependency() -> None:
             try:
                 await limiter.acall(client.get, "/")
             except ConcurrencyLimitExceeded:
-                await asyncio.sleep(0.005)
+                await asyncio.sleep(0.005)  # the behaviour under test: a refused client backs off
 
     async def main(url: str) -> None:
         stop = asyncio.Event()
@@ -170,7 +170,7 @@ def test_finds_the_knee_of_a_real_http_dependency() -> None:
         async with httpx.AsyncClient(base_url=url, limits=limits_) as client:
             callers = [asyncio.create_task(caller(client, stop)) for _ in range(24)]
             for _ in range(30):
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.1)  # the behaviour under test: the limit sampled over real time
                 limits.append(limiter.limit)
             stop.set()
             await asyncio.gather(*callers)

@@ -36,8 +36,8 @@ class Script:
         step = self.steps[i]
         try:
             if step == "hang":
-                await asyncio.sleep(30)
-            await asyncio.sleep(self.pause_s)
+                await asyncio.sleep(30)  # the behaviour under test: an attempt that never answers
+            await asyncio.sleep(self.pause_s)  # the behaviour under test: the attempt's own latency
         except asyncio.CancelledError:
             self.cancelled.append(i)
             raise
@@ -131,20 +131,20 @@ def test_delay_follows_the_observed_quantile() -> None:
     asyncio.run(main())
 
 
-def test_cancelling_the_caller_cancels_every_attempt() -> None:
+def test_cancelling_the_caller_cancels_every_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
     """A cancelled caller leaves no attempt running."""
     script = Script("hang", "hang")
 
     async def main() -> None:
         call = asyncio.create_task(Hedge("h", delay=0.01).acall(script))
-        while script.started < 2:
-            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.02)  # virtual time past the hedge delay: both attempts started
+        assert script.started == 2
         call.cancel()
         with pytest.raises(asyncio.CancelledError):
             await call
         await asyncio.sleep(0)
 
-    asyncio.run(main())
+    run_in_virtual_time(main(), monkeypatch)
     assert sorted(script.cancelled) == [0, 1]
 
 

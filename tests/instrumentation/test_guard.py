@@ -194,7 +194,7 @@ def test_adaptive_limiter_measures_each_attempt_and_a_timed_out_one_as_a_drop() 
         nonlocal calls
         calls += 1
         if calls == 1:
-            await asyncio.sleep(5)
+            await asyncio.sleep(5)  # the behaviour under test: a call slower than its timeout
         return "done"
 
     windows = _Windows()

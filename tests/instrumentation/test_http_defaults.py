@@ -6,8 +6,6 @@ platform on 127.0.0.1.
 
 from __future__ import annotations
 
-import time
-
 from typing import Any
 
 import httpx
@@ -20,6 +18,7 @@ from commtel.errors import RateLimitedByServer
 from commtel.instrumentation._rejections import ClientErrors
 from commtel.instrumentation.httpx import HTTPXInstrumentor
 from commtel.simulator import SimulatedPlatform
+from tests.harness.waiting import eventually
 
 
 FAST = {"max_attempts": 3, "base_delay": 0.0, "jitter": False}
@@ -34,9 +33,7 @@ def _seen(platform: SimulatedPlatform, count: int) -> list[dict[str, str]]:
 
     The server counts a request when it starts handling it and records it just after answering.
     """
-    deadline = time.monotonic() + 5
-    while len(platform.requests) < platform.stats.requests and time.monotonic() < deadline:
-        time.sleep(0.01)
+    eventually(lambda: len(platform.requests) >= platform.stats.requests, timeout=5)
     return [{k.lower(): v for k, v in r.headers.items()} for r in list(platform.requests)[-count:]]
 
 

@@ -22,7 +22,7 @@ def test_async_call_is_cancelled_when_the_timeout_expires(registry: CollectorReg
 
     async def slow() -> str:
         try:
-            await asyncio.sleep(5)
+            await asyncio.sleep(5)  # the behaviour under test: a call slower than its timeout
         except asyncio.CancelledError:
             cancelled.append(True)
             raise
@@ -91,7 +91,7 @@ def test_nested_async_timeouts_cancel_at_the_outer_deadline() -> None:
     """An inner 10 s attempt timeout inside a 50 ms total one is cut at 50 ms, reported as the total."""
 
     async def sleepy() -> None:
-        await asyncio.sleep(5)
+        await asyncio.sleep(5)  # the behaviour under test: a call slower than its timeout
 
     async def main() -> None:
         await Timeout(0.05, name="outer").acall(Timeout(10.0, name="inner", scope="attempt").acall, sleepy)
@@ -130,7 +130,7 @@ def test_async_decorator_and_timedelta() -> None:
 
     @Timeout(timedelta(milliseconds=30))
     async def slow() -> None:
-        await asyncio.sleep(5)
+        await asyncio.sleep(5)  # the behaviour under test: a call slower than its timeout
 
     with pytest.raises(TimeoutExceeded):
         asyncio.run(slow())
