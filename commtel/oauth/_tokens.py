@@ -24,7 +24,7 @@ __all__ = ["Token"]
 
 def _optional_float(value: Any) -> float | None:
     """A finite number from a provider's answer or a stored token; anything else is "unknown" (``None``)."""
-    if isinstance(value, bool) or value is None or value == "":
+    if isinstance(value, bool):  # float(True) would be 1.0; None and "" fail float() below
         return None
     try:
         number = float(value)

@@ -234,6 +234,7 @@ class _Parser:
 
 
 def _start(text: str) -> _Parser:
+    """A parser past the leading spaces; trailing ones are skipped after the last member."""
     parser = _Parser(text)
     parser.skip(_SP)
     return parser
@@ -241,7 +242,7 @@ def _start(text: str) -> _Parser:
 
 def parse_list(text: str) -> list[Item]:
     """Parse a List field (``"a";x=1, "b";x=2``); raises :class:`ParseError` if it is not one."""
-    parser = _start(text.rstrip(" "))
+    parser = _start(text)
     members: list[Item] = []
     while not parser.at_end():
         if len(members) >= MAX_MEMBERS:
@@ -254,7 +255,7 @@ def parse_list(text: str) -> list[Item]:
 
 def parse_dictionary(text: str) -> dict[str, Item]:
     """Parse a Dictionary field (``limit=100, remaining=0``); raises :class:`ParseError` if it is not one."""
-    parser = _start(text.rstrip(" "))
+    parser = _start(text)
     members: dict[str, Item] = {}
     while not parser.at_end():
         key = parser.key()

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
+import pytest
+
 from hypothesis import given
 from hypothesis import strategies as st
 
+from commtel._redaction import REDACTED, RETIRE_AFTER_EXPIRY_S, redact_text
+from commtel.errors import ConfigurationError
 from commtel.oauth._tokens import Token
 
 
@@ -60,3 +66,156 @@ def test_refresh_window_is_monotonic_and_bounded(issued, lifetime, margin, t1, t
         assert early >= issued + lifetime / 2 - 1e-6
     if early >= token.expires_at:
         assert token.needs_refresh(early, margin)
+
+
+# -- exact values: every field, every bound from both sides, every fallback ------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (True, None),  # a JSON boolean is not a lifetime (float(True) would be 1.0)
+        (False, None),
+        (None, None),
+        ("", None),
+        ("soon", None),
+        ([60], None),
+        (10**400, None),  # beyond float range
+        ("inf", None),
+        ("nan", None),
+        ("-1", None),
+        (-0.5, None),
+        (0, 0.0),  # a token that expires as it is issued is still a number
+        ("0", 0.0),
+        ("12.5", 12.5),
+    ],
+)
+def test_expires_in_accepts_only_finite_non_negative_numbers(raw, expected):
+    """expires_in (and a stored expires_at) is a finite number >= 0; anything else means 'unknown'."""
+    token = Token.from_response({"access_token": "edge-access-1", "expires_in": raw}, now=1000.0)
+    assert token.expires_at == (None if expected is None else 1000.0 + expected)
+    stored = Token.from_dict({"access_token": "edge-access-1", "expires_at": raw, "issued_at": raw})
+    assert (stored.expires_at, stored.issued_at) == (expected, expected)
+
+
+def test_from_response_reads_every_field():
+    """expires_in wins over expires_at, then expires_at; the response's refresh token wins; scope and id kept."""
+    full = Token.from_response(
+        {
+            "access_token": 12345,
+            "token_type": "MAC",
+            "expires_in": 60,
+            "expires_at": 9999.0,
+            "refresh_token": "new-refresh-1",
+            "scope": "read write",
+            "id_token": "field-id-1",
+        },
+        now=1000.0,
+        refresh_token="old-refresh-1",
+    )
+    assert full.to_dict() == {
+        "access_token": "12345",
+        "token_type": "MAC",
+        "expires_at": 1060.0,
+        "refresh_token": "new-refresh-1",
+        "scope": "read write",
+        "issued_at": 1000.0,
+        "id_token": "field-id-1",
+    }
+    assert full.authorization == "MAC 12345"
+    absolute = Token.from_response({"access_token": "field-access-2", "expires_at": 5000}, now=1000.0)
+    assert absolute.expires_at == 5000.0
+    invalid_lifetime = Token.from_response(
+        {"access_token": "field-access-3", "expires_in": "never", "expires_at": 5000}, now=1000.0
+    )
+    assert invalid_lifetime.expires_at == 5000.0
+    for token_type in ("BEARER", "", None):
+        token = Token.from_response({"access_token": "field-access-4", "token_type": token_type}, now=0.0)
+        assert token.token_type == "Bearer"
+    empty_rotation = Token.from_response(
+        {"access_token": "field-access-5", "refresh_token": ""}, now=0.0, refresh_token="kept-refresh-2"
+    )
+    assert empty_rotation.refresh_token == "kept-refresh-2"
+
+
+def test_from_dict_defaults():
+    """A stored token without a scheme is a Bearer token; missing fields are None."""
+    token = Token.from_dict({"access_token": 777, "token_type": ""})
+    assert token.to_dict() == {
+        "access_token": "777",
+        "token_type": "Bearer",
+        "expires_at": None,
+        "refresh_token": None,
+        "scope": None,
+        "issued_at": None,
+        "id_token": None,
+    }
+
+
+def test_expires_in_and_is_expired_exact():
+    """Seconds left are exact; expired at expiry (not a moment before) unless a margin says so."""
+    token = Token("exact-access-1", expires_at=100.0)
+    assert token.expires_in(40.0) == 60.0
+    assert token.expires_in(130.0) == -30.0
+    assert Token("exact-access-2").expires_in(40.0) is None
+    assert not token.is_expired(now=99.5)  # no default margin
+    assert token.is_expired(now=90.0, margin_s=10.0)
+    assert not token.is_expired(now=89.5, margin_s=10.0)
+
+
+def test_expiry_without_now_reads_the_wall_clock():
+    """expires_in() and is_expired() with no time use the wall clock."""
+    before = time.time()
+    left = Token("wall-access-1", expires_at=before + 1000.0).expires_in()
+    after = time.time()
+    assert left is not None and before + 1000.0 - after <= left <= 1000.0
+    assert Token("wall-access-2", expires_at=before - 1.0).is_expired()
+    assert not Token("wall-access-3", expires_at=before + 1000.0).is_expired()
+
+
+def test_needs_refresh_exact_bounds():
+    """The margin applies exactly, capped at half the lifetime; an inverted lifetime means no margin."""
+    assert not Token("nr-access-1").needs_refresh(1e12, 60.0)
+    # No issued_at: the whole margin applies.
+    bare = Token("nr-access-2", expires_at=100.0)
+    assert (bare.needs_refresh(39.5, 60.0), bare.needs_refresh(40.0, 60.0)) == (False, True)
+    # Margin below half the lifetime: the margin itself.
+    long_lived = Token("nr-access-3", expires_at=100.0, issued_at=0.0)
+    assert (long_lived.needs_refresh(89.5, 10.0), long_lived.needs_refresh(90.0, 10.0)) == (False, True)
+    # Margin above half the lifetime: capped at 50 s.
+    assert (long_lived.needs_refresh(49.5, 60.0), long_lived.needs_refresh(50.0, 60.0)) == (False, True)
+    # issued_at after expires_at (a clock jump): no margin at all, refreshed at expiry.
+    inverted = Token("nr-access-4", expires_at=100.0, issued_at=200.0)
+    assert (inverted.needs_refresh(99.9, 60.0), inverted.needs_refresh(100.0, 60.0)) == (False, True)
+
+
+def test_same_credential():
+    token = Token("same-access-1", expires_at=1.0)
+    assert token.same_credential(Token("same-access-1", expires_at=2.0))
+    assert not token.same_credential(Token("same-access-2"))
+    assert not token.same_credential(None)
+
+
+def test_invalid_fields_name_themselves():
+    """A missing access token or a bad expiry is a ConfigurationError naming Token and the field."""
+    with pytest.raises(ConfigurationError, match=r"^Token\.access_token must be a non-empty string, got ''$"):
+        Token("")
+    with pytest.raises(ConfigurationError, match=r"^Token\.expires_at must be"):
+        Token("bad-access-1", expires_at="later")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match=r"^Token\.issued_at must be"):
+        Token("bad-access-1", issued_at=-1.0)
+
+
+def test_every_credential_is_redacted_and_expired_ones_retire():
+    """Access, refresh and ID tokens are redacted once built; an access token retires after its expiry (+ grace)."""
+    live = Token(
+        "redact-access-live-1",
+        expires_at=time.time() + 3600.0,
+        refresh_token="redact-refresh-1",
+        id_token="redact-id-1",
+    )
+    text = f"{live.access_token} {live.refresh_token} {live.id_token}"
+    assert redact_text(text) == f"{REDACTED} {REDACTED} {REDACTED}"
+    gone = Token("redact-access-gone-1", expires_at=time.time() - RETIRE_AFTER_EXPIRY_S - 60.0)
+    Token("redact-access-next-1")  # any registration retires what has expired
+    assert redact_text(gone.access_token) == gone.access_token

@@ -203,3 +203,81 @@ def test_a_field_that_is_not_structured_is_reported() -> None:
     assert feedback.delay_s is None
     (problem,) = feedback.problems
     assert problem.startswith("RateLimit: not a structured field (expected ','")
+
+
+# -- exact values: every error message (it reaches ServerFeedback.problems), every bound ----------
+
+
+@pytest.mark.parametrize(
+    ("field", "message"),
+    [
+        ('("a" "b"', "expected ' ' or ')' in an inner list at character 8"),
+        ("(" + "a " * 33 + ")", "too many inner-list members at character 65"),
+        (":abc", "invalid byte sequence at character 0"),
+        (":aGVsbG8:", "invalid base64 at character 9"),
+        (":aGVs=bG8=:", "invalid base64 at character 11"),  # padding inside: strict base64 only
+        ("?2", "invalid boolean at character 0"),
+        ('"' + "a" * 1025 + '"', "unterminated string (or longer than 1024 characters) at character 0"),
+        ('"\\"' + "a" * 1030 + '"', "unterminated string (or longer than 1024 characters) at character 0"),
+        ('"a"\n', "expected ',' at character 3"),  # only spaces and tabs are whitespace
+    ],
+)
+def test_each_list_error_says_what_and_where(field: str, message: str) -> None:
+    with pytest.raises(ParseError) as raised:
+        parse_list(field)
+    assert str(raised.value) == message
+
+
+def test_dictionary_errors_say_what_and_where() -> None:
+    with pytest.raises(ParseError, match=r"^too many members at character 153$"):
+        parse_dictionary(", ".join(f"k{i}" for i in range(33)))
+    assert len(parse_dictionary(", ".join(f"k{i}" for i in range(32)))) == 32
+    with pytest.raises(ParseError, match=r"^expected ',' at character 3$"):
+        parse_dictionary("a=1\n")
+
+
+def test_bounds_accept_up_to_the_limit() -> None:
+    """32 inner-list members and a 1024-character string are accepted; one more fails (above)."""
+    (inner,) = parse_list("(" + "a " * 32 + ")")
+    assert isinstance(inner.value, tuple) and len(inner.value) == 32
+    assert parse_list('"' + "a" * 1024 + '"') == [Item("a" * 1024)]
+    assert parse_list('"' + "a" * 1022 + '\\""') == [Item("a" * 1022 + '"')]  # the escape counts in the 1024
+
+
+def test_escapes_and_quotes() -> None:
+    """A quote after an even run of backslashes closes the string; after an odd run it is part of it."""
+    assert parse_list('"x\\\\"') == [Item("x\\")]
+    assert parse_list('"a\\\\\\"b"') == [Item('a\\"b')]
+    assert parse_list('"a\\"b", "c"') == [Item('a"b'), Item("c")]
+    assert parse_list('""') == [Item("")]
+
+
+def test_items_keep_their_details() -> None:
+    """Inner-list members keep their parameters; ?1 is true; trailing tokens and spaces are kept or skipped right."""
+    (inner,) = parse_list("(a;x=1 b);y=2")
+    assert inner == Item((Item(Token("a"), {"x": 1}), Item(Token("b"))), {"y": 2})
+    assert parse_list("?1, ?0") == [Item(True), Item(False)]  # noqa: FBT003
+    assert parse_dictionary("a=X, b=Y  ") == {"a": Item(Token("X")), "b": Item(Token("Y"))}
+    assert parse_list("  tokX  ") == [Item(Token("tokX"))]
+
+
+def test_problems_name_the_policy_and_keep_valid_parameters() -> None:
+    """A bad parameter is reported with its policy ('policy' for the older unnamed form) and skipped alone."""
+    feedback = _parse(200, {"RateLimit": '"x";r=-1;t="soon";q=5, "y";r=0;t=30'})
+    assert feedback.problems == ("RateLimit: x r='-1' ignored", "RateLimit: x t='soon' ignored")
+    assert (feedback.delay_s, feedback.remaining) == (30.0, 0)
+    older = _parse(200, {"RateLimit": "limit=10, remaining=-1, reset=8"})
+    assert older.problems == ("RateLimit: policy remaining='-1' ignored",)
+    assert (older.remaining, older.limit) == (None, 10)
+
+
+def test_long_rejected_values_are_cut_at_40_characters() -> None:
+    forty, forty_one = "y" * 40, "z" * 41
+    feedback = _parse(200, {"RateLimit": f'"a";r="{forty}", "b";r="{forty_one}"'})
+    assert feedback.problems == (f"RateLimit: a r='{forty}' ignored", f"RateLimit: b r='{'z' * 40}…' ignored")
+
+
+def test_an_exhausted_policy_without_reset_loses_to_one_that_resets_now() -> None:
+    """Among exhausted policies, one with no reset and no window counts as the shortest wait (below 0 s)."""
+    feedback = _parse(200, {"RateLimit": '"a";r=0, "b";r=0;t=0'})
+    assert (feedback.delay_s, feedback.source) == (0.0, "RateLimit")
