@@ -121,7 +121,7 @@ class _Reader:
         return value
 
     def first_reset(self, ietf: _Policy) -> tuple[float | None, str]:
-        """The first usable reset among the known headers, and its header name."""
+        """The first usable reset among the known headers (``None``: none), and its header name."""
         get = self.headers.get
         for name, raw in (
             ("X-RateLimit-Reset-After", get("x-ratelimit-reset-after")),
@@ -132,8 +132,8 @@ class _Reader:
                 return reset, name
         if ietf.reset is not None:
             return ietf.reset, "RateLimit"
-        reset = self.reset("RateLimit-Reset", get("ratelimit-reset"))
-        return (reset, "RateLimit-Reset") if reset is not None else (None, "")
+        # The last candidate: a caller reads the name only when the reset is not None.
+        return self.reset("RateLimit-Reset", get("ratelimit-reset")), "RateLimit-Reset"
 
     def count(self, name: str, raw: str | None) -> int | None:
         value = self.number(name, raw)

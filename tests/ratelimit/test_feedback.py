@@ -111,3 +111,98 @@ def test_simulated_platform_gives_no_429_after_the_first_per_window() -> None:
     assert statuses.count(429) <= windows
     assert all(a != 429 or b != 429 for a, b in zip(statuses, statuses[1:]))  # a 429 is never followed by another
     assert statuses.count(200) >= quota * 2
+
+
+# -- exact values: every header's name in problems and sources, both sides of every bound ---------
+
+_NUMERIC_HEADERS = (
+    "X-RateLimit-Remaining",
+    "RateLimit-Remaining",
+    "X-RateLimit-Limit",
+    "RateLimit-Limit",
+    "X-RateLimit-Reset-After",
+    "X-RateLimit-Reset",
+    "RateLimit-Reset",
+)
+
+
+@pytest.mark.parametrize(("value", "problem"), [("lots", "unparsable value 'lots'"), ("-3", "invalid value '-3'")])
+def test_every_rejected_header_is_reported_by_name(value: str, problem: str) -> None:
+    """Each numeric header (and Retry-After, as a number) is named in its problem, in reading order."""
+    feedback = _parse(429, {"Retry-After": value, **dict.fromkeys(_NUMERIC_HEADERS, value)})
+    expected = (
+        ["Retry-After: unparsable value 'lots' ignored"] if value == "lots" else [f"Retry-After: {problem} ignored"]
+    ) + [f"{name}: {problem} ignored" for name in _NUMERIC_HEADERS]
+    assert feedback.problems == tuple(expected)
+    assert (feedback.delay_s, feedback.source, feedback.remaining, feedback.limit) == (1.0, "status", None, None)
+
+
+def test_a_bad_policy_parameter_names_the_policy_header() -> None:
+    feedback = _parse(200, {"RateLimit-Policy": '"d";q=-1;w=60'})
+    assert feedback.problems == ("RateLimit-Policy: d q='-1' ignored",)
+
+
+def test_each_reset_header_is_the_source_of_its_wait() -> None:
+    """The header that decided the wait is named in source; a bare 429 names the status; no wait names nothing."""
+    cases = {
+        "X-RateLimit-Reset-After": "X-RateLimit-Reset-After",
+        "X-RateLimit-Reset": "X-RateLimit-Reset",
+        "RateLimit-Reset": "RateLimit-Reset",
+    }
+    for header, source in cases.items():
+        assert (_parse(429, {header: "9"}).delay_s, _parse(429, {header: "9"}).source) == (9.0, source)
+    ietf = _parse(429, {"RateLimit": '"d";r=0;t=9', "RateLimit-Reset": "5"})
+    assert (ietf.delay_s, ietf.source) == (9.0, "RateLimit")
+    assert _parse(429, {}).source == "status"
+    assert _parse(200, {"X-RateLimit-Reset": "9"}).source == ""
+
+
+def test_split_and_x_headers_report_remaining_and_limit() -> None:
+    split = _parse(200, {"RateLimit-Remaining": "3", "RateLimit-Limit": "50"})
+    assert (split.remaining, split.limit) == (3, 50)
+    x_headers = _parse(200, {"X-RateLimit-Remaining": "4", "X-RateLimit-Limit": "60", "RateLimit-Limit": "50"})
+    assert (x_headers.remaining, x_headers.limit) == (4, 60)
+
+
+def test_policy_alone_reports_the_smallest_quota() -> None:
+    """Without a RateLimit field, the limit is the smallest q among the policies that state one."""
+    feedback = _parse(200, {"RateLimit-Policy": '"a";q=100;w=60, "b";w=1, "c";q=10;w=3600'})
+    assert (feedback.limit, feedback.remaining, feedback.delay_s) == (10, None, None)
+
+
+def test_headers_as_pairs_are_read_too() -> None:
+    assert _parse(429, [("retry-AFTER", "7")]).delay_s == 7.0  # type: ignore[arg-type]
+
+
+def test_retry_after_decimal_past_date_and_bad_date() -> None:
+    assert _parse(429, {"Retry-After": "1.5"}).delay_s == 1.5
+    past = format_datetime(datetime.fromtimestamp(NOW - 30, tz=timezone.utc), usegmt=True)
+    assert _parse(429, {"Retry-After": past}).delay_s == 0.0
+    assert _parse(429, {"Retry-After": "soon-ish"}).problems == ("Retry-After: unparsable value 'soon-ish' ignored",)
+
+
+@pytest.mark.parametrize(
+    ("reset", "delay"),
+    [
+        ("1000000000", 0.0),  # exactly the epoch-seconds threshold: an epoch in the past
+        (str(int(NOW) - 10), 0.0),
+        ("999999999", 3600.0),  # just below it: a delta (clamped to max_wait_s)
+        ("1000000000000", 0.0),  # exactly the epoch-milliseconds threshold: an epoch in the past
+        (str(int(NOW - 10) * 1000), 0.0),
+        ("999999999999", 3600.0),  # just below it: epoch seconds far ahead, clamped
+    ],
+)
+def test_reset_thresholds_from_both_sides(reset: str, delay: float) -> None:
+    feedback = _parse(200, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset})
+    assert feedback.delay_s == delay
+
+
+def test_a_wait_of_exactly_the_maximum_is_not_clamped() -> None:
+    exact = _parse(429, {"Retry-After": "900"}, max_wait_s=900.0)
+    assert (exact.delay_s, exact.clamped, exact.problems) == (900.0, False, ())
+    above = _parse(429, {"Retry-After": "901"}, max_wait_s=900.0)
+    assert (above.delay_s, above.clamped, above.problems) == (
+        900.0,
+        True,
+        ("Retry-After: wait of 901s exceeds max_server_wait_s=900; clamped",),
+    )

@@ -281,3 +281,28 @@ def test_an_exhausted_policy_without_reset_loses_to_one_that_resets_now() -> Non
     """Among exhausted policies, one with no reset and no window counts as the shortest wait (below 0 s)."""
     feedback = _parse(200, {"RateLimit": '"a";r=0, "b";r=0;t=0'})
     assert (feedback.delay_s, feedback.source) == (0.0, "RateLimit")
+
+
+@pytest.mark.parametrize(
+    ("field", "message"),
+    [
+        ("-a", "expected a number at character 0"),
+        ("12345678901234567,", "number too long at character 0"),
+        ("1234567890123456", "integer longer than 15 digits at character 0"),
+        ("1234567890123.5", "decimal beyond 12.3 digits at character 0"),
+        (", ".join(["a"] * 33), "too many members at character 96"),
+    ],
+)
+def test_number_and_member_errors(field: str, message: str) -> None:
+    with pytest.raises(ParseError) as raised:
+        parse_list(field)
+    assert str(raised.value) == message
+
+
+def test_numbers_and_members_up_to_the_limit() -> None:
+    assert parse_list("999999999999999, 123456789012.5, -1.125") == [
+        Item(999_999_999_999_999),
+        Item(123_456_789_012.5),
+        Item(-1.125),
+    ]
+    assert len(parse_list(", ".join(["a"] * 32))) == 32
