@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 import pytest
 
@@ -207,15 +208,24 @@ def test_invalid_fields_name_themselves():
 
 
 def test_every_credential_is_redacted_and_expired_ones_retire():
-    """Access, refresh and ID tokens are redacted once built; an access token retires after its expiry (+ grace)."""
+    """Access, refresh and ID tokens are redacted once built; an access token retires after its expiry (+ grace).
+
+    The credentials are new on every run: the redaction registry is process-wide (and mutmut forks its
+    runs from a process that already ran this test).
+    """
+    run = uuid.uuid4().hex
     live = Token(
-        "redact-access-live-1",
+        f"redact-access-{run}",
         expires_at=time.time() + 3600.0,
-        refresh_token="redact-refresh-1",
-        id_token="redact-id-1",
+        refresh_token=f"redact-refresh-{run}",
+        id_token=f"redact-id-{run}",
     )
     text = f"{live.access_token} {live.refresh_token} {live.id_token}"
     assert redact_text(text) == f"{REDACTED} {REDACTED} {REDACTED}"
-    gone = Token("redact-access-gone-1", expires_at=time.time() - RETIRE_AFTER_EXPIRY_S - 60.0)
-    Token("redact-access-next-1")  # any registration retires what has expired
-    assert redact_text(gone.access_token) == gone.access_token
+    gone = Token(f"redact-gone-{run}", expires_at=time.time() - RETIRE_AFTER_EXPIRY_S - 60.0, id_token=f"gone-id-{run}")
+    Token(f"redact-next-{run}")  # any registration retires what has expired
+    assert redact_text(f"{gone.access_token} {gone.id_token}") == f"{gone.access_token} {gone.id_token}"
+
+
+def test_a_stored_scheme_is_kept():
+    assert Token.from_dict({"access_token": "stored-access-1", "token_type": "MAC"}).token_type == "MAC"
