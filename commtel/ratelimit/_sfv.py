@@ -96,18 +96,17 @@ class _Parser:
     def at_end(self) -> bool:
         return self.pos >= len(self.text)
 
-    def members_separator(self) -> bool:
-        """After a member: True at the end, consume ``OWS , OWS`` otherwise (a trailing comma fails)."""
+    def members_separator(self) -> None:
+        """After a member: consume ``OWS , OWS`` unless at the end (a trailing comma fails)."""
         self.skip(_OWS)
         if self.at_end():
-            return True
+            return
         if self.peek() != ",":
             self.error("expected ','")
         self.pos += 1
         self.skip(_OWS)
         if self.at_end():
             self.error("trailing ','")
-        return False
 
     def item_or_inner_list(self) -> Item:
         if self.peek() == "(":
@@ -248,8 +247,7 @@ def parse_list(text: str) -> list[Item]:
         if len(members) >= MAX_MEMBERS:
             parser.error("too many members")
         members.append(parser.item_or_inner_list())
-        if parser.members_separator():
-            break
+        parser.members_separator()
     return members
 
 
@@ -267,6 +265,5 @@ def parse_dictionary(text: str) -> dict[str, Item]:
         members[key] = member
         if len(members) > MAX_MEMBERS:
             parser.error("too many members")
-        if parser.members_separator():
-            break
+        parser.members_separator()
     return members

@@ -287,6 +287,13 @@ def test_an_exhausted_policy_without_reset_loses_to_one_that_resets_now() -> Non
     ("field", "message"),
     [
         ("-a", "expected a number at character 0"),
+        ("@1.5", "a date must be an integer at character 4"),
+        (",", "expected an item at character 0"),
+        ("a;", "expected a key at character 2"),
+        ('"a",', "trailing ',' at character 4"),
+        ('"bad \\n"', "invalid string at character 0"),
+        ("a;" + ";".join(f"p{i}" for i in range(17)), "too many parameters at character 59"),
+        ('"\\"' + "a" * 1023 + '"', "unterminated string (or longer than 1024 characters) at character 0"),
         ("12345678901234567,", "number too long at character 0"),
         ("1234567890123456", "integer longer than 15 digits at character 0"),
         ("1234567890123.5", "decimal beyond 12.3 digits at character 0"),
@@ -306,3 +313,6 @@ def test_numbers_and_members_up_to_the_limit() -> None:
         Item(-1.125),
     ]
     assert len(parse_list(", ".join(["a"] * 32))) == 32
+    (item,) = parse_list("a;" + ";".join(f"p{i}" for i in range(16)))
+    assert len(item.params) == 16
+    assert parse_list("a,b") == [Item(Token("a")), Item(Token("b"))]
