@@ -46,15 +46,13 @@ class Component:
 
 
 COMPONENTS = {
-    "ratelimit": Component(
-        ("commtel/ratelimit/_core.py",),
-        ("tests/ratelimit/",),
-        "token bucket and sliding-window decisions (all rate-limiter tests, Redis included)",
-    ),
     "ratelimit-properties": Component(
         ("commtel/ratelimit/_core.py",),
         ("tests/ratelimit/test_core_properties.py", "tests/ratelimit/test_core_model.py"),
-        "the same core judged by its property and model tests alone (no Redis)",
+        (
+            "token bucket and sliding-window decisions, judged by the property and model tests alone"
+            " (no Redis; the limiter's other tests could only add kills)"
+        ),
     ),
     "breaker": Component(
         ("commtel/breaker/_core.py",),
@@ -170,17 +168,20 @@ def score(result: dict[str, object]) -> float:
 
 
 def reason_key(mutant: str, diff: str) -> str:
-    """The key of a survivor's reason: the mutated function and its mutated line(s).
+    """The key of a survivor's reason: the mutated function, its line before and after the mutation.
 
     mutmut numbers mutants in order, so a name like ``…decide__mutmut_22`` names another mutant
     once the function changes; the function and the changed line do not.
     """
     module, _, function = mutant.rpartition(".")
     function = re.sub(r"__mutmut_\d+$", "", function)
-    if function.startswith("x"):  # mutmut's xǁClassǁmethod and x_function
-        function = function[1:].replace("ǁ", ".").lstrip(".")
-    mutated = " / ".join(line[1:].strip() for line in diff.splitlines() if line.startswith("+"))
-    return f"{module}.{function} | {mutated}"
+    if function.startswith("xǁ"):  # mutmut's xǁClassǁmethod
+        function = function[2:].replace("ǁ", ".")
+    elif function.startswith("x_"):  # and x_function
+        function = function[2:]
+    before = " / ".join(line[1:].strip() for line in diff.splitlines() if line.startswith("-"))
+    after = " / ".join(line[1:].strip() for line in diff.splitlines() if line.startswith("+"))
+    return f"{module}.{function} | {before} -> {after}"
 
 
 def reason(mutant: str, diff: str, reasons: dict[str, str]) -> str:
