@@ -32,6 +32,22 @@ settings.register_profile(
     "mutation", derandomize=True, database=None, deadline=None, phases=(Phase.explicit, Phase.generate)
 )
 
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The session demo's tests first, so the demo and its alert drill start with the session; the drill's test last.
+
+    The alert drill takes minutes of wall-clock time (Prometheus and Alertmanager evaluate on their own
+    schedule): the rest of the suite runs meanwhile instead of waiting for it.
+    """
+
+    def rank(item: pytest.Item) -> int:
+        if item.get_closest_marker("after_the_drill"):
+            return 2
+        return 0 if "running_demo" in getattr(item, "fixturenames", ()) else 1
+
+    items.sort(key=rank)
+
+
 _EXPORTER = InMemorySpanExporter()
 _provider = TracerProvider()
 _provider.add_span_processor(CorrelationSpanProcessor())

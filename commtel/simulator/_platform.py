@@ -99,6 +99,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         payload = json.dumps(body).encode()
+        self.server.platform._record(self, status)  # before answering: a client that has its answer finds it recorded
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
@@ -107,7 +108,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(payload)
-        self.server.platform._record(self, status)
 
     def _body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)

@@ -18,7 +18,7 @@ from tests.harness.demo import ALERT_DRILL_S, RunningDemo
 from tests.harness.waiting import eventually
 
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.after_the_drill]
 
 FIRE_WITHIN_S = 180.0  # a sustained retry storm, throttling or open breaker fires within 3 minutes
 RESOLVE_WITHIN_S = 180.0  # and clears within minutes of the drill's end
