@@ -121,11 +121,9 @@ def run_app(
     finally:
         _, err = proc.communicate("\n", timeout=60)
     assert proc.returncode == 0, err
-    # The server counts a request when it starts handling it and records it just after answering:
-    # wait for every one but the /slow call, whose client gave up (its answer is never recorded).
-    main = servers.main
-    eventually(lambda: sum("/slow" not in r.path for r in main.requests) >= main.stats.requests - 1, timeout=5)
-    headers = [{k.lower(): v for k, v in r.headers.items()} for r in servers.main.requests]
+    # The server records a request before answering it. The /slow call's client gave up, and its record
+    # (made when the server wakes, perhaps during a later run) is left out.
+    headers = [{k.lower(): v for k, v in r.headers.items()} for r in servers.main.requests if "/slow" not in r.path]
     recorded = [(r.method, r.path.split("?")[0], r.status) for r in servers.main.requests if "/slow" not in r.path]
     requests = (servers.main.stats.requests, servers.tiny.stats.requests)
     return Run(lines, caught, requests, recorded, headers, env, scraped)

@@ -18,7 +18,6 @@ from commtel.errors import RateLimitedByServer
 from commtel.instrumentation._rejections import ClientErrors
 from commtel.instrumentation.httpx import HTTPXInstrumentor
 from commtel.simulator import SimulatedPlatform
-from tests.harness.waiting import eventually
 
 
 FAST = {"max_attempts": 3, "base_delay": 0.0, "jitter": False}
@@ -29,11 +28,7 @@ def _spans(spans: Any, kind: SpanKind) -> list[Any]:
 
 
 def _seen(platform: SimulatedPlatform, count: int) -> list[dict[str, str]]:
-    """Lower-cased headers of the last *count* requests, once every answered request is recorded.
-
-    The server counts a request when it starts handling it and records it just after answering.
-    """
-    eventually(lambda: len(platform.requests) >= platform.stats.requests, timeout=5)
+    """Lower-cased headers of the last *count* requests (the server records each before answering it)."""
     return [{k.lower(): v for k, v in r.headers.items()} for r in list(platform.requests)[-count:]]
 
 
