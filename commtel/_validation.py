@@ -12,9 +12,10 @@ converted by its reader first, and a failed conversion is reported the same way)
 
 from __future__ import annotations
 
+import inspect
 import math
 
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import timedelta
 from typing import Any, TypeVar, overload
 
@@ -23,6 +24,7 @@ from ._exceptions import ConfigurationError
 
 __all__ = [
     "callable_",
+    "constructor_options",
     "duration",
     "exception_types",
     "fraction",
@@ -233,3 +235,15 @@ def exception_types(value: object, name: str, *, owner: str) -> tuple[type[BaseE
     elif callable(value):
         return value
     raise _fail(owner, name, "an exception class, a tuple of them, or a predicate on an exception", value)
+
+
+def constructor_options(cls: type, first: object, checker: Callable[..., object], options: dict[str, Any]) -> None:
+    """Validate ``cls(first, **options)``'s keyword *options* with *checker*, building nothing.
+
+    Raises:
+        TypeError: An option the constructor does not take.
+        ConfigurationError: An invalid value (from *checker*, given the options it names, defaults filled in).
+    """
+    bound = inspect.signature(cls).bind(first, **options)
+    bound.apply_defaults()
+    checker(**{name: bound.arguments[name] for name in inspect.signature(checker).parameters})

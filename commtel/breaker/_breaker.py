@@ -218,9 +218,7 @@ class CircuitBreaker:
 
         .. versionadded:: 0.1.0
         """
-        bound = inspect.signature(cls).bind("name", **options)
-        bound.apply_defaults()
-        _checked(**{name: bound.arguments[name] for name in inspect.signature(_checked).parameters})
+        check.constructor_options(cls, "name", _checked, options)
 
     def __repr__(self) -> str:
         core = self._core

@@ -20,7 +20,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import wrapt
 
-from .. import _events, _timing
+from .. import _events, _timing, _validation
 from .._durations import seconds
 from .._exceptions import CommtelError, ConfigurationError
 from ._core import ChaosSettings, FaultPlan, plan
@@ -171,9 +171,7 @@ class FaultInjector:
 
         .. versionadded:: 0.1.0
         """
-        bound = inspect.signature(cls).bind("check", **options)
-        bound.apply_defaults()
-        _configured(**{name: bound.arguments[name] for name in inspect.signature(_configured).parameters})
+        _validation.constructor_options(cls, "check", _configured, options)
 
     def __repr__(self) -> str:
         s = self.settings

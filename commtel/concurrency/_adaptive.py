@@ -12,7 +12,7 @@ from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 import wrapt
 
-from .. import _events, _timing
+from .. import _events, _timing, _validation
 from .._durations import seconds
 from .._exceptions import ConfigurationError, RateLimitedByServer
 from ..retries._classify import _is_timeout, status_of
@@ -199,9 +199,7 @@ class AdaptiveLimiter(Gated):
 
         .. versionadded:: 0.1.0
         """
-        bound = inspect.signature(cls).bind("name", **options)
-        bound.apply_defaults()
-        _checked(**{name: bound.arguments[name] for name in inspect.signature(_checked).parameters})
+        _validation.constructor_options(cls, "name", _checked, options)
 
     def __repr__(self) -> str:
         core = self._adaptive

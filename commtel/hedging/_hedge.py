@@ -18,7 +18,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import wrapt
 
-from .. import _events, _timing
+from .. import _events, _timing, _validation
 from .._durations import seconds
 from .._exceptions import ConfigurationError
 from ..retries._budget import RetryBudget
@@ -109,9 +109,7 @@ class Hedge:
 
         .. versionadded:: 0.1.0
         """
-        bound = inspect.signature(cls).bind("name", **options)
-        bound.apply_defaults()
-        _checked(**{name: bound.arguments[name] for name in inspect.signature(_checked).parameters})
+        _validation.constructor_options(cls, "name", _checked, options)
 
     def __repr__(self) -> str:
         delay = f"{self.delay_s:g}s" if self.delay_s is not None else f"p{self._latency.quantile * 100:g}"
