@@ -44,7 +44,7 @@ __all__ = ["BackendCoolingDown", "RedisCaller", "RedisLink", "shared_link"]
 if sys.version_info >= (3, 11):
     _deadline_scope = asyncio.timeout
 else:  # pragma: no cover - Python 3.10
-    from redis.asyncio.connection import async_timeout as _deadline_scope
+    from async_timeout import timeout as _deadline_scope
 
 _ASKING = b"*1\r\n$6\r\nASKING\r\n"
 _CLUSTER_SLOTS = b"*2\r\n$7\r\nCLUSTER\r\n$5\r\nSLOTS\r\n"

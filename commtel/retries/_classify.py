@@ -7,6 +7,7 @@ No HTTP library is imported.
 
 from __future__ import annotations
 
+import functools
 import math
 
 from collections.abc import Callable
@@ -98,6 +99,17 @@ def _is_connection(exc: BaseException) -> bool:
     return any(cls.__name__ in _CONNECTION_NAMES for cls in type(exc).__mro__)
 
 
+@functools.lru_cache(maxsize=64)
+def _retried_statuses(codes: frozenset[int], *, server_error: bool, rate_limit: bool) -> frozenset[int]:
+    """The statuses a config retries, one shared set per distinct config (a host's guard holds no copy)."""
+    statuses = set(codes)
+    if server_error:
+        statuses.update(range(500, 600))
+    if rate_limit:
+        statuses.add(429)
+    return frozenset(statuses)
+
+
 class Classifier:
     """Compiled retry predicates of one :class:`RetryConfig`; returns a *reason* or ``None``.
 
@@ -112,12 +124,9 @@ class Classifier:
         on = config.on
         self._on_types: tuple[type[BaseException], ...] = on if isinstance(on, tuple) else ()
         self._on_exc: Callable[[BaseException], bool] | None = None if isinstance(on, tuple) else on
-        statuses = set(config.retry_status_codes)
-        if config.retry_on_server_error:
-            statuses.update(range(500, 600))
-        if config.retry_on_rate_limit:
-            statuses.add(429)
-        self._statuses = frozenset(statuses)
+        self._statuses = _retried_statuses(
+            config.retry_status_codes, server_error=config.retry_on_server_error, rate_limit=config.retry_on_rate_limit
+        )
         #: Whether results must be inspected at all (keeps the success path short when not).
         self.checks_results = (
             config.retry_on_result is not None

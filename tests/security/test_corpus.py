@@ -14,6 +14,7 @@ import io
 import json
 import logging
 import math
+import sys
 import time
 
 from collections.abc import Callable
@@ -21,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import tomllib
 
 from commtel import ConfigurationError, configure_logging, get_logger
 from commtel._redaction import redact_text, redact_url
@@ -30,6 +30,12 @@ from commtel.oauth import FileTokenStore, Token
 from commtel.ratelimit import RateLimitConfig, parse_feedback
 from commtel.retries._classify import retry_after_s
 from tests.security.conftest import TALLY, measured
+
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 
 CORPUS = tomllib.loads((Path(__file__).parent / "corpus.toml").read_text(encoding="utf-8"))
