@@ -32,6 +32,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
             "commtel._timing",
             "commtel._validation",
             "commtel._version",
+            "commtel._wrapping",
         ),
         True,
     ),

@@ -6,20 +6,18 @@ call runs, so threads through one closed breaker run in parallel.
 
 from __future__ import annotations
 
-import functools
 import inspect
 import logging
 import threading
 
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
-from typing import Any, Literal, NamedTuple, ParamSpec, TypeVar
-
-import wrapt
+from typing import Any, Literal, NamedTuple, TypeVar
 
 from .. import _events, _timing
 from .. import _validation as check
 from .._exceptions import BackendError, CircuitOpenError, ConfigurationError
+from .._wrapping import WrapsCalls
 from ..backends._redis import DEFAULT_COOLDOWN_S, DEFAULT_TIMEOUT_S, positive_seconds
 from ._core import (
     CLOSED,
@@ -43,16 +41,57 @@ from ._events import (
 
 __all__ = ["Admission", "CircuitBreaker", "StateListener"]
 
-_P = ParamSpec("_P")
 _T = TypeVar("_T")
-_F = TypeVar("_F", bound=Callable[..., Any])
 _log = logging.getLogger("commtel.breaker")
 
 #: ``listener(breaker, from_state, to_state)``, called after each transition, outside the lock.
 StateListener = Callable[["CircuitBreaker", str, str], None]
 
 
-class CircuitBreaker:
+# The drivers take wrapt's arguments (instance unused: fn is already bound), so a decorated
+# function reaches them without an extra frame. Closed and local, admission is two
+# attribute reads and a successful call takes no lock.
+def _call_sync(breaker: CircuitBreaker, fn: Callable[..., _T], instance: object, args: Any, kwargs: Any) -> _T:  # noqa: ARG001
+    core = breaker._core
+    started = _timing.monotonic() if breaker._timed else 0.0
+    ticket = core.generation
+    if breaker._shared is not None or core.state is not CLOSED:
+        ticket = breaker._admit(started or _timing.monotonic())
+    try:
+        result = fn(*args, **kwargs)
+    except BaseException as exc:
+        breaker._record(ticket, breaker._error_outcome(exc))
+        raise
+    outcome = breaker._result_outcome(result, started)
+    if outcome is not SUCCESS or not breaker._closed_success():  # the hot path: nothing to fold in, no lock
+        breaker._record(ticket, outcome)
+    return result
+
+
+async def _call_async(
+    breaker: CircuitBreaker,
+    fn: Callable[..., Awaitable[_T]],
+    _instance: object,
+    args: Any,
+    kwargs: Any,
+) -> _T:
+    core = breaker._core
+    started = _timing.monotonic() if breaker._timed else 0.0
+    ticket = core.generation
+    if breaker._shared is not None or core.state is not CLOSED:
+        ticket = await breaker._aadmit(started or _timing.monotonic())
+    try:
+        result = await fn(*args, **kwargs)
+    except BaseException as exc:
+        await breaker._arecord(ticket, breaker._error_outcome(exc))
+        raise
+    outcome = breaker._result_outcome(result, started)
+    if outcome is not SUCCESS or not breaker._closed_success():  # the hot path: nothing to fold in, no lock
+        await breaker._arecord(ticket, outcome)
+    return result
+
+
+class CircuitBreaker(WrapsCalls):
     """Stop calling a failing dependency for a while, then probe it before trusting it again.
 
     Closed, it counts outcomes and opens when *failure_threshold* consecutive calls failed,
@@ -101,6 +140,8 @@ class CircuitBreaker:
 
     .. versionadded:: 0.1.0
     """
+
+    _drivers = (_call_sync, _call_async)
 
     __slots__ = (
         "__weakref__",
@@ -509,33 +550,6 @@ class CircuitBreaker:
         """
         await self._arecord(admission.ticket, IGNORED)
 
-    # -- drivers ------------------------------------------------------------------------
-
-    def call(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        """Call ``fn(*args, **kwargs)`` through the breaker.
-
-        Raises:
-            CircuitOpenError: Rejected without calling *fn*.
-
-        .. versionadded:: 0.1.0
-        """
-        return _call_sync(self, fn, None, args, kwargs)
-
-    async def acall(self, fn: Callable[_P, Awaitable[_T]], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        """Await ``fn(*args, **kwargs)`` through the breaker (see :meth:`call`).
-
-        .. versionadded:: 0.1.0
-        """
-        return await _call_async(self, fn, None, args, kwargs)
-
-    def __call__(self, fn: _F, /) -> _F:
-        """Decorate a sync or async function or method (chosen once, here).
-
-        .. versionadded:: 0.1.0
-        """
-        driver = _call_async if inspect.iscoroutinefunction(fn) else _call_sync
-        return wrapt.FunctionWrapper(fn, functools.partial(driver, self))  # type: ignore[return-value]
-
 
 def _checked(
     *,
@@ -584,48 +598,3 @@ class Admission(NamedTuple):
 
     ticket: int
     started: float
-
-
-# The drivers take wrapt's arguments (instance unused: fn is already bound), so a decorated
-# function reaches them without an extra frame. Closed and local, admission is two
-# attribute reads and a successful call takes no lock.
-
-
-def _call_sync(breaker: CircuitBreaker, fn: Callable[..., _T], instance: object, args: Any, kwargs: Any) -> _T:  # noqa: ARG001
-    core = breaker._core
-    started = _timing.monotonic() if breaker._timed else 0.0
-    ticket = core.generation
-    if breaker._shared is not None or core.state is not CLOSED:
-        ticket = breaker._admit(started or _timing.monotonic())
-    try:
-        result = fn(*args, **kwargs)
-    except BaseException as exc:
-        breaker._record(ticket, breaker._error_outcome(exc))
-        raise
-    outcome = breaker._result_outcome(result, started)
-    if outcome is not SUCCESS or not breaker._closed_success():  # the hot path: nothing to fold in, no lock
-        breaker._record(ticket, outcome)
-    return result
-
-
-async def _call_async(
-    breaker: CircuitBreaker,
-    fn: Callable[..., Awaitable[_T]],
-    _instance: object,
-    args: Any,
-    kwargs: Any,
-) -> _T:
-    core = breaker._core
-    started = _timing.monotonic() if breaker._timed else 0.0
-    ticket = core.generation
-    if breaker._shared is not None or core.state is not CLOSED:
-        ticket = await breaker._aadmit(started or _timing.monotonic())
-    try:
-        result = await fn(*args, **kwargs)
-    except BaseException as exc:
-        await breaker._arecord(ticket, breaker._error_outcome(exc))
-        raise
-    outcome = breaker._result_outcome(result, started)
-    if outcome is not SUCCESS or not breaker._closed_success():  # the hot path: nothing to fold in, no lock
-        await breaker._arecord(ticket, outcome)
-    return result

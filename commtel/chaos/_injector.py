@@ -10,28 +10,24 @@ from __future__ import annotations
 
 import copy
 import functools
-import inspect
 import random as _random
 
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any, ParamSpec, TypeVar
-
-import wrapt
+from typing import Any, TypeVar
 
 from .. import _events, _timing, _validation
 from .._durations import seconds
 from .._exceptions import CommtelError, ConfigurationError
+from .._wrapping import WrapsCalls
 from ._core import ChaosSettings, FaultPlan, plan
 from ._events import FaultInjected, FaultInjectorCreated
 
 
 __all__ = ["FaultInjector", "InjectedFault"]
 
-_P = ParamSpec("_P")
 _T = TypeVar("_T")
-_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 class InjectedFault(CommtelError, ConnectionError):
@@ -97,7 +93,19 @@ def _configured(
     return factory, _checked_settings(settings, has_outcome=outcome is not None)
 
 
-class FaultInjector:
+def _call_sync(injector: FaultInjector, fn: Callable[..., _T], _instance: object, args: Any, kwargs: Any) -> _T:
+    replaced, value = injector.inject()
+    return value if replaced else fn(*args, **kwargs)
+
+
+async def _call_async(
+    injector: FaultInjector, fn: Callable[..., Awaitable[_T]], _instance: object, args: Any, kwargs: Any
+) -> _T:
+    replaced, value = await injector.ainject()
+    return value if replaced else await fn(*args, **kwargs)
+
+
+class FaultInjector(WrapsCalls):
     """Inject latency, errors and outcomes into calls at a rate, switchable at run time.
 
     Per call, with its own random draw each: *latency_rate* of calls are delayed by
@@ -127,6 +135,8 @@ class FaultInjector:
 
     .. versionadded:: 0.1.0
     """
+
+    _drivers = (_call_sync, _call_async)
 
     __slots__ = ("_draw", "_error", "_outcome", "name", "settings")
 
@@ -250,37 +260,3 @@ class FaultInjector:
             assert self._outcome is not None  # noqa: S101 - checked with the settings
             return True, self._outcome()
         return False, None
-
-    def call(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        """Call ``fn(*args, **kwargs)`` with this call's faults injected.
-
-        .. versionadded:: 0.1.0
-        """
-        return _call_sync(self, fn, None, args, kwargs)
-
-    async def acall(self, fn: Callable[_P, Awaitable[_T]], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        """Await ``fn(*args, **kwargs)`` with this call's faults injected.
-
-        .. versionadded:: 0.1.0
-        """
-        return await _call_async(self, fn, None, args, kwargs)
-
-    def __call__(self, fn: _F, /) -> _F:
-        """Decorate a sync or async function or method (chosen once, here).
-
-        .. versionadded:: 0.1.0
-        """
-        driver = _call_async if inspect.iscoroutinefunction(fn) else _call_sync
-        return wrapt.FunctionWrapper(fn, functools.partial(driver, self))  # type: ignore[return-value]
-
-
-def _call_sync(injector: FaultInjector, fn: Callable[..., _T], _instance: object, args: Any, kwargs: Any) -> _T:
-    replaced, value = injector.inject()
-    return value if replaced else fn(*args, **kwargs)
-
-
-async def _call_async(
-    injector: FaultInjector, fn: Callable[..., Awaitable[_T]], _instance: object, args: Any, kwargs: Any
-) -> _T:
-    replaced, value = await injector.ainject()
-    return value if replaced else await fn(*args, **kwargs)

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import functools
-import inspect
 import random as _random
 
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
-from typing import Any, NamedTuple, ParamSpec, TypeVar
-
-import wrapt
+from typing import Any, NamedTuple, TypeVar
 
 from .. import _events, _timing, _validation
 from .._durations import seconds
 from .._exceptions import ConfigurationError, RateLimitedByServer
+from .._wrapping import WrapsCalls
 from ..retries._classify import _is_timeout, status_of
 from ._adaptive_core import AdaptiveCore
 from ._algorithms import LimitAlgorithm, algorithm_from
@@ -25,9 +22,7 @@ from ._gated import Gated, check_limits
 
 __all__ = ["AdaptiveLimiter", "Permit"]
 
-_P = ParamSpec("_P")
 _T = TypeVar("_T")
-_F = TypeVar("_F", bound=Callable[..., Any])
 
 # HTTP statuses by which a dependency says it is overloaded.
 _OVERLOAD_STATUSES = frozenset({429, 503})
@@ -101,7 +96,31 @@ def _checked(
     return _checked_algorithm(algorithm), wait, window, interval
 
 
-class AdaptiveLimiter(Gated):
+def _call_sync(limiter: AdaptiveLimiter, fn: Callable[..., _T], _instance: object, args: Any, kwargs: Any) -> _T:
+    permit = limiter.acquire()
+    try:
+        result = fn(*args, **kwargs)
+    except BaseException as exc:
+        limiter.release(permit, exc)
+        raise
+    limiter.release(permit, None, result)
+    return result
+
+
+async def _call_async(
+    limiter: AdaptiveLimiter, fn: Callable[..., Awaitable[_T]], _instance: object, args: Any, kwargs: Any
+) -> _T:
+    permit = await limiter.aacquire()
+    try:
+        result = await fn(*args, **kwargs)
+    except BaseException as exc:
+        limiter.release(permit, exc)
+        raise
+    limiter.release(permit, None, result)
+    return result
+
+
+class AdaptiveLimiter(Gated, WrapsCalls):
     """A concurrency limit discovered from latency: no limit to tune, no overload to cause.
 
     Every finished call's latency is sampled; each window (at least *min_samples* calls
@@ -142,6 +161,8 @@ class AdaptiveLimiter(Gated):
 
     .. versionadded:: 0.1.0
     """
+
+    _drivers = (_call_sync, _call_async)
 
     __slots__ = ("_adaptive",)
 
@@ -304,52 +325,3 @@ class AdaptiveLimiter(Gated):
                 _events.emit(
                     ConcurrencyLimitChanged(self.name, "adaptive", old, new, reason, rtt_s, baseline_s), listeners
                 )
-
-    def call(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        """Call ``fn(*args, **kwargs)`` holding a slot, and sample its latency.
-
-        Raises:
-            ConcurrencyLimitExceeded: Refused without calling *fn*.
-
-        .. versionadded:: 0.1.0
-        """
-        return _call_sync(self, fn, None, args, kwargs)
-
-    async def acall(self, fn: Callable[_P, Awaitable[_T]], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        """Await ``fn(*args, **kwargs)`` holding a slot (see :meth:`call`).
-
-        .. versionadded:: 0.1.0
-        """
-        return await _call_async(self, fn, None, args, kwargs)
-
-    def __call__(self, fn: _F, /) -> _F:
-        """Decorate a sync or async function or method (chosen once, here).
-
-        .. versionadded:: 0.1.0
-        """
-        driver = _call_async if inspect.iscoroutinefunction(fn) else _call_sync
-        return wrapt.FunctionWrapper(fn, functools.partial(driver, self))  # type: ignore[return-value]
-
-
-def _call_sync(limiter: AdaptiveLimiter, fn: Callable[..., _T], _instance: object, args: Any, kwargs: Any) -> _T:
-    permit = limiter.acquire()
-    try:
-        result = fn(*args, **kwargs)
-    except BaseException as exc:
-        limiter.release(permit, exc)
-        raise
-    limiter.release(permit, None, result)
-    return result
-
-
-async def _call_async(
-    limiter: AdaptiveLimiter, fn: Callable[..., Awaitable[_T]], _instance: object, args: Any, kwargs: Any
-) -> _T:
-    permit = await limiter.aacquire()
-    try:
-        result = await fn(*args, **kwargs)
-    except BaseException as exc:
-        limiter.release(permit, exc)
-        raise
-    limiter.release(permit, None, result)
-    return result

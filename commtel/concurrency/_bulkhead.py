@@ -2,29 +2,43 @@
 
 from __future__ import annotations
 
-import functools
 import inspect
 
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, ParamSpec, TypeVar
-
-import wrapt
+from typing import Any, TypeVar
 
 from .. import _events
+from .._wrapping import WrapsCalls
 from ._events import ConcurrencyLimitChanged
 from ._gated import Gated, check_limits
 
 
 __all__ = ["Bulkhead"]
 
-_P = ParamSpec("_P")
 _T = TypeVar("_T")
-_F = TypeVar("_F", bound=Callable[..., Any])
 
 
-class Bulkhead(Gated):
+def _call_sync(bulkhead: Bulkhead, fn: Callable[..., _T], _instance: object, args: Any, kwargs: Any) -> _T:
+    bulkhead._enter()
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        bulkhead._leave()
+
+
+async def _call_async(
+    bulkhead: Bulkhead, fn: Callable[..., Awaitable[_T]], _instance: object, args: Any, kwargs: Any
+) -> _T:
+    await bulkhead._aenter()
+    try:
+        return await fn(*args, **kwargs)
+    finally:
+        bulkhead._leave()
+
+
+class Bulkhead(Gated, WrapsCalls):
     """At most *max_concurrent* calls in flight; the others wait up to *max_wait_s*, then are refused.
 
     A slow dependency then ties up *max_concurrent* threads or tasks, not all of them.
@@ -50,6 +64,8 @@ class Bulkhead(Gated):
 
     .. versionadded:: 0.1.0
     """
+
+    _drivers = (_call_sync, _call_async)
 
     __slots__ = ()
 
@@ -139,47 +155,3 @@ class Bulkhead(Gated):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self._leave()
-
-    def call(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        """Call ``fn(*args, **kwargs)`` holding a slot.
-
-        Raises:
-            ConcurrencyLimitExceeded: Refused without calling *fn*.
-
-        .. versionadded:: 0.1.0
-        """
-        return _call_sync(self, fn, None, args, kwargs)
-
-    async def acall(self, fn: Callable[_P, Awaitable[_T]], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        """Await ``fn(*args, **kwargs)`` holding a slot (see :meth:`call`).
-
-        .. versionadded:: 0.1.0
-        """
-        return await _call_async(self, fn, None, args, kwargs)
-
-    def __call__(self, fn: _F, /) -> _F:
-        """Decorate a sync or async function or method (chosen once, here).
-
-        .. versionadded:: 0.1.0
-        """
-        driver = _call_async if inspect.iscoroutinefunction(fn) else _call_sync
-        return wrapt.FunctionWrapper(fn, functools.partial(driver, self))  # type: ignore[return-value]
-
-
-# wrapt's signature (instance unused: fn is already bound), so a decorated function reaches them directly.
-def _call_sync(bulkhead: Bulkhead, fn: Callable[..., _T], _instance: object, args: Any, kwargs: Any) -> _T:
-    bulkhead._enter()
-    try:
-        return fn(*args, **kwargs)
-    finally:
-        bulkhead._leave()
-
-
-async def _call_async(
-    bulkhead: Bulkhead, fn: Callable[..., Awaitable[_T]], _instance: object, args: Any, kwargs: Any
-) -> _T:
-    await bulkhead._aenter()
-    try:
-        return await fn(*args, **kwargs)
-    finally:
-        bulkhead._leave()

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import functools
 import inspect
 
 from collections.abc import Awaitable, Callable
-from typing import Any, NamedTuple, ParamSpec, TypeVar
-
-import wrapt
+from typing import Any, NamedTuple, TypeVar
 
 from .. import _events
 from .._exceptions import CircuitOpenError, ConfigurationError, RateLimitExceeded
+from .._wrapping import WrapsCalls
 from ..concurrency._errors import ConcurrencyLimitExceeded
 from ..retries._classify import _is_timeout
 from ._events import FallbackCreated, FallbackUsed
@@ -19,9 +17,7 @@ from ._events import FallbackCreated, FallbackUsed
 
 __all__ = ["Failure", "Fallback"]
 
-_P = ParamSpec("_P")
 _T = TypeVar("_T")
-_F = TypeVar("_F", bound=Callable[..., Any])
 _UNSET: Any = object()
 
 
@@ -43,7 +39,39 @@ def _reason(error: BaseException | None) -> str:
     return "timeout" if _is_timeout(error) else "error"
 
 
-class Fallback:
+def _call_sync(fallback: Fallback, fn: Callable[..., _T], _instance: object, args: Any, kwargs: Any) -> _T:
+    try:
+        result = fn(*args, **kwargs)
+    except Exception as exc:
+        if not fallback.handles(exc):
+            raise
+        answer: _T = fallback.answer(Failure(exc))
+        return answer
+    if fallback.on_result is not None and fallback.failed(result):
+        return fallback.answer(Failure(None, result))  # type: ignore[no-any-return]
+    return result
+
+
+async def _call_async(
+    fallback: Fallback, fn: Callable[..., Awaitable[_T]], _instance: object, args: Any, kwargs: Any
+) -> _T:
+    try:
+        result = await fn(*args, **kwargs)
+    except Exception as exc:
+        if not fallback.handles(exc):
+            raise
+        failure = Failure(exc)
+    else:
+        if fallback.on_result is None or not fallback.failed(result):
+            return result
+        failure = Failure(None, result)
+    answer = fallback.answer(failure)
+    if inspect.isawaitable(answer):
+        answer = await answer
+    return answer  # type: ignore[no-any-return]
+
+
+class Fallback(WrapsCalls):
     """When a call fails, return *value* (or what *handler* returns) instead, and record the failure.
 
     The failure is counted (``commtel_fallbacks_total``), recorded on the current span
@@ -65,6 +93,8 @@ class Fallback:
 
     .. versionadded:: 0.1.0
     """
+
+    _drivers = (_call_sync, _call_async)
 
     __slots__ = ("handler", "name", "on", "on_result", "value")
 
@@ -114,57 +144,3 @@ class Fallback:
         if listeners := _events.active_listeners():
             _events.emit(FallbackUsed(self.name, _reason(failure.error), failure.error), listeners)
         return self.value if self.handler is None else self.handler(failure)
-
-    def call(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        """Call ``fn(*args, **kwargs)``; on failure return the fallback.
-
-        .. versionadded:: 0.1.0
-        """
-        return _call_sync(self, fn, None, args, kwargs)
-
-    async def acall(self, fn: Callable[_P, Awaitable[_T]], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        """Await ``fn(*args, **kwargs)``; on failure return the fallback (awaiting an async handler).
-
-        .. versionadded:: 0.1.0
-        """
-        return await _call_async(self, fn, None, args, kwargs)
-
-    def __call__(self, fn: _F, /) -> _F:
-        """Decorate a sync or async function or method (chosen once, here).
-
-        .. versionadded:: 0.1.0
-        """
-        driver = _call_async if inspect.iscoroutinefunction(fn) else _call_sync
-        return wrapt.FunctionWrapper(fn, functools.partial(driver, self))  # type: ignore[return-value]
-
-
-def _call_sync(fallback: Fallback, fn: Callable[..., _T], _instance: object, args: Any, kwargs: Any) -> _T:
-    try:
-        result = fn(*args, **kwargs)
-    except Exception as exc:
-        if not fallback.handles(exc):
-            raise
-        answer: _T = fallback.answer(Failure(exc))
-        return answer
-    if fallback.on_result is not None and fallback.failed(result):
-        return fallback.answer(Failure(None, result))  # type: ignore[no-any-return]
-    return result
-
-
-async def _call_async(
-    fallback: Fallback, fn: Callable[..., Awaitable[_T]], _instance: object, args: Any, kwargs: Any
-) -> _T:
-    try:
-        result = await fn(*args, **kwargs)
-    except Exception as exc:
-        if not fallback.handles(exc):
-            raise
-        failure = Failure(exc)
-    else:
-        if fallback.on_result is None or not fallback.failed(result):
-            return result
-        failure = Failure(None, result)
-    answer = fallback.answer(failure)
-    if inspect.isawaitable(answer):
-        answer = await answer
-    return answer  # type: ignore[no-any-return]

@@ -17,13 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
 
 from collections.abc import Awaitable, Callable
 from contextvars import Token
-from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
-
-import wrapt
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -32,6 +29,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from .. import _timing
 from .. import _validation as check
+from .._wrapping import WrapsCalls
 from ..concurrency._errors import ConcurrencyLimitExceeded
 from ..retries._config import RetryConfig
 from ..retries._core import RetryCore
@@ -74,9 +72,7 @@ def _checked_concurrency(value: object) -> Bulkhead | AdaptiveLimiter | None:
     return check.instance(value, "concurrency", (Bulkhead, AdaptiveLimiter), owner="Guard")  # type: ignore[no-any-return]
 
 
-_P = ParamSpec("_P")
 _T = TypeVar("_T")
-_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 _installed = False
@@ -91,7 +87,29 @@ def _tracing_installed() -> bool:
     return _installed
 
 
-class Guard:
+def _guarded_sync(guard: Guard, fn: Callable[..., _T], _instance: object, args: Any, kwargs: Any) -> _T:
+    if guard.span and _tracing_installed():
+        span, token = guard._start_span()
+        try:
+            return guard._call(span, fn, args, kwargs)
+        finally:
+            _end_span(span, token)
+    return guard._call(trace.INVALID_SPAN, fn, args, kwargs)
+
+
+async def _guarded_async(
+    guard: Guard, fn: Callable[..., Awaitable[_T]], _instance: object, args: Any, kwargs: Any
+) -> _T:
+    if guard.span and _tracing_installed():
+        span, token = guard._start_span()
+        try:
+            return await guard._acall(span, fn, args, kwargs)
+        finally:
+            _end_span(span, token)
+    return await guard._acall(trace.INVALID_SPAN, fn, args, kwargs)
+
+
+class Guard(WrapsCalls):
     """retry( circuit breaker( rate limiter( concurrency limit( call )))) for one operation, in one INTERNAL span.
 
     Each attempt passes the breaker, the limiter and the concurrency limit again. A
@@ -129,8 +147,18 @@ class Guard:
         @guard
         def send(msg): ...
 
+    A call returns what *fn* returned on the accepted attempt. It raises
+    :class:`~commtel.CircuitOpenError` when the breaker rejected it (and the retry policy did
+    not retry that), :class:`~commtel.RateLimitExceeded` when the limiter refused to wait that
+    long, :class:`~commtel.errors.ConcurrencyLimitExceeded` when the concurrency limit was full
+    (and stayed full for its wait), :class:`~commtel.RetryExhausted` when retries ran out on a
+    rejected result (``exhausted_result="raise"``), else the last original exception when
+    retries ran out or it was not retryable.
+
     .. versionadded:: 0.1.0
     """
+
+    _drivers = (_guarded_sync, _guarded_async)
 
     __slots__ = (
         "_around",
@@ -226,42 +254,6 @@ class Guard:
         if (completed := self._completed.bound()) is not None:
             completed(duration, False, error_type, span)  # noqa: FBT003 - the event's success field
 
-    def call(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        """Call ``fn(*args, **kwargs)`` through the guard.
-
-        Returns:
-            What *fn* returned on the accepted attempt.
-
-        Raises:
-            CircuitOpenError: The breaker rejected the call (and the retry policy did not retry it).
-            RateLimitExceeded: The limiter refused to wait that long.
-            ConcurrencyLimitExceeded: The concurrency limit was full (and stayed full for its wait).
-            RetryExhausted: Retries ran out on a rejected result (``exhausted_result="raise"``).
-            Exception: The last original exception when retries ran out or it was not retryable.
-
-        .. versionadded:: 0.1.0
-        """
-        if self.span and _tracing_installed():
-            span, token = self._start_span()
-            try:
-                return self._call(span, fn, args, kwargs)
-            finally:
-                _end_span(span, token)
-        return self._call(trace.INVALID_SPAN, fn, args, kwargs)
-
-    async def acall(self, fn: Callable[_P, Awaitable[_T]], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        """Await ``fn(*args, **kwargs)`` through the guard (see :meth:`call`).
-
-        .. versionadded:: 0.1.0
-        """
-        if self.span and _tracing_installed():
-            span, token = self._start_span()
-            try:
-                return await self._acall(span, fn, args, kwargs)
-            finally:
-                _end_span(span, token)
-        return await self._acall(trace.INVALID_SPAN, fn, args, kwargs)
-
     def _call(self, span: Span, fn: Callable[..., _T], args: Any, kwargs: Any) -> _T:
         started = _timing.monotonic()
         retry = self.retry
@@ -292,34 +284,11 @@ class Guard:
         self._finished(started, span, None)
         return result
 
-    def __call__(self, fn: _F, /) -> _F:
-        """Decorate a sync or async function or method (chosen once, here).
-
-        .. versionadded:: 0.1.0
-        """
-        wrapper = _wrapper_async if inspect.iscoroutinefunction(fn) else _wrapper_sync
-        return wrapt.FunctionWrapper(fn, functools.partial(wrapper, self))  # type: ignore[return-value]
-
 
 def _end_span(span: Span, token: Token[otel_context.Context]) -> None:
     """Restore the caller's context, then end *span* (what ``use_span`` does on exit)."""
     otel_context.detach(token)
     span.end()
-
-
-# wrapt's wrappers (bound to a guard with functools.partial): Guard.__call__ and instrument() use them.
-def _wrapper_sync(guard: Guard, wrapped: Callable[..., _T], instance: object, args: Any, kwargs: Any) -> _T:  # noqa: ARG001 - wrapt's signature
-    return guard.call(wrapped, *args, **kwargs)
-
-
-async def _wrapper_async(
-    guard: Guard,
-    wrapped: Callable[..., Awaitable[_T]],
-    _instance: object,
-    args: Any,
-    kwargs: Any,
-) -> _T:
-    return await guard.acall(wrapped, *args, **kwargs)
 
 
 def _attempt_sync(guard: Guard, fn: Callable[..., _T], args: Any, kwargs: Any) -> _T:

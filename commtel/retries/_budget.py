@@ -65,7 +65,7 @@ class RetryBudget:
 
     Share one budget between the policies that call one dependency
     (``retry(..., budget=budget)``). A denied retry fails the call with
-    :class:`~commtel.RetryBudgetExhausted` and is counted in :attr:`denied`.
+    :class:`~commtel.errors.RetryBudgetExhausted` and is counted in :attr:`denied`.
 
     Args:
         name: Label of the budget (and its Redis key).

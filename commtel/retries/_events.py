@@ -89,7 +89,7 @@ class RetryCallFinished(Event):
 
 @dataclass(frozen=True, slots=True)
 class RetryDenied(Event):
-    """The retry budget refused a retry; the call fails with :class:`~commtel.RetryBudgetExhausted`.
+    """The retry budget refused a retry; the call fails with :class:`~commtel.errors.RetryBudgetExhausted`.
 
     .. versionadded:: 0.1.0
     """

@@ -10,18 +10,14 @@ chosen once, at decoration); ``retrying`` retries a block of code::
 
 from __future__ import annotations
 
-import functools
-import inspect
-
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, ParamSpec, TypedDict, TypeVar, overload
-
-import wrapt
+from typing import Any, TypedDict, TypeVar, overload
 
 from typing_extensions import Unpack
 
 from .. import _validation as check
+from .._wrapping import WrapsCalls
 from ._budget import RetryBudget
 from ._config import Jitter, RetryConfig
 from ._core import RetryCore
@@ -30,8 +26,6 @@ from ._drivers import RetryingBlock, call_async, call_sync
 
 __all__ = ["RetryOptions", "RetryPolicy", "retry", "retrying"]
 
-_P = ParamSpec("_P")
-_T = TypeVar("_T")
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -60,8 +54,13 @@ class RetryOptions(TypedDict, total=False):
     max_retry_after: float | timedelta
 
 
-class RetryPolicy(RetryCore):
+class RetryPolicy(RetryCore, WrapsCalls):
     """A retry configuration bound to an operation name: call through it, or decorate with it.
+
+    A call returns what *fn* returned on the first accepted attempt. When retries run out,
+    or an error is not retryable, the last original exception is raised; when they ran out
+    on a rejected result, :class:`~commtel.RetryExhausted`; when the budget denied a retry,
+    :class:`~commtel.errors.RetryBudgetExhausted`.
 
     Args:
         config: The :class:`RetryConfig` (default: ``RetryConfig()``), overridden by *options*.
@@ -79,6 +78,8 @@ class RetryPolicy(RetryCore):
     .. versionadded:: 0.1.0
     """
 
+    _drivers = (call_sync, call_async)
+
     __slots__ = ()
 
     def __init__(
@@ -93,42 +94,12 @@ class RetryPolicy(RetryCore):
         merged = _checked_config(config, budget, options, owner="RetryPolicy")
         super().__init__(merged, operation=operation, platform=platform, budget=budget)
 
-    def call(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        """Call ``fn(*args, **kwargs)``, retrying per this policy.
-
-        Returns:
-            What *fn* returned on the first accepted attempt.
-
-        Raises:
-            Exception: The last original exception when retries run out or it is not retryable.
-            RetryExhausted: Retries ran out on a rejected *result*.
-            RetryBudgetExhausted: The retry budget denied a retry.
-
-        .. versionadded:: 0.1.0
-        """
-        return call_sync(self, fn, None, args, kwargs)
-
-    async def acall(self, fn: Callable[_P, Awaitable[_T]], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        """Await ``fn(*args, **kwargs)``, retrying per this policy (see :meth:`call`).
-
-        .. versionadded:: 0.1.0
-        """
-        return await call_async(self, fn, None, args, kwargs)
-
     def attempts(self) -> RetryingBlock:
         """Retry a block: ``for attempt in policy.attempts(): with attempt: ...`` (or ``async for``).
 
         .. versionadded:: 0.1.0
         """
         return RetryingBlock(self)
-
-    def __call__(self, fn: _F, /) -> _F:
-        """Decorate a sync or async function or method (chosen once, here).
-
-        .. versionadded:: 0.1.0
-        """
-        driver = call_async if inspect.iscoroutinefunction(fn) else call_sync
-        return wrapt.FunctionWrapper(fn, functools.partial(driver, self))  # type: ignore[return-value]
 
 
 @overload

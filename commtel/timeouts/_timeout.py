@@ -10,20 +10,17 @@ passed; :meth:`Timeout.acall` cancels the awaited call when it expires.
 from __future__ import annotations
 
 import asyncio
-import functools
-import inspect
 import sys
 
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from datetime import timedelta
-from typing import Any, Literal, ParamSpec, TypeVar
-
-import wrapt
+from typing import Any, Literal, TypeVar
 
 from .. import _events, _timing
 from .._durations import seconds
 from .._exceptions import ConfigurationError
+from .._wrapping import WrapsCalls
 from ._core import Deadline, tighter
 from ._errors import TimeoutExceeded
 from ._events import TimeoutCreated, TimeoutExpired
@@ -31,9 +28,7 @@ from ._events import TimeoutCreated, TimeoutExpired
 
 __all__ = ["Timeout", "current_deadline", "expired", "remaining", "run_within"]
 
-_P = ParamSpec("_P")
 _T = TypeVar("_T")
-_F = TypeVar("_F", bound=Callable[..., Any])
 
 _deadline: ContextVar[Deadline | None] = ContextVar("commtel_deadline", default=None)
 
@@ -83,7 +78,21 @@ else:  # pragma: no cover - exercised on 3.10 only
             raise _Expired from None
 
 
-class Timeout:
+def _call_sync(timeout: Timeout, fn: Callable[..., _T], _instance: object, args: Any, kwargs: Any) -> _T:
+    token = _deadline.set(timeout._start())
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        _deadline.reset(token)
+
+
+async def _call_async(
+    timeout: Timeout, fn: Callable[..., Awaitable[_T]], _instance: object, args: Any, kwargs: Any
+) -> _T:
+    return await run_within(timeout._start(), fn(*args, **kwargs))
+
+
+class Timeout(WrapsCalls):
     """A time limit on a call: *seconds* from when it starts, never past an enclosing timeout.
 
     Async calls are cancelled when it expires and :class:`~commtel.errors.TimeoutExceeded`
@@ -104,6 +113,8 @@ class Timeout:
 
     .. versionadded:: 0.1.0
     """
+
+    _drivers = (_call_sync, _call_async)
 
     __slots__ = ("name", "scope", "seconds")
 
@@ -135,34 +146,6 @@ class Timeout:
             raise expired(deadline)
         return deadline
 
-    def call(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        """Call ``fn(*args, **kwargs)`` with the deadline published (it is not interrupted).
-
-        Raises:
-            TimeoutExceeded: The deadline had passed before the call started.
-
-        .. versionadded:: 0.1.0
-        """
-        return _call_sync(self, fn, None, args, kwargs)
-
-    async def acall(self, fn: Callable[_P, Awaitable[_T]], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        """Await ``fn(*args, **kwargs)``, cancelling it when the deadline passes.
-
-        Raises:
-            TimeoutExceeded: The deadline passed (the call was cancelled), or had passed before it started.
-
-        .. versionadded:: 0.1.0
-        """
-        return await _call_async(self, fn, None, args, kwargs)
-
-    def __call__(self, fn: _F, /) -> _F:
-        """Decorate a sync or async function or method (chosen once, here).
-
-        .. versionadded:: 0.1.0
-        """
-        driver = _call_async if inspect.iscoroutinefunction(fn) else _call_sync
-        return wrapt.FunctionWrapper(fn, functools.partial(driver, self))  # type: ignore[return-value]
-
 
 def _checked(value: float | timedelta, scope: str) -> float:
     if scope not in {"attempt", "total"}:
@@ -180,20 +163,6 @@ def expired(deadline: Deadline) -> TimeoutExceeded:
     if listeners := _events.active_listeners():
         _events.emit(TimeoutExpired(deadline.name, deadline.scope, deadline.length_s), listeners)
     return TimeoutExceeded(deadline.name, deadline.scope, deadline.length_s)
-
-
-def _call_sync(timeout: Timeout, fn: Callable[..., _T], _instance: object, args: Any, kwargs: Any) -> _T:
-    token = _deadline.set(timeout._start())
-    try:
-        return fn(*args, **kwargs)
-    finally:
-        _deadline.reset(token)
-
-
-async def _call_async(
-    timeout: Timeout, fn: Callable[..., Awaitable[_T]], _instance: object, args: Any, kwargs: Any
-) -> _T:
-    return await run_within(timeout._start(), fn(*args, **kwargs))
 
 
 async def run_within(deadline: Deadline, awaitable: Awaitable[_T]) -> _T:
