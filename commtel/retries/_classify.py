@@ -37,10 +37,16 @@ _CONNECTION_NAMES = frozenset(
 
 
 def status_of(obj: object) -> int | None:
-    """The HTTP status carried by a response, or an exception or its ``.response``."""
+    """The HTTP status carried by a response, or an exception or its ``.response``.
+
+    An exception's own ``.status`` counts too (aiohttp's ``ClientResponseError``, urllib's
+    ``HTTPError``).
+    """
     status = getattr(obj, "status_code", None)
     if status is None and isinstance(obj, BaseException):
         status = getattr(getattr(obj, "response", None), "status_code", None)
+        if status is None:
+            status = getattr(obj, "status", None)
     return status if isinstance(status, int) else None
 
 

@@ -204,3 +204,34 @@ def test_secret_query_values_are_redacted_in_spans(client, platform, spans) -> N
     url = attempt.attributes["url.full"]
     assert url.startswith(f"{platform.url}/api/items?access_token=") and url.endswith("&page=2")
     assert "s3cr3t" not in url
+
+
+def test_aiohttp_raise_for_status_is_retried_like_the_status(platform, registry) -> None:
+    """``ClientSession(raise_for_status=True)`` raises inside the attempt: a 503 is retried all the same.
+
+    When retries run out the program gets aiohttp's own ``ClientResponseError``, as it would without commtel.
+    """
+    import asyncio
+
+    import aiohttp
+
+    from commtel.instrumentation.aiohttp import AioHttpInstrumentor
+
+    async def get() -> int:
+        async with (
+            aiohttp.ClientSession(raise_for_status=True) as session,
+            session.get(f"{platform.url}/api/items") as response,
+        ):
+            return response.status
+
+    AioHttpInstrumentor().instrument(policies={"default": {"retry": FAST}, "hosts": {"127.0.0.1": {"platform": "sim"}}})
+    platform.fail_next(2)
+    assert asyncio.run(get()) == 200
+    assert platform.stats.requests == 3
+    labels = {"operation": "HTTP GET", "platform": "sim"}
+    assert registry.get_sample_value("commtel_retry_attempts_total", {**labels, "reason": "503"}) == 2
+    platform.fail_next(5)
+    with pytest.raises(aiohttp.ClientResponseError) as raised:
+        asyncio.run(get())
+    assert raised.value.status == 503
+    assert platform.stats.requests == 6

@@ -8,6 +8,8 @@ import httpx
 import pytest
 import requests
 
+from yarl import URL as yarl_url
+
 from commtel import CircuitOpenError, RetryConfig
 from commtel.errors import RateLimitedByServer
 from commtel.retries._classify import Classifier, retry_after_s
@@ -33,6 +35,22 @@ def test_library_errors_are_classified_without_importing_them() -> None:
     assert _reason(_http_error(429)) == "rate_limited"
     assert _reason(_http_error(404)) is None
     assert _reason(_http_error(404), retry_status_codes=[404]) == "404"
+
+
+def test_an_exceptions_own_http_status_counts() -> None:
+    """aiohttp's and urllib's errors carry the status as ``.status``; a ``.status`` that is not a number is none."""
+    import urllib.error
+
+    import aiohttp
+
+    info = aiohttp.RequestInfo(yarl_url("http://example.invalid/x"), "GET", {}, yarl_url("http://example.invalid/x"))  # type: ignore[arg-type]
+    assert _reason(aiohttp.ClientResponseError(info, (), status=503)) == "503"
+    assert _reason(aiohttp.ClientResponseError(info, (), status=429)) == "rate_limited"
+    assert _reason(aiohttp.ClientResponseError(info, (), status=404)) is None
+    assert _reason(urllib.error.HTTPError("http://example.invalid/x", 502, "Bad Gateway", None, None)) == "502"  # type: ignore[arg-type]
+    odd = ValueError("x")
+    odd.status = "503"  # type: ignore[attr-defined]
+    assert _reason(odd) is None
 
 
 def test_flags_switch_families_off() -> None:
