@@ -305,14 +305,24 @@ def test_eight_threads_on_one_memory_key_never_over_admit() -> None:
     assert 50 <= admitted["bucket"] <= 50 + 200.0 * elapsed
 
 
-def test_memory_backend_needs_no_thread_and_drops_idle_keys(clock: FakeClock) -> None:
-    """Idle keys are dropped as time passes (no background thread); active ones keep their state."""
-    threads_before = threading.active_count()
+def test_memory_backend_needs_no_thread_and_drops_idle_keys(clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Idle keys are dropped as time passes (no background thread); active ones keep their state.
+
+    Threads are counted as this test's thread starts them: other tests' threads may come and go meanwhile.
+    """
+    caller, start, started = threading.current_thread(), threading.Thread.start, []
+
+    def recorded_start(thread: threading.Thread) -> None:
+        if threading.current_thread() is caller:
+            started.append(thread)
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", recorded_start)
     backend = MemoryBackend()
     limiter = RateLimiter(SlidingWindow(1, 10.0), backend=backend)
     for i in range(1000):
         limiter.try_acquire(f"user-{i}")
-    assert threading.active_count() == threads_before
+    assert started == []
     store = backend.bind("default")
     assert len(store) == 1000
     clock.advance(11.5)
