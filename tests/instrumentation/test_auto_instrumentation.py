@@ -261,3 +261,14 @@ def test_disabled_instrumentation_is_left_out(servers, otlp_http) -> None:
     service = env["OTEL_SERVICE_NAME"]
     clients = otlp_http.store.wait_for(lambda s: s.resource.get("service.name") == service and s.kind == CLIENT)
     assert clients and {s.scope for s in clients} == {"opentelemetry.instrumentation.httpx"}
+
+
+@pytest.mark.slow
+def test_otel_propagators_decides_the_outgoing_headers(servers, otlp_http) -> None:
+    """OTEL_PROPAGATORS=none: calls are still traced, but no request carries trace context (the default run's all do)."""
+    env = instrumented_env("requests", OTEL_EXPORTER_OTLP_ENDPOINT=otlp_http.endpoint, OTEL_PROPAGATORS="none")
+    run = run_app(servers, "requests", instrumented=True, env=env)
+    assert run.headers
+    assert not [h for h in run.headers if "traceparent" in h or "baggage" in h]
+    service = env["OTEL_SERVICE_NAME"]
+    assert otlp_http.store.wait_for(lambda s: s.resource.get("service.name") == service and s.kind == CLIENT)
