@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from commtel.telemetry._metrics import SPECS
 from tests.ops.bundle import (
     DASHBOARDS,
     DATASOURCE,
@@ -20,6 +21,7 @@ from tests.ops.bundle import (
     panel_queries,
     panels,
     parse_label_values,
+    recording_rules,
     selectors,
     variable_queries,
     variables_used,
@@ -116,6 +118,19 @@ def test_panel_queries_select_contract_metrics_only(query: Any) -> None:
     """Every series a panel selects is a contract metric (or our recording rule) with its real labels."""
     assert metric_names(query.expr), query
     assert check_expression(query.expr) == []
+
+
+def test_every_contract_metric_is_on_a_dashboard() -> None:
+    """Each contract metric is drawn by a panel (directly or through a recording rule) or lists a variable's values."""
+    rules = recording_rules()
+    selected = [query.expr for query in panel_queries()]
+    selected += [selector for _, _, query in variable_queries() if (selector := parse_label_values(query)[0])]
+    used: set[str] = set()
+    for expr in selected:
+        for name in metric_names(expr):
+            used |= metric_names(rules[name]) if name in rules else {name}
+    used |= {name.removesuffix(part) for name in used for part in ("_bucket", "_sum", "_count") if name.endswith(part)}
+    assert {spec.name for spec in SPECS} - used == set()
 
 
 def test_variables_are_defined_and_used_as_regex_matchers() -> None:
