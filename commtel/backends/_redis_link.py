@@ -93,8 +93,8 @@ class _Payload:
 
     @staticmethod
     def _exchange(conn: Any, packed: bytes, asking: bool, timeout: float | None) -> Any:  # noqa: FBT001
-        if conn._sock is None:  # connect() asks Sentinel for the primary; a send would not
-            conn.connect()
+        if conn._sock is None:
+            timeout = _connect(conn, timeout)
         conn.send_packed_command([_ASKING + packed] if asking else [packed], check_health=False)
         if timeout is None:
             if asking:
@@ -121,23 +121,48 @@ class _Payload:
 
     @staticmethod
     async def _aexchange(conn: Any, packed: bytes, asking: bool, timeout: float | None) -> Any:  # noqa: FBT001
-        if not conn.is_connected:  # connect() asks Sentinel for the primary; a send would not
-            await conn.connect()
         data = _ASKING + packed if asking else packed
         if timeout is None:
-            await _awrite(conn, data)
-            if asking:
-                await conn.read_response()
-            return await conn.read_response()
+            return await _around_trip(conn, data, asking)
         try:
-            async with _deadline_scope(timeout):  # cancelling a read disconnects the connection
-                await _awrite(conn, data)
-                if asking:
-                    await conn.read_response()
-                return await conn.read_response()
+            async with _deadline_scope(timeout):  # the connect too; cancelling a read disconnects
+                return await _around_trip(conn, data, asking)
         except asyncio.TimeoutError as exc:
+            if conn.is_connected:  # cut short in its handshake: its replies would be read as ours
+                await conn.disconnect(nowait=True)
             msg = f"redis did not answer within {timeout:.3f}s"
             raise RedisTimeoutError(msg) from exc
+
+
+def _connect(conn: Any, timeout: float | None) -> float | None:
+    """Connect *conn* within *timeout* (``None``: its own timeouts); the part of *timeout* left.
+
+    The connection's own timeouts are the slowest caller's on the link, so a faster caller
+    lends it its own for the connect and the handshake (``HELLO``, ``AUTH``, ``SELECT``).
+    ``connect()`` asks Sentinel for the primary, which a send would not.
+    """
+    if timeout is None:
+        conn.connect()
+        return None
+    until = monotonic() + timeout
+    kept = conn.socket_connect_timeout, conn.socket_timeout
+    conn.socket_connect_timeout = conn.socket_timeout = timeout
+    try:
+        conn.connect()
+    finally:
+        conn.socket_connect_timeout, conn.socket_timeout = kept
+    conn._sock.settimeout(kept[1])
+    return max(until - monotonic(), _MIN_WINDOW_S)
+
+
+async def _around_trip(conn: Any, data: bytes, asking: bool) -> Any:  # noqa: FBT001
+    """Connect if needed (``connect()`` asks Sentinel for the primary), write *data*, read the reply."""
+    if not conn.is_connected:
+        await conn.connect()
+    await _awrite(conn, data)
+    if asking:
+        await conn.read_response()
+    return await conn.read_response()
 
 
 async def _awrite(conn: Any, data: bytes) -> None:

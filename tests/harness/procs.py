@@ -218,16 +218,21 @@ class RedisClusterServers:
         return total
 
     def owner(self, slot: int) -> RedisServer:
-        """The node serving *slot*."""
+        """The node serving *slot*, in its own view (another node's may lag behind a move)."""
         for node in self.nodes:
             client = node.client()
             try:
-                for start, end, primary, *_ in client.execute_command("CLUSTER", "SLOTS"):
-                    if start <= slot <= end:
-                        port = int(primary[1])
-                        return next(n for n in self.nodes if n.port == port)
+                nodes = client.execute_command("CLUSTER", "NODES")
             finally:
                 client.close()
+            text = nodes.decode() if isinstance(nodes, bytes) else str(nodes)
+            mine = next(line.split() for line in text.splitlines() if "myself" in line)
+            for claim in mine[8:]:
+                if claim.startswith("["):
+                    continue  # a slot being imported or migrated: not yet (or no longer) served here
+                start, _, end = claim.partition("-")
+                if int(start) <= slot <= int(end or start):
+                    return node
         msg = f"no node serves slot {slot}"
         raise LookupError(msg)
 

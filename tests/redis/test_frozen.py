@@ -11,6 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from commtel import CircuitBreaker, RateLimiter
+from commtel.backends._redis_link import shared_link
 from commtel.backends._redis_route import Health
 from commtel.instrumentation import Guard
 from commtel.ratelimit import RedisBackend, SlidingWindow
@@ -46,6 +47,9 @@ def test_a_frozen_redis_costs_one_timeout_per_cooldown(
     cool-down begun, every decision is counted, and Redis is used again after SIGCONT."""
     name = f"frozen-{driver}"
     guard = _guard(redis_url, name)
+    # Another component on the same URL waits longer: the shared connections' own timeouts are its
+    # 5 s, yet this guard's calls (and the connects they make) keep to their 0.2 s.
+    patient = RedisBackend(redis_url, timeout_s=5.0)
     timeouts: list[float] = []
     timed_out = Health.timed_out
 
@@ -95,6 +99,7 @@ def test_a_frozen_redis_costs_one_timeout_per_cooldown(
     errors = _count(registry, "commtel_ratelimit_backend_errors_total", limiter=name)
     calls(1)
     assert _count(registry, "commtel_ratelimit_backend_errors_total", limiter=name) == errors
+    assert patient.caller.link is shared_link(redis_url, timeout_s=TIMEOUT_S)  # the guard's link too
 
 
 def test_a_stopped_redis_is_not_cooled_down(redis_server: RedisServer, redis_url: str) -> None:
