@@ -7,10 +7,15 @@ exercise every component, shows a live view, and ends with a summary per platfor
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
 import threading
 import time
+
+from collections.abc import Iterator
+from types import FrameType
 
 from .. import _events
 from .._optional import requires
@@ -40,7 +45,9 @@ def run_demo(
 ) -> int:
     """Run the demo for *duration_s* seconds (until Ctrl-C when ``None``); returns an exit code.
 
-    With *alerts_s*, the alert drills hold every alert's condition that long (see ``_alerts``).
+    SIGTERM (``kill``, ``docker stop``) stops it as Ctrl-C does: workers stopped, telemetry
+    flushed, summary printed, exit code 0. With *alerts_s*, the alert drills hold every
+    alert's condition that long (see ``_alerts``).
     """
     if workers < 1:
         msg = f"--workers must be at least 1, got {workers}"
@@ -63,12 +70,13 @@ def run_demo(
     deadline = None if duration_s is None else time.monotonic() + duration_s
     stopped = threading.Event()
     try:
-        if use_live:
-            with Live(stats.table(), console=console, refresh_per_second=4) as view:
-                while not _wait(stopped, deadline, 0.25):
-                    view.update(stats.table())
-        else:
-            _plain(console, stats, stopped, deadline)
+        with _terminate_as_interrupt():
+            if use_live:
+                with Live(stats.table(), console=console, refresh_per_second=4) as view:
+                    while not _wait(stopped, deadline, 0.25):
+                        view.update(stats.table())
+            else:
+                _plain(console, stats, stopped, deadline)
     except KeyboardInterrupt:
         console.print("interrupted: stopping workers and flushing telemetry …")
     finally:
@@ -80,6 +88,23 @@ def run_demo(
             console.print(f"spans {'flushed' if flushed else 'NOT fully flushed'} to {config.endpoint}")
         _events.set_listeners(None)
     return 0
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`KeyboardInterrupt` (main thread only; restored after)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:  # noqa: ARG001 - the handler signature
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _plain(console: Console, stats: DemoStats, stopped: threading.Event, deadline: float | None) -> None:

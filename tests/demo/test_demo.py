@@ -1,7 +1,8 @@
-"""`commtel demo`: serves every contract metric, exports correlated spans, stops cleanly on Ctrl-C."""
+"""`commtel demo`: serves every contract metric, exports correlated spans, stops cleanly on Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
+import signal
 import urllib.request
 
 import pytest
@@ -52,10 +53,18 @@ def test_demo_exports_spans_with_correlation_ids(running_demo) -> None:
     assert len(traced) > 1
 
 
-def test_demo_stops_cleanly_on_ctrl_c(tmp_path) -> None:
-    """Ctrl-C stops the workers, flushes spans to the local file and prints the summary; exit code 0."""
+# `python -m commtel` with Ctrl-C as in a terminal, however this suite was started: a shell starting
+# it in the background (`nohup ... &`) passes SIGINT on ignored, and Python then never interrupts.
+_AS_IN_A_TERMINAL = (
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "runpy.run_module('commtel', run_name='__main__')"
+)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_demo_stops_cleanly_on_ctrl_c_and_sigterm(tmp_path, signum: int) -> None:
+    """Ctrl-C, and SIGTERM alike, stop the workers, flush spans to the local file and print the summary; exit 0."""
     import os
-    import signal
     import subprocess
     import sys
 
@@ -64,7 +73,18 @@ def test_demo_stops_cleanly_on_ctrl_c(tmp_path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "PROMETHEUS_MULTIPROC"))}
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "commtel", "demo", "--metrics-port", str(port), "--live", "off", "--workers", "2"],
+        [
+            sys.executable,
+            "-c",
+            _AS_IN_A_TERMINAL,
+            "demo",
+            "--metrics-port",
+            str(port),
+            "--live",
+            "off",
+            "--workers",
+            "2",
+        ],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -83,7 +103,7 @@ def test_demo_stops_cleanly_on_ctrl_c(tmp_path) -> None:
         return {"social", "chat", "email"} <= done
 
     assert eventually(every_platform_served, timeout=60, interval=0.5)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out
     assert "summary per platform" in out

@@ -103,9 +103,12 @@ class RunningDemo:
         return times[0] if isinstance(times, list) and times else None
 
     def stop(self) -> tuple[int, str]:
-        """Ctrl-C the demo; its exit code and everything it printed."""
+        """Stop the demo as ``docker stop`` does (SIGTERM); its exit code and everything it printed.
+
+        Not SIGINT: a suite started in the background (``nohup ... &``) passes SIGINT on ignored.
+        """
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
+            self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(timeout=60)
         self._reader.join(timeout=10)
         return self.proc.returncode, self.output
