@@ -123,10 +123,10 @@ class _Payload:
     async def _aexchange(conn: Any, packed: bytes, asking: bool, timeout: float | None) -> Any:  # noqa: FBT001
         data = _ASKING + packed if asking else packed
         if timeout is None:
-            return await _around_trip(conn, data, asking)
+            return await _round_trip(conn, data, asking)
         try:
             async with _deadline_scope(timeout):  # the connect too; cancelling a read disconnects
-                return await _around_trip(conn, data, asking)
+                return await _round_trip(conn, data, asking)
         except asyncio.TimeoutError as exc:
             if conn.is_connected:  # cut short in its handshake: its replies would be read as ours
                 await conn.disconnect(nowait=True)
@@ -151,11 +151,11 @@ def _connect(conn: Any, timeout: float | None) -> float | None:
         conn.connect()
     finally:
         conn.socket_connect_timeout, conn.socket_timeout = kept
-    conn._sock.settimeout(kept[1])
+    # The socket keeps *timeout* for now: the exchange reads with what is left of it, then restores its own.
     return max(until - monotonic(), _MIN_WINDOW_S)
 
 
-async def _around_trip(conn: Any, data: bytes, asking: bool) -> Any:  # noqa: FBT001
+async def _round_trip(conn: Any, data: bytes, asking: bool) -> Any:  # noqa: FBT001
     """Connect if needed (``connect()`` asks Sentinel for the primary), write *data*, read the reply."""
     if not conn.is_connected:
         await conn.connect()
