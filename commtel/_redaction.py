@@ -34,7 +34,7 @@ import threading
 import traceback
 import weakref
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote_plus, urlsplit, urlunsplit
@@ -457,6 +457,8 @@ class _Registry:
         self.pins: dict[str, int] = {}
         self.rotating: OrderedDict[str, float] = OrderedDict()
         self.retirements: list[tuple[float, str]] = []
+        # Owners that died, waiting to be unpinned under the lock (see release()).
+        self.released: deque[str] = deque()
 
     def active(self, value: str) -> bool:
         return value in self.permanent or value in self.pins or value in self.rotating
@@ -500,8 +502,26 @@ class _Registry:
             self.retirements = [(t, v) for v, t in self.rotating.items() if math.isfinite(t)]
             heapq.heapify(self.retirements)
 
-    def unpin(self, value: str) -> None:
-        with self.lock:
+    def release(self, value: str) -> None:
+        """An owner of *value* died: unpin it now if the lock is free, else at the next change.
+
+        This runs from the garbage collector, on whichever thread allocated last, possibly
+        one that holds the lock right now (in the middle of a registration): waiting for
+        the lock there would wait forever, so the unpin is queued and the queue drained by
+        the next holder. A queued value stays redacted a little longer, never shorter.
+        """
+        self.released.append(value)
+        if self.lock.acquire(blocking=False):
+            try:
+                self.drain_released()
+            finally:
+                self.lock.release()
+
+    def drain_released(self) -> None:
+        """Unpin the values of owners that died (lock held)."""
+        released = self.released
+        while released:
+            value = released.popleft()
             count = self.pins.get(value, 0)
             if count > 1:
                 self.pins[value] = count - 1
@@ -540,7 +560,7 @@ def register_secret(value: str | None, *, owner: object | None = None, expires_a
         return
     if owner is not None:
         try:
-            weakref.finalize(owner, _registry.unpin, value)
+            weakref.finalize(owner, _registry.release, value)
         except TypeError:
             from ._exceptions import ConfigurationError
 
@@ -548,6 +568,7 @@ def register_secret(value: str | None, *, owner: object | None = None, expires_a
             raise ConfigurationError(msg) from None
     registry = _registry
     with registry.lock:
+        registry.drain_released()
         registry.retire_expired(wall())
         if owner is not None:
             registry.enter(value)
@@ -563,6 +584,7 @@ def _register_rotating(values: Iterable[str | None], expires_at: float | None) -
     """Register credentials that rotate (tokens, codes); ``None`` expiry: kept until evicted by newer ones."""
     registry = _registry
     with registry.lock:
+        registry.drain_released()
         registry.retire_expired(wall())
         for value in values:
             if value and len(value) >= _MIN_SECRET_LENGTH:
@@ -575,6 +597,7 @@ def unregister_secret(value: str) -> None:
     .. versionadded:: 0.2.0
     """
     with _registry.lock:
+        _registry.drain_released()
         _registry.permanent.discard(value)
         _registry.rotating.pop(value, None)
         _registry.leave(value)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import faulthandler
+import os
+
 from collections.abc import Iterator
 
 import pytest
@@ -31,6 +34,29 @@ from tests.harness.prometheus import PrometheusServer
 settings.register_profile(
     "mutation", derandomize=True, database=None, deadline=None, phases=(Phase.explicit, Phase.generate)
 )
+
+
+#: A test this long past its own time limit is stuck where pytest-timeout's signal cannot end it
+#: (a timeout raised inside a garbage-collector callback is swallowed, and the alarm fires once):
+#: every thread's stack goes to stderr and the run exits, so CI names the culprit at once instead
+#: of running into its own limit with nothing printed.
+_STUCK_GRACE_S = 180.0
+_REAL_STDERR = pytest.StashKey[int]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_REAL_STDERR] = os.dup(2)  # while a test runs, fd 2 is pytest's capture file
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[object]:
+    marker = item.get_closest_marker("timeout")
+    limit = float(marker.args[0]) if marker and marker.args else float(item.config.getini("timeout"))
+    faulthandler.dump_traceback_later(limit + _STUCK_GRACE_S, exit=True, file=item.config.stash[_REAL_STDERR])
+    try:
+        return (yield)
+    finally:
+        faulthandler.cancel_dump_traceback_later()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -77,6 +77,47 @@ def test_a_secret_held_by_two_owners_stays_until_both_are_gone() -> None:
     assert redact_text(secret) == secret
 
 
+_OWNERS_DIE_DURING_REGISTRATIONS = """
+import gc, threading
+from commtel._redaction import redact_text, register_secret
+
+class Owner:
+    pass
+
+def churn(n):
+    for i in range(300):
+        owner = Owner()
+        owner.cycle = owner  # only the cyclic collector frees it, at whatever allocation comes next
+        register_secret(f"owned-{n}-{i:04d}-secret", owner=owner)
+        register_secret(f"plain-{n}-{i:04d}-secret")
+        del owner
+
+gc.set_threshold(1)  # collect at (almost) every allocation, inside the registry's critical sections too
+workers = [threading.Thread(target=churn, args=(n,)) for n in range(4)]
+for worker in workers:
+    worker.start()
+churn(4)
+for worker in workers:
+    worker.join()
+gc.collect()
+register_secret("one-more-secret")  # applies unpins queued while the registry was busy
+print(redact_text("owned-0-0001-secret plain-0-0001-secret"))
+"""
+
+
+def test_owners_collected_in_the_middle_of_a_registration_do_not_deadlock() -> None:
+    """An owner freed by the garbage collector while its thread registers a secret neither hangs nor leaks.
+
+    The collector runs an owner's finalizer on whichever thread allocates, possibly one that holds
+    the registry's lock; that used to wait for the lock forever. Run in a child process so that a
+    regression fails here instead of hanging the suite.
+    """
+    result = subprocess.run(
+        [sys.executable, "-c", _OWNERS_DIE_DURING_REGISTRATIONS], capture_output=True, text=True, timeout=30, check=True
+    )
+    assert result.stdout.strip() == "owned-0-0001-secret [REDACTED]"
+
+
 def test_owner_must_accept_weak_references() -> None:
     from commtel import ConfigurationError
 
