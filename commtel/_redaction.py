@@ -35,7 +35,8 @@ import traceback
 import weakref
 
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote_plus, urlsplit, urlunsplit
 
@@ -517,6 +518,13 @@ class _Registry:
             finally:
                 self.lock.release()
 
+    @contextmanager
+    def changing(self) -> Iterator[None]:
+        """Hold the lock for a change, first unpinning the values of owners that died meanwhile."""
+        with self.lock:
+            self.drain_released()
+            yield
+
     def drain_released(self) -> None:
         """Unpin the values of owners that died (lock held)."""
         released = self.released
@@ -567,8 +575,7 @@ def register_secret(value: str | None, *, owner: object | None = None, expires_a
             msg = f"register_secret(owner=...) needs an object that accepts weak references, got {type(owner).__name__}"
             raise ConfigurationError(msg) from None
     registry = _registry
-    with registry.lock:
-        registry.drain_released()
+    with registry.changing():
         registry.retire_expired(wall())
         if owner is not None:
             registry.enter(value)
@@ -583,8 +590,7 @@ def register_secret(value: str | None, *, owner: object | None = None, expires_a
 def _register_rotating(values: Iterable[str | None], expires_at: float | None) -> None:
     """Register credentials that rotate (tokens, codes); ``None`` expiry: kept until evicted by newer ones."""
     registry = _registry
-    with registry.lock:
-        registry.drain_released()
+    with registry.changing():
         registry.retire_expired(wall())
         for value in values:
             if value and len(value) >= _MIN_SECRET_LENGTH:
@@ -596,8 +602,7 @@ def unregister_secret(value: str) -> None:
 
     .. versionadded:: 0.2.0
     """
-    with _registry.lock:
-        _registry.drain_released()
+    with _registry.changing():
         _registry.permanent.discard(value)
         _registry.rotating.pop(value, None)
         _registry.leave(value)
